@@ -1,0 +1,151 @@
+/**
+ * Loads the APP (`path/to/module[:name]` or `package[:name]`) and turns whatever it exports into one Node
+ * request listener. Accepted shapes: a request listener `(req, res)`, a fetch handler `(request)` or an
+ * object with `fetch()`, an object with `callback()` (Koa), and with --factory a function returning any of
+ * those. Every failure is an AppLoadError with a one-line reason.
+ *
+ *   const listener = await loadApp('examples/app.js', { cwd, factory: false, fetch: adapterOptions });
+ */
+import { existsSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AppLoadError, firstLine } from './errors.js';
+import { describeValue, fetchToRequestListener, type FetchAdapterOptions, type FetchHandler } from './fetch-adapter.js';
+import { enableTypeScript, isTypeScriptFile } from './typescript-loader.js';
+
+export interface AppSpec {
+  /** A file path (as given) or a package specifier. */
+  module: string;
+  /** The export to use; undefined means default, then `app`, then `handler`. */
+  name: string | undefined;
+}
+
+export interface LoadAppOptions {
+  cwd: string;
+  factory: boolean;
+  fetch: FetchAdapterOptions;
+}
+
+const DEFAULT_EXPORTS = ['default', 'app', 'handler'];
+
+/** Splits `module:name`; a colon followed by something that is not an identifier belongs to the path. */
+export function parseAppSpec(spec: string): AppSpec {
+  const match = /^(.+):([A-Za-z_$][\w$]*)$/.exec(spec);
+  if (match && !/^[A-Za-z]$/.test(match[1]!)) return { module: match[1]!, name: match[2] };
+  return { module: spec, name: undefined };
+}
+
+/** The file the module resolves to, when it is a file path (for --reload and TypeScript). */
+export function resolveAppFile(spec: AppSpec, cwd: string): string | undefined {
+  const looksLikePath = /^(\.{1,2}\/|\/)/.test(spec.module) || /\.(c|m)?(j|t)sx?$/.test(spec.module);
+  const candidate = path.resolve(cwd, spec.module);
+  if (existsSync(candidate)) return candidate;
+  return looksLikePath ? candidate : undefined;
+}
+
+async function importAppModule(spec: AppSpec, cwd: string): Promise<Record<string, unknown>> {
+  const file = resolveAppFile(spec, cwd);
+  let url: string;
+  if (file !== undefined) {
+    if (!existsSync(file)) throw new AppLoadError(`cannot load app ${spec.module}: no such file`);
+    if (isTypeScriptFile(file)) enableTypeScript();
+    url = pathToFileURL(file).href;
+  } else {
+    // A package specifier, resolved from the current directory's node_modules.
+    try {
+      url = pathToFileURL(createRequire(path.join(cwd, 'package.json')).resolve(spec.module)).href;
+    } catch {
+      url = spec.module;
+    }
+  }
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    throw new AppLoadError(`cannot load app ${spec.module}: ${describeLoadError(error)}`);
+  }
+}
+
+function describeLoadError(error: unknown): string {
+  const line = firstLine(error);
+  const stack = error instanceof Error ? error.stack ?? '' : '';
+  // Point at the app's own file:line when the error came from its code.
+  const where = /\((file:\/\/[^)]+|\/[^)]+)\)/.exec(stack)?.[1] ?? /^\s+at (file:\/\/\S+|\/\S+)$/m.exec(stack)?.[1];
+  const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
+  return where && !where.includes('node_modules') && !where.includes('/dist/runtime/')
+    ? `${name}${line} (${where.replace(/^file:\/\//, '')})`
+    : `${name}${line}`;
+}
+
+/** Whether a value is one of the accepted app shapes. */
+function isUsable(value: unknown): boolean {
+  if (typeof value === 'function') return true;
+  if (value && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    return typeof object.fetch === 'function' || typeof object.callback === 'function';
+  }
+  return false;
+}
+
+/** Turns one exported value into a Node request listener. */
+export function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, source: string): RequestListener {
+  if (typeof value === 'function') {
+    // (req, res) and Express's (req, res, next) take two or more; a fetch handler takes the request only.
+    if (value.length >= 2) return value as RequestListener;
+    return fetchToRequestListener(value as FetchHandler, fetchOptions);
+  }
+  if (value && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    if (typeof object.fetch === 'function') {
+      const fetch = object.fetch as FetchHandler;
+      return fetchToRequestListener((request) => fetch.call(object, request), fetchOptions);
+    }
+    if (typeof object.callback === 'function') {
+      const listener = (object.callback as () => unknown).call(object);
+      if (typeof listener !== 'function') {
+        throw new AppLoadError(`${source}.callback() returned ${describeValue(listener)}, not a request listener`);
+      }
+      return listener as RequestListener;
+    }
+  }
+  throw new AppLoadError(
+    `${source} is ${describeValue(value)}: expected a request listener (req, res), a fetch handler (request), ` +
+      'or an object with fetch() or callback()',
+  );
+}
+
+export async function loadApp(specText: string, options: LoadAppOptions): Promise<RequestListener> {
+  const spec = parseAppSpec(specText);
+  const namespace = await importAppModule(spec, options.cwd);
+  let exportName: string;
+  if (spec.name !== undefined) {
+    if (namespace[spec.name] === undefined) {
+      throw new AppLoadError(`cannot load app ${spec.module}: it has no export named "${spec.name}"`);
+    }
+    exportName = spec.name;
+  } else {
+    const wanted = (value: unknown) => (options.factory ? typeof value === 'function' : isUsable(value));
+    const found = DEFAULT_EXPORTS.find((name) => wanted(namespace[name]));
+    if (found === undefined) {
+      const present = Object.keys(namespace).filter((key) => namespace[key] !== undefined);
+      throw new AppLoadError(
+        `${spec.module} exports nothing usable: expected ${options.factory ? 'a factory function' : 'an app'} as the ` +
+          `default export, "app" or "handler" (exports: ${present.length ? present.join(', ') : 'none'})`,
+      );
+    }
+    exportName = found;
+  }
+  const source = `${spec.module}:${exportName}`;
+  let value = namespace[exportName];
+  if (options.factory) {
+    if (typeof value !== 'function') throw new AppLoadError(`--factory: ${source} is ${describeValue(value)}, not a function`);
+    try {
+      value = await (value as () => unknown)();
+    } catch (error) {
+      throw new AppLoadError(`--factory: ${source}() failed: ${describeLoadError(error)}`);
+    }
+    return toRequestListener(value, options.fetch, `${source}()`);
+  }
+  return toRequestListener(value, options.fetch, source);
+}

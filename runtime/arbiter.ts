@@ -1,0 +1,469 @@
+/**
+ * The master. Binds every address before any worker starts, keeps the listening sockets for its whole
+ * life, never handles a request, and runs one small loop: handle a queued signal, kill the silent, reap
+ * and replace. Workers are forked Node processes (worker-main.ts) that talk to it over IPC.
+ *
+ *   const exitCode = await new Arbiter(configuration, { sources, version }).run();
+ *
+ * Sockets: with `--socket-sharing shared` (default) every worker gets the listening handles and accepts
+ * by itself; with `handoff` only the master accepts. In both, a connection the master accepts (it listens
+ * too, so the socket is never without an acceptor) is handed to a ready worker round-robin, or queued
+ * until one is ready.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
+import { loadConfiguration, type Configuration, type ConfigurationSources, type Hooks, type ServerInfo } from './configuration.js';
+import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine } from './errors.js';
+import { bindAll, closeAll, type Listener } from './listeners.js';
+import { Logger } from './logging.js';
+import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
+import type { Settings } from './settings.js';
+
+type WorkerState = 'booting' | 'ready' | 'stopping';
+
+interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  generation: number;
+  state: WorkerState;
+  lastHeartbeat: number;
+  /** When a stopping worker gets SIGKILL. */
+  killAt?: number;
+  /** Set once the master has SIGKILLed it (timeout or graceful deadline). */
+  killed?: 'timeout' | 'deadline';
+  bootFailure?: { exitCode: number; reason: string };
+}
+
+type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1';
+const HANDLED_SIGNALS: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1'];
+/** Booting includes Node's start-up and the app's import: never judge it by a --timeout under this. */
+const MIN_BOOT_TIMEOUT_S = 10;
+/** How long a quick shutdown (INT/QUIT) waits for workers before SIGKILL. */
+const QUICK_STOP_MS = 2000;
+
+function workerEntry(): { file: string; execArgv: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const typescript = here.endsWith('.ts');
+  return {
+    file: path.join(path.dirname(here), typescript ? 'worker-main.ts' : 'worker-main.js'),
+    execArgv: typescript ? ['--import', 'tsx'] : [],
+  };
+}
+
+export interface ArbiterOptions {
+  sources: ConfigurationSources;
+  version: string;
+}
+
+export class Arbiter {
+  private settings: Settings;
+  private hooks: Hooks;
+  private log: Logger;
+  private listeners: Listener[] = [];
+  private readonly workers = new Map<number, WorkerProcess>();
+  private generation = 0;
+  private targetWorkers: number;
+  private readonly signalQueue: MasterSignal[] = [];
+  private wake: (() => void) | undefined;
+  private stopping: 'graceful' | 'quick' | undefined;
+  private stopDeadline = 0;
+  private haltStatus: number | undefined;
+  private readonly pendingConnections: { socket: Socket; index: number }[] = [];
+  private roundRobin = 0;
+  private reloadWatcher: { close(): Promise<void> } | undefined;
+  private readyAnnounced = false;
+
+  constructor(configuration: Configuration, private readonly options: ArbiterOptions) {
+    this.settings = configuration.settings;
+    this.hooks = configuration.hooks;
+    this.targetWorkers = this.settings.workers;
+    this.log = this.makeLogger(this.settings);
+  }
+
+  private makeLogger(settings: Settings): Logger {
+    return new Logger({
+      errorlog: settings.errorlog,
+      accesslog: undefined,
+      accessLogFormat: settings.access_log_format,
+      loglevel: settings.loglevel,
+    });
+  }
+
+  private get info(): ServerInfo {
+    return { pid: process.pid, settings: this.settings };
+  }
+
+  /** Runs until the server stops; resolves to the exit status. Throws BindError before any worker starts. */
+  async run(): Promise<number> {
+    const secure = this.settings.certfile !== undefined;
+    this.listeners = await bindAll(this.settings.bind, secure);
+    this.log.info(`Starting tsunicorn ${this.options.version}`);
+    for (const listener of this.listeners) this.log.info(`Listening at: ${listener.url} (${process.pid})`);
+    this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
+    for (const [index, listener] of this.listeners.entries()) {
+      listener.server.on('connection', (socket: Socket) => this.dispatch(socket, index));
+    }
+    for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
+    if (this.settings.pidfile) writeFileSync(this.settings.pidfile, `${process.pid}\n`);
+    await this.runHook('on_starting');
+    if (this.settings.preload_app && !(await this.preload())) return this.shutdown();
+    if (this.settings.reload) await this.watchForReload();
+    this.generation = 1;
+    await this.loop();
+    return this.shutdown();
+  }
+
+  // ------------------------------------------------------------- the loop
+
+  private async loop(): Promise<void> {
+    const tick = heartbeatIntervalMs(this.settings.timeout);
+    for (;;) {
+      const signal = this.signalQueue.shift();
+      if (signal) this.handleSignal(signal);
+      if (this.haltStatus !== undefined) return;
+      this.murderWorkers();
+      if (this.stopping) {
+        if (this.workers.size === 0) return;
+      } else {
+        this.manageWorkers();
+      }
+      if (this.signalQueue.length === 0) await this.sleep(tick);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private wakeUp(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private queueSignal(signal: MasterSignal): void {
+    if (this.signalQueue.length < 5) this.signalQueue.push(signal);
+    this.wakeUp();
+  }
+
+  private handleSignal(signal: MasterSignal): void {
+    this.log.info(`Handling signal: ${signal.slice(3).toLowerCase()}`);
+    switch (signal) {
+      case 'SIGTERM':
+        this.stop('graceful');
+        break;
+      case 'SIGINT':
+      case 'SIGQUIT':
+        this.stop('quick');
+        break;
+      case 'SIGHUP':
+        void this.reload();
+        break;
+      case 'SIGTTIN':
+        this.targetWorkers++;
+        this.log.info(`Number of workers: ${this.targetWorkers}`);
+        break;
+      case 'SIGTTOU':
+        if (this.targetWorkers > 1) this.targetWorkers--;
+        this.log.info(`Number of workers: ${this.targetWorkers}`);
+        break;
+      case 'SIGUSR1':
+        this.log.reopen();
+        for (const worker of this.workers.values()) this.send(worker, { type: 'reopen' });
+        break;
+    }
+  }
+
+  /** Kills workers whose event loop has been silent for longer than --timeout, and stoppers past their deadline. */
+  private murderWorkers(): void {
+    const now = Date.now();
+    for (const worker of this.workers.values()) {
+      if (worker.killed) continue;
+      if (worker.killAt !== undefined && now >= worker.killAt) {
+        this.log.warning(`Worker (pid:${worker.pid}) did not stop within --graceful-timeout, killing it`);
+        worker.killed = 'deadline';
+        worker.child.kill('SIGKILL');
+        continue;
+      }
+      if (this.settings.timeout <= 0) continue;
+      const limit = worker.state === 'booting' ? Math.max(this.settings.timeout, MIN_BOOT_TIMEOUT_S) : this.settings.timeout;
+      if (now - worker.lastHeartbeat > limit * 1000) {
+        this.log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
+        worker.killed = 'timeout';
+        worker.child.kill('SIGKILL');
+      }
+    }
+  }
+
+  /** Keeps `targetWorkers` workers of the current generation; retires the old generation once it is ready. */
+  private manageWorkers(): void {
+    const currentGeneration = () =>
+      [...this.workers.values()].filter((worker) => worker.generation === this.generation && worker.state !== 'stopping');
+    for (let count = currentGeneration().length; count < this.targetWorkers; count++) this.spawnWorker();
+    const current = currentGeneration();
+    if (current.length > this.targetWorkers) {
+      // TTOU: the oldest go first.
+      for (const worker of current.slice(0, current.length - this.targetWorkers)) this.stopWorker(worker);
+    }
+    const newReady = current.filter((worker) => worker.state === 'ready').length;
+    if (newReady >= this.targetWorkers) {
+      for (const worker of this.workers.values()) {
+        if (worker.generation < this.generation && worker.state !== 'stopping') this.stopWorker(worker);
+      }
+    }
+    if (!this.readyAnnounced && newReady >= this.targetWorkers) {
+      this.readyAnnounced = true;
+      void this.runHook('when_ready');
+    }
+  }
+
+  // ------------------------------------------------------------- workers
+
+  private spawnWorker(): void {
+    const entry = workerEntry();
+    const child = fork(entry.file, [], {
+      cwd: this.options.sources.cwd,
+      env: this.options.sources.env as NodeJS.ProcessEnv,
+      execArgv: entry.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const pid = child.pid;
+    if (pid === undefined) {
+      this.log.error('Cannot start a worker process');
+      return;
+    }
+    const worker: WorkerProcess = { child, pid, generation: this.generation, state: 'booting', lastHeartbeat: Date.now() };
+    this.workers.set(pid, worker);
+    this.log.info(`Booting worker with pid: ${pid}`);
+    child.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) this.onWorkerMessage(worker, message);
+    });
+    child.on('error', () => undefined);
+    child.on('exit', (code, signal) => this.reap(worker, code, signal));
+    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.options.sources.cwd });
+  }
+
+  private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage): void {
+    worker.lastHeartbeat = Date.now();
+    switch (message.type) {
+      case 'booted':
+        if (worker.state !== 'booting') return;
+        worker.state = 'ready';
+        if (this.settings.socket_sharing === 'shared') {
+          for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index }, listener.server);
+        }
+        this.flushPending();
+        this.wakeUp();
+        break;
+      case 'boot-failed':
+        worker.bootFailure = { exitCode: message.exitCode, reason: message.reason };
+        break;
+      case 'retiring':
+        if (worker.state === 'stopping') return;
+        worker.state = 'stopping';
+        worker.killAt = Date.now() + this.settings.graceful_timeout * 1000;
+        this.wakeUp();
+        break;
+      case 'heartbeat':
+        break;
+    }
+  }
+
+  private send(worker: WorkerProcess, message: MasterMessage, handle?: Socket | Listener['server']): boolean {
+    if (!worker.child.connected) return false;
+    try {
+      return worker.child.send(message, handle as Socket, { keepOpen: message.type === 'listen' }, (error) => {
+        if (error && message.type === 'connection' && handle) (handle as Socket).destroy();
+      });
+    } catch {
+      return false;
+    }
+  }
+
+  /** Graceful stop of one worker: it drains; SIGKILL after --graceful-timeout. */
+  private stopWorker(worker: WorkerProcess): void {
+    if (worker.state === 'stopping' && worker.killAt !== undefined) return;
+    worker.state = 'stopping';
+    worker.killAt = Date.now() + this.settings.graceful_timeout * 1000;
+    worker.child.kill('SIGTERM');
+  }
+
+  private reap(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    this.workers.delete(worker.pid);
+    const expected = worker.state === 'stopping' || this.stopping !== undefined;
+    if (worker.bootFailure || (worker.state === 'booting' && (code === EXIT_APP_LOAD_ERROR || code === EXIT_BOOT_ERROR))) {
+      this.onBootFailure(worker, worker.bootFailure ?? { exitCode: code!, reason: `worker exited with status ${code}` });
+    } else if (signal && worker.killed !== 'timeout' && !(expected && signal === 'SIGKILL' && worker.killed)) {
+      this.log.error(`Worker (pid:${worker.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
+    } else if (!expected && !signal) {
+      this.log.log(code === 0 ? 'warning' : 'error', `Worker (pid:${worker.pid}) exited with code ${code}`);
+    }
+    void this.runHook('child_exit', { pid: worker.pid, exitCode: code, signal });
+    this.wakeUp();
+  }
+
+  private onBootFailure(worker: WorkerProcess, failure: { exitCode: number; reason: string }): void {
+    if (this.haltStatus !== undefined || this.stopping) return;
+    const olderGenerationServing = [...this.workers.values()].some(
+      (other) => other.generation < worker.generation && other.state === 'ready',
+    );
+    if (olderGenerationServing) {
+      // A reload with broken code: keep the running workers rather than take the site down.
+      this.log.error(`Reload failed, keeping the running workers: ${failure.reason}`);
+      for (const other of this.workers.values()) if (other.generation === worker.generation) this.stopWorker(other);
+      this.generation--;
+      return;
+    }
+    const what = failure.exitCode === EXIT_APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
+    this.log.error(`${what}: ${failure.reason}`);
+    this.haltStatus = failure.exitCode;
+    this.wakeUp();
+  }
+
+  // ------------------------------------------------------------- connections accepted by the master
+
+  private dispatch(socket: Socket, index: number): void {
+    socket.on('error', () => undefined);
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const ready = [...this.workers.values()].filter((worker) => worker.state === 'ready');
+    if (ready.length === 0) {
+      this.pendingConnections.push({ socket, index });
+      return;
+    }
+    const worker = ready[this.roundRobin++ % ready.length]!;
+    if (!this.send(worker, { type: 'connection', index }, socket)) this.pendingConnections.push({ socket, index });
+  }
+
+  private flushPending(): void {
+    const pending = this.pendingConnections.splice(0);
+    for (const { socket, index } of pending) this.dispatch(socket, index);
+  }
+
+  // ------------------------------------------------------------- reload, preload, stop
+
+  private async reload(): Promise<void> {
+    try {
+      const configuration = await loadConfiguration(this.options.sources);
+      const next = configuration.settings;
+      if (JSON.stringify(next.bind) !== JSON.stringify(this.settings.bind)) {
+        this.log.warning('Reload does not change --bind: restart the server to listen elsewhere');
+      }
+      next.bind = this.settings.bind;
+      if (next.workers !== this.settings.workers) this.targetWorkers = next.workers;
+      if (next.errorlog !== this.settings.errorlog || next.loglevel !== this.settings.loglevel) {
+        this.log.close();
+        this.log = this.makeLogger(next);
+      }
+      this.settings = next;
+      this.hooks = configuration.hooks;
+    } catch (error) {
+      this.log.error(`Reload: cannot read the configuration, keeping the current one: ${firstLine(error)}`);
+    }
+    await this.runHook('on_reload');
+    this.generation++;
+    this.wakeUp();
+  }
+
+  /** --preload: load the app in the master so a broken app fails before any worker starts. */
+  private async preload(): Promise<boolean> {
+    try {
+      await loadApp(this.settings.app ?? '', {
+        cwd: this.options.sources.cwd,
+        factory: this.settings.factory,
+        fetch: { secure: false, isTrustedProxy: () => false },
+      });
+      return true;
+    } catch (error) {
+      const status = error instanceof TsunicornError ? error.exitCode : EXIT_APP_LOAD_ERROR;
+      this.log.error(`App failed to load: ${firstLine(error)}`);
+      this.haltStatus = status;
+      return false;
+    }
+  }
+
+  private async watchForReload(): Promise<void> {
+    const { watch } = await import('chokidar');
+    const appFile = resolveAppFile(parseAppSpec(this.settings.app ?? ''), this.options.sources.cwd);
+    const root = appFile ? path.dirname(appFile) : this.options.sources.cwd;
+    const watcher = watch(root, {
+      ignoreInitial: true,
+      ignored: (file: string) => /(^|[/\\])(node_modules|\.git)([/\\]|$)/.test(file),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    watcher.on('all', (_event: string, file: string) => {
+      if (!/\.(c|m)?(j|t)sx?$|\.json$/.test(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        this.log.info(`Reloading: ${path.relative(this.options.sources.cwd, file) || file} changed`);
+        this.queueSignal('SIGHUP');
+      }, 200);
+    });
+    this.reloadWatcher = watcher;
+  }
+
+  private stop(mode: 'graceful' | 'quick'): void {
+    if (this.stopping === 'quick') return;
+    this.stopping = mode;
+    // Take no new connections: the workers' copies close as they drain.
+    for (const listener of this.listeners) listener.server.close();
+    for (const { socket } of this.pendingConnections.splice(0)) socket.destroy();
+    const limit = mode === 'graceful' ? this.settings.graceful_timeout * 1000 : QUICK_STOP_MS;
+    this.stopDeadline = Date.now() + limit;
+    for (const worker of this.workers.values()) {
+      worker.state = 'stopping';
+      worker.killAt = Math.min(worker.killAt ?? Infinity, this.stopDeadline);
+      worker.child.kill(mode === 'graceful' ? 'SIGTERM' : 'SIGQUIT');
+    }
+  }
+
+  /** Stops whatever still runs (after a halt), releases sockets and the pid file; returns the exit status. */
+  private async shutdown(): Promise<number> {
+    if (!this.stopping) this.stop('graceful');
+    if (this.haltStatus !== undefined) {
+      for (const worker of this.workers.values()) worker.child.kill('SIGKILL');
+    }
+    while (this.workers.size > 0) {
+      this.murderWorkers();
+      await this.sleep(100);
+    }
+    await this.reloadWatcher?.close();
+    await closeAll(this.listeners);
+    if (this.settings.pidfile) {
+      try {
+        unlinkSync(this.settings.pidfile);
+      } catch {
+        // Already gone.
+      }
+    }
+    await this.runHook('on_exit');
+    this.log.info('Shutting down: Master');
+    if (this.haltStatus !== undefined) {
+      this.log.info(`Reason: ${this.haltStatus === EXIT_APP_LOAD_ERROR ? 'App failed to load.' : 'Worker failed to boot.'}`);
+    }
+    return this.haltStatus ?? 0;
+  }
+
+  private async runHook<K extends keyof Hooks>(name: K, ...extra: unknown[]): Promise<void> {
+    const hook = this.hooks[name] as ((...args: unknown[]) => unknown) | undefined;
+    if (!hook) return;
+    try {
+      await hook(this.info, ...extra);
+    } catch (error) {
+      this.log.exception(`Hook ${name} failed`, error);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The `tsunicorn` command: resolves the settings, prints --help / --version, and runs the master.
+ * A user error is one line on stderr and a non-zero status (2 settings, 1 bind, 4 app load, 3 boot).
+ */
+import { readFileSync } from 'node:fs';
+import { Arbiter } from './arbiter.js';
+import { loadConfiguration } from './configuration.js';
+import { TsunicornError, firstLine } from './errors.js';
+import { helpText } from './settings.js';
+
+function packageVersion(): string {
+  // dist/runtime/cli.js and runtime/cli.ts both sit two levels under the package root... or one.
+  for (const relative of ['../../package.json', '../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'tsforeman' && manifest.version) return manifest.version;
+    } catch {
+      // Try the next candidate.
+    }
+  }
+  return '0.0.0';
+}
+
+async function main(): Promise<number> {
+  const version = packageVersion();
+  const sources = { argv: process.argv.slice(2), env: process.env, cwd: process.cwd() };
+  const configuration = await loadConfiguration(sources);
+  if (configuration.help) {
+    process.stdout.write(helpText(version));
+    return 0;
+  }
+  if (configuration.version) {
+    process.stdout.write(`tsunicorn ${version}\n`);
+    return 0;
+  }
+  if (!configuration.settings.app) {
+    process.stderr.write('tsunicorn: missing APP: usage is tsunicorn [OPTIONS] path/to/module[:name] (see --help)\n');
+    return 2;
+  }
+  return new Arbiter(configuration, { sources, version }).run();
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  if (error instanceof TsunicornError) {
+    process.stderr.write(`tsunicorn: ${firstLine(error)}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    throw error;
+  }
+}
+// Listening sockets, watchers and timers are closed by now; exit without waiting on stray handles.
+process.exit(process.exitCode);

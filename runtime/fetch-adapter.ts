@@ -1,0 +1,107 @@
+/**
+ * Serves a fetch-style handler (`(request: Request) => Response`) from Node's http server: the Node request
+ * becomes a web Request (body streamed, aborted when the client goes away) and the Response is written back
+ * to the Node response, streaming its body with backpressure.
+ *
+ *   const listener = fetchToRequestListener((request) => new Response('hi'), { secure: false, isTrustedProxy });
+ *   createStrictServer(listener, limits);
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+export interface FetchAdapterOptions {
+  /** Whether the server itself speaks TLS (https:// URLs). */
+  secure: boolean;
+  /** Whether a peer may tell the scheme through X-Forwarded-Proto (--forwarded-allow-ips). */
+  isTrustedProxy: (address: string | undefined) => boolean;
+}
+
+function requestUrl(req: IncomingMessage, options: FetchAdapterOptions): string {
+  let scheme = options.secure ? 'https' : 'http';
+  const forwarded = req.headers['x-forwarded-proto'];
+  if (typeof forwarded === 'string' && options.isTrustedProxy(req.socket.remoteAddress)) {
+    const value = forwarded.split(',')[0]!.trim().toLowerCase();
+    if (value === 'https' || value === 'http') scheme = value;
+  }
+  const host = req.headers.host ?? 'localhost';
+  return `${scheme}://${host}${req.url ?? '/'}`;
+}
+
+export function toWebRequest(req: IncomingMessage, signal: AbortSignal, options: FetchAdapterOptions): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) headers.append(raw[index]!, raw[index + 1]!);
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (hasBody) {
+    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.duplex = 'half';
+  }
+  return new Request(requestUrl(req, options), init);
+}
+
+export async function writeWebResponse(response: Response, res: ServerResponse, method: string | undefined): Promise<void> {
+  res.statusCode = response.status;
+  if (response.statusText) res.statusMessage = response.statusText;
+  const cookies = response.headers.getSetCookie();
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') res.setHeader(name, value);
+  });
+  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+  if (!response.body || method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) {
+        await reader.cancel();
+        return;
+      }
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          const settle = () => {
+            res.off('drain', settle);
+            res.off('close', settle);
+            resolve();
+          };
+          res.on('drain', settle);
+          res.on('close', settle);
+        });
+      }
+    }
+    res.end();
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+export function fetchToRequestListener(handler: FetchHandler, options: FetchAdapterOptions): RequestListener {
+  return (req, res) => {
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    // Returned so the worker's error boundary sees a rejection and answers 500.
+    return (async () => {
+      const response = await handler(toWebRequest(req, controller.signal, options));
+      if (!(response instanceof Response)) {
+        throw new TypeError(`the fetch handler returned ${describeValue(response)}, not a Response`);
+      }
+      await writeWebResponse(response, res, req.method);
+    })() as unknown as void;
+  };
+}
+
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+}

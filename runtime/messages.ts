@@ -1,0 +1,39 @@
+/**
+ * The IPC messages between the master and its workers. Listening servers and accepted sockets travel as
+ * the handle argument of `child.send(message, handle)` next to a `listen` or `connection` message.
+ */
+import type { Settings } from './settings.js';
+
+export type MasterMessage =
+  /** First message to a new worker: the settings of its generation. */
+  | { type: 'boot'; settings: Settings; cwd: string }
+  /** Shared sockets: the listening server number `index` comes with this message. */
+  | { type: 'listen'; index: number }
+  /** An accepted connection handed over by the master comes with this message. */
+  | { type: 'connection'; index: number }
+  /** Reopen the log files (USR1). */
+  | { type: 'reopen' };
+
+export type WorkerMessage =
+  /** The app is loaded and the server built: the worker can take connections. */
+  | { type: 'booted' }
+  /** The event loop is alive. */
+  | { type: 'heartbeat' }
+  /** The worker could not boot; it exits with `exitCode` (3 or 4) right after. */
+  | { type: 'boot-failed'; exitCode: number; reason: string }
+  /** The worker stops taking connections and drains (max-requests, or a TERM sent to it directly). */
+  | { type: 'retiring'; reason: string };
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+export function isMasterMessage(value: unknown): value is MasterMessage {
+  return isWorkerMessage(value);
+}
+
+/** How often a worker heartbeats and the master checks on its workers, for a given --timeout. */
+export function heartbeatIntervalMs(timeoutSeconds: number): number {
+  if (timeoutSeconds <= 0) return 1000;
+  return Math.min(1000, Math.max(50, (timeoutSeconds * 1000) / 5));
+}

@@ -1,0 +1,505 @@
+/**
+ * The settings of tsunicorn, each declared once in `SETTINGS`. That one table produces the command-line
+ * parser, the reading of `TSUNICORN_CMD_ARGS`, the config-file keys, the environment defaults and `--help`.
+ *
+ *   const settings = await resolveSettings({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() });
+ *   settings.workers   // 1, or $WEB_CONCURRENCY, or whatever the config / env args / CLI said
+ */
+import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { SettingsError } from './errors.js';
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+export type SocketSharing = 'shared' | 'handoff';
+
+/** A listening address as given by --bind, parsed. */
+export type BindAddress =
+  | { kind: 'tcp'; host: string; port: number; text: string }
+  | { kind: 'unix'; path: string; text: string };
+
+/** The resolved settings: every field comes from exactly one row of SETTINGS. */
+export interface Settings {
+  app: string | undefined;
+  bind: BindAddress[];
+  workers: number;
+  timeout: number;
+  graceful_timeout: number;
+  keepalive: number;
+  max_requests: number;
+  max_requests_jitter: number;
+  limit_request_line: number;
+  limit_request_fields: number;
+  limit_request_field_size: number;
+  errorlog: string;
+  accesslog: string | undefined;
+  access_log_format: string;
+  loglevel: LogLevel;
+  config: string | undefined;
+  reload: boolean;
+  preload_app: boolean;
+  pidfile: string | undefined;
+  forwarded_allow_ips: string[];
+  certfile: string | undefined;
+  keyfile: string | undefined;
+  factory: boolean;
+  socket_sharing: SocketSharing;
+}
+
+export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
+/** gunicorn's ceilings for the request-line and header limits. */
+export const MAX_REQUEST_LINE = 8190;
+export const MAX_HEADER_FIELDS = 32768;
+export const DEFAULT_FIELD_SIZE = 8190;
+
+type SettingName = keyof Settings;
+
+interface SettingRow<K extends SettingName> {
+  name: K;
+  /** Command-line flags, long first; empty for the positional APP. */
+  flags: string[];
+  /** Placeholder shown in --help; undefined for boolean switches. */
+  meta?: string;
+  /** Config-file keys accepted besides `name` (gunicorn's spellings). */
+  aliases?: string[];
+  /** An environment variable that provides a default (below the config file). */
+  env?: string;
+  repeatable?: boolean;
+  default: Settings[K];
+  /** Turns one textual value (flag, env, config) into the typed value; throws a message on bad input. */
+  parse: (raw: string) => Settings[K];
+  help: string;
+}
+
+// ---------------------------------------------------------------- validators
+
+function fail(expected: string, raw: string): never {
+  throw new Error(`expected ${expected}, got ${JSON.stringify(raw)}`);
+}
+
+function positiveInt(raw: string): number {
+  if (!/^\s*\+?\d+\s*$/.test(raw) || Number(raw) < 1) fail('a positive integer', raw);
+  return Number(raw);
+}
+
+function nonNegativeInt(raw: string): number {
+  if (!/^\s*\+?\d+\s*$/.test(raw)) fail('a non-negative integer', raw);
+  return Number(raw);
+}
+
+function nonNegativeSeconds(raw: string): number {
+  if (!/^\s*\+?(\d+(\.\d*)?|\.\d+)\s*$/.test(raw)) fail('a non-negative number of seconds', raw);
+  return Number(raw);
+}
+
+function bool(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(value)) return false;
+  return fail('true or false', raw);
+}
+
+function text(raw: string): string {
+  if (raw === '') fail('a non-empty value', raw);
+  return raw;
+}
+
+function oneOf<T extends string>(choices: readonly T[]) {
+  return (raw: string): T => {
+    const value = raw.trim().toLowerCase() as T;
+    if (!choices.includes(value)) fail(`one of ${choices.join(', ')}`, raw);
+    return value;
+  };
+}
+
+/** `HOST:PORT`, `[IPV6]:PORT`, `:PORT`, `HOST` (port 8000) or `unix:/path`. */
+export function parseBind(raw: string): BindAddress {
+  const value = raw.trim();
+  if (value.startsWith('unix:')) {
+    const socketPath = value.slice('unix:'.length);
+    if (socketPath === '') fail('unix:/path/to/socket', raw);
+    return { kind: 'unix', path: socketPath, text: `unix:${socketPath}` };
+  }
+  let host: string;
+  let portText: string;
+  const bracketed = /^\[([0-9a-fA-F:.%a-zA-Z]+)\](?::(\d*))?$/.exec(value);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2] ?? '8000';
+  } else {
+    const colon = value.lastIndexOf(':');
+    if (colon === -1) {
+      host = value;
+      portText = '8000';
+    } else {
+      host = value.slice(0, colon);
+      portText = value.slice(colon + 1);
+      if (host.includes(':')) fail('HOST:PORT, [IPV6]:PORT or unix:/path', raw);
+    }
+  }
+  if (host === '') host = '0.0.0.0';
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) fail('HOST:PORT, [IPV6]:PORT or unix:/path', raw);
+  if (!/^[A-Za-z0-9.\-_:%]+$/.test(host)) fail('HOST:PORT, [IPV6]:PORT or unix:/path', raw);
+  const port = Number(portText);
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return { kind: 'tcp', host, port, text: `${shownHost}:${port}` };
+}
+
+function ipList(raw: string): string[] {
+  const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (items.length === 0) fail('a comma-separated list of addresses or *', raw);
+  return items;
+}
+
+// ---------------------------------------------------------------- the table
+
+export const SETTINGS: readonly SettingRow<SettingName>[] = [
+  row({
+    name: 'bind', flags: ['--bind', '-b'], meta: 'ADDRESS', repeatable: true, env: 'PORT',
+    default: [parseBind('127.0.0.1:8000')],
+    parse: (raw) => [parseBind(raw)],
+    help: 'Address to listen on: HOST:PORT, [::]:PORT or unix:/path. Repeat for several. Default 0.0.0.0:$PORT if PORT is set, else 127.0.0.1:8000.',
+  }),
+  row({
+    name: 'workers', flags: ['--workers', '-w'], meta: 'INT', env: 'WEB_CONCURRENCY', default: 1, parse: positiveInt,
+    help: 'Number of worker processes. Default $WEB_CONCURRENCY, else 1.',
+  }),
+  row({
+    name: 'timeout', flags: ['--timeout', '-t'], meta: 'SECONDS', default: 30, parse: nonNegativeSeconds,
+    help: 'A worker whose event loop is blocked (no heartbeat) this long is killed and replaced. 0 disables.',
+  }),
+  row({
+    name: 'graceful_timeout', flags: ['--graceful-timeout'], meta: 'SECONDS', default: 30, parse: nonNegativeSeconds,
+    help: 'Time in-flight requests get at TERM, HUP, TTOU and max-requests before the worker is killed.',
+  }),
+  row({
+    name: 'keepalive', flags: ['--keep-alive'], meta: 'SECONDS', aliases: ['keep_alive'], default: 5, parse: nonNegativeSeconds,
+    help: 'Idle keep-alive connections are closed after this many seconds.',
+  }),
+  row({
+    name: 'max_requests', flags: ['--max-requests'], meta: 'INT', default: 0, parse: nonNegativeInt,
+    help: 'Recycle a worker after this many requests (plus jitter). 0 disables.',
+  }),
+  row({
+    name: 'max_requests_jitter', flags: ['--max-requests-jitter'], meta: 'INT', default: 0, parse: nonNegativeInt,
+    help: 'Add random(0..N) to --max-requests per worker, so workers do not all recycle at once.',
+  }),
+  row({
+    name: 'limit_request_line', flags: ['--limit-request-line'], meta: 'BYTES', default: 4094,
+    parse: (raw) => Math.min(nonNegativeInt(raw), MAX_REQUEST_LINE),
+    help: `Longest request line (414 beyond). 0 = unlimited; values above ${MAX_REQUEST_LINE} clamp to ${MAX_REQUEST_LINE}.`,
+  }),
+  row({
+    name: 'limit_request_fields', flags: ['--limit-request-fields'], meta: 'INT', default: 100,
+    parse: (raw) => {
+      const value = nonNegativeInt(raw);
+      return value === 0 || value > MAX_HEADER_FIELDS ? MAX_HEADER_FIELDS : value;
+    },
+    help: `Most header fields in a request (431 beyond). 0 or above ${MAX_HEADER_FIELDS} means ${MAX_HEADER_FIELDS}.`,
+  }),
+  row({
+    name: 'limit_request_field_size', flags: ['--limit-request-field_size', '--limit-request-field-size'], meta: 'BYTES',
+    default: DEFAULT_FIELD_SIZE,
+    parse: (raw) => nonNegativeInt(raw) || DEFAULT_FIELD_SIZE,
+    help: `Longest header line (431 beyond). 0 means ${DEFAULT_FIELD_SIZE}.`,
+  }),
+  row({
+    name: 'errorlog', flags: ['--error-logfile', '--log-file'], meta: 'FILE', aliases: ['error_logfile', 'log_file'], default: '-', parse: text,
+    help: 'Error log file; - is stderr.',
+  }),
+  row({
+    name: 'accesslog', flags: ['--access-logfile'], meta: 'FILE', aliases: ['access_logfile'], default: undefined, parse: text,
+    help: 'Access log file; - is stdout. Default: no access log.',
+  }),
+  row({
+    name: 'access_log_format', flags: ['--access-logformat'], meta: 'FORMAT', aliases: ['access_logformat'],
+    default: DEFAULT_ACCESS_LOG_FORMAT, parse: text,
+    help: 'Access log line, with gunicorn atoms such as %(h)s %(r)s %(s)s %(b)s %(D)s %({header}i)s, plus %(L)s (seconds, decimal).',
+  }),
+  row({
+    name: 'loglevel', flags: ['--log-level'], meta: 'LEVEL', aliases: ['log_level'], default: 'info',
+    parse: oneOf(['debug', 'info', 'warning', 'error', 'critical'] as const),
+    help: 'Error log level: debug, info, warning, error, critical.',
+  }),
+  row({
+    name: 'config', flags: ['--config', '-c'], meta: 'FILE', default: undefined, parse: text,
+    help: 'Config module exporting settings and hooks. Default ./tsunicorn.config.js or .ts if present.',
+  }),
+  row({
+    name: 'reload', flags: ['--reload'], default: false, parse: bool,
+    help: 'Restart the workers when source files change (not node_modules). Development only.',
+  }),
+  row({
+    name: 'preload_app', flags: ['--preload'], aliases: ['preload'], default: false, parse: bool,
+    help: 'Load the app in the master before starting workers, so a broken app fails at once.',
+  }),
+  row({
+    name: 'pidfile', flags: ['--pid', '-p'], meta: 'FILE', aliases: ['pid'], default: undefined, parse: text,
+    help: 'Write the master pid to this file (removed at exit).',
+  }),
+  row({
+    name: 'forwarded_allow_ips', flags: ['--forwarded-allow-ips'], meta: 'IPS', env: 'FORWARDED_ALLOW_IPS',
+    default: ['127.0.0.1', '::1'], parse: ipList,
+    help: 'Peers trusted to set X-Forwarded-Proto (comma-separated, * = all). Default 127.0.0.1,::1.',
+  }),
+  row({
+    name: 'certfile', flags: ['--certfile'], meta: 'FILE', default: undefined, parse: text,
+    help: 'TLS certificate (PEM); with --keyfile the server speaks HTTPS.',
+  }),
+  row({
+    name: 'keyfile', flags: ['--keyfile'], meta: 'FILE', default: undefined, parse: text,
+    help: 'TLS private key (PEM); with --certfile the server speaks HTTPS.',
+  }),
+  row({
+    name: 'factory', flags: ['--factory'], default: false, parse: bool,
+    help: 'APP names a function (sync or async) that returns the app.',
+  }),
+  row({
+    name: 'socket_sharing', flags: ['--socket-sharing'], meta: 'MODE', default: 'shared',
+    parse: oneOf(['shared', 'handoff'] as const),
+    help: 'shared: workers accept on the listening socket themselves; handoff: the master accepts and hands each connection to a worker.',
+  }),
+];
+
+function row<K extends SettingName>(setting: SettingRow<K>): SettingRow<SettingName> {
+  return setting as unknown as SettingRow<SettingName>;
+}
+
+function flagLabel(setting: SettingRow<SettingName>): string {
+  return setting.flags.find((flag) => flag.startsWith('--')) ?? setting.flags[0]!;
+}
+
+export function defaultSettings(): Settings {
+  const settings: Partial<Record<SettingName, unknown>> = { app: undefined };
+  for (const setting of SETTINGS) settings[setting.name] = setting.default;
+  return settings as Settings;
+}
+
+// ---------------------------------------------------------------- command line
+
+/** What one argument vector said: explicit settings only, plus the APP and the special switches. */
+export interface ParsedArgs {
+  values: Partial<Settings>;
+  app?: string;
+  help: boolean;
+  version: boolean;
+}
+
+export function parseCommandLine(argv: readonly string[], source: string): ParsedArgs {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' },
+  };
+  const byOption = new Map<string, SettingRow<SettingName>>();
+  for (const setting of SETTINGS) {
+    const short = setting.flags.find((flag) => /^-[a-zA-Z]$/.test(flag))?.slice(1);
+    setting.flags.filter((flag) => flag.startsWith('--')).forEach((flag, index) => {
+      const option = flag.slice(2);
+      options[option] = { type: setting.meta ? 'string' : 'boolean', multiple: true };
+      if (index === 0 && short) options[option]!.short = short;
+      byOption.set(option, setting);
+    });
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true, tokens: true });
+  } catch (error) {
+    throw new SettingsError(describeParseError(error, source));
+  }
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option') continue;
+    const setting = byOption.get(token.name);
+    if (!setting) continue;
+    const label = flagLabel(setting);
+    let value: unknown;
+    if (!setting.meta) {
+      if (token.value !== undefined) throw new SettingsError(`${label}: takes no value${sourceSuffix(source)}`);
+      value = true;
+    } else {
+      const raw = token.value;
+      if (raw === undefined) throw new SettingsError(`${label}: expected a value${sourceSuffix(source)}`);
+      value = parseValue(setting, raw, label, source);
+    }
+    values[setting.name] = setting.repeatable
+      ? [...((values[setting.name] as unknown[] | undefined) ?? []), ...(value as unknown[])]
+      : value;
+  }
+  const positionals = parsed.positionals;
+  if (positionals.length > 1) {
+    throw new SettingsError(`expected one APP, got ${positionals.length}: ${positionals.join(' ')}${sourceSuffix(source)}`);
+  }
+  const flags = parsed.values as Record<string, unknown>;
+  return {
+    values: values as Partial<Settings>,
+    app: positionals[0],
+    help: flags.help === true,
+    version: flags.version === true,
+  };
+}
+
+function sourceSuffix(source: string): string {
+  return source === 'command line' ? '' : ` (in ${source})`;
+}
+
+function parseValue(setting: SettingRow<SettingName>, raw: string, label: string, source: string): unknown {
+  try {
+    return setting.parse(raw);
+  } catch (error) {
+    throw new SettingsError(`${label}: ${(error as Error).message}${sourceSuffix(source)}`);
+  }
+}
+
+function describeParseError(error: unknown, source: string): string {
+  const code = (error as { code?: string }).code;
+  const message = (error as Error).message;
+  const option = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `${option}: unknown option (see tsunicorn --help)${sourceSuffix(source)}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return `${option.split(',')[0]}: expected a value${sourceSuffix(source)}`;
+  return `${message.split('\n')[0]}${sourceSuffix(source)}`;
+}
+
+/** Splits TSUNICORN_CMD_ARGS like a POSIX shell would (quotes and backslashes, no expansion). */
+export function splitShellWords(line: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let index = 0; index < line.length; index++) {
+    const char = line[index]!;
+    if (quote) {
+      if (char === quote) quote = undefined;
+      else if (char === '\\' && quote === '"' && index + 1 < line.length) current += line[++index];
+      else current += char;
+    } else if (char === '"' || char === "'") {
+      quote = char;
+      inWord = true;
+    } else if (char === '\\' && index + 1 < line.length) {
+      current += line[++index];
+      inWord = true;
+    } else if (/\s/.test(char)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += char;
+      inWord = true;
+    }
+  }
+  if (quote) throw new SettingsError(`TSUNICORN_CMD_ARGS: unbalanced ${quote} quote`);
+  if (inWord) words.push(current);
+  return words;
+}
+
+// ---------------------------------------------------------------- config file and environment
+
+/** Turns the plain object a config module exports into explicit settings, checking every key. */
+export function settingsFromConfigObject(object: Record<string, unknown>, file: string): Partial<Settings> {
+  const byKey = new Map<string, SettingRow<SettingName>>();
+  for (const setting of SETTINGS) {
+    byKey.set(setting.name, setting);
+    for (const alias of setting.aliases ?? []) byKey.set(alias, setting);
+  }
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (typeof value === 'function' || key === 'default') continue;
+    const setting = byKey.get(key);
+    if (!setting) throw new SettingsError(`${file}: unknown setting "${key}"`);
+    const label = `${file}: ${key}`;
+    const raws = setting.repeatable && Array.isArray(value) ? value : [value];
+    const parsed: unknown[] = [];
+    for (const item of raws) {
+      if (item === undefined || item === null) continue;
+      if (typeof item === 'object') throw new SettingsError(`${label}: expected a ${setting.meta ? 'string or number' : 'boolean'}`);
+      try {
+        parsed.push(setting.parse(String(item)));
+      } catch (error) {
+        throw new SettingsError(`${label}: ${(error as Error).message}`);
+      }
+    }
+    if (parsed.length === 0) continue;
+    values[setting.name] = setting.repeatable ? parsed.flat() : parsed[0];
+  }
+  return values as Partial<Settings>;
+}
+
+/** Defaults that come from the environment: $PORT, $WEB_CONCURRENCY, $FORWARDED_ALLOW_IPS. */
+export function settingsFromEnvironment(env: Readonly<Record<string, string | undefined>>): Partial<Settings> {
+  const values: Partial<Record<SettingName, unknown>> = {};
+  for (const setting of SETTINGS) {
+    if (!setting.env) continue;
+    const raw = env[setting.env];
+    if (raw === undefined || raw === '') continue;
+    if (setting.name === 'bind') {
+      try {
+        values.bind = [parseBind(`0.0.0.0:${nonNegativeInt(raw)}`)];
+      } catch (error) {
+        throw new SettingsError(`${setting.env}: ${(error as Error).message}`);
+      }
+      continue;
+    }
+    values[setting.name] = parseValue(setting, raw, setting.env, 'command line');
+  }
+  return values as Partial<Settings>;
+}
+
+/** The config file to read: the one named, else ./tsunicorn.config.{js,mjs,ts} if present. */
+export function findConfigFile(named: string | undefined, cwd: string): string | undefined {
+  if (named !== undefined) {
+    const file = path.resolve(cwd, named);
+    if (!existsSync(file)) throw new SettingsError(`--config: no such file: ${named}`);
+    return file;
+  }
+  for (const candidate of ['tsunicorn.config.js', 'tsunicorn.config.mjs', 'tsunicorn.config.cjs', 'tsunicorn.config.ts']) {
+    const file = path.join(cwd, candidate);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** Merges layers, lowest first: a later layer replaces a setting an earlier one set. */
+export function mergeSettings(...layers: Partial<Settings>[]): Settings {
+  const merged = defaultSettings() as unknown as Record<string, unknown>;
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value;
+  }
+  const settings = merged as unknown as Settings;
+  if ((settings.certfile === undefined) !== (settings.keyfile === undefined)) {
+    throw new SettingsError(`${settings.certfile ? '--keyfile' : '--certfile'}: HTTPS needs both --certfile and --keyfile`);
+  }
+  return settings;
+}
+
+// ---------------------------------------------------------------- help
+
+export function helpText(version: string): string {
+  const lines = [
+    `tsunicorn ${version}: a pre-fork HTTP server for Node apps`,
+    '',
+    'Usage: tsunicorn [OPTIONS] APP',
+    '',
+    '  APP is path/to/module[:name] (.js .mjs .cjs .ts .mts) or a package specifier; name defaults to',
+    '  the default export, then `app`, then `handler`.',
+    '',
+    'Options:',
+  ];
+  const entries: [string, string][] = [];
+  for (const setting of SETTINGS) {
+    const longs = setting.flags.filter((flag) => flag.startsWith('--'));
+    const short = setting.flags.find((flag) => /^-[a-zA-Z]$/.test(flag));
+    const names = [short, ...longs].filter(Boolean).join(', ');
+    entries.push([setting.meta ? `${names} ${setting.meta}` : names, setting.help]);
+  }
+  entries.push(['-v, --version', 'Print the version and exit.']);
+  entries.push(['-h, --help', 'Print this help and exit.']);
+  const width = Math.max(...entries.map(([left]) => left.length)) + 2;
+  for (const [left, right] of entries) lines.push(`  ${left.padEnd(width)}${right}`);
+  lines.push(
+    '',
+    'Settings are read from, highest first: the command line, TSUNICORN_CMD_ARGS, the config file,',
+    'the environment ($PORT, $WEB_CONCURRENCY, $FORWARDED_ALLOW_IPS), built-in defaults.',
+    'Signals to the master: TERM graceful stop, INT/QUIT quick stop, HUP reload, TTIN/TTOU one more/fewer',
+    'worker, USR1 reopen log files.',
+  );
+  return lines.join('\n') + '\n';
+}
