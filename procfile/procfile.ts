@@ -56,16 +56,19 @@ export function parseProcfile(text: string, file: string): Procfile {
   return { file, entries };
 }
 
-/** Reads and parses a Procfile, turning a missing file into one clear line. */
-export function readProcfile(file: string): Procfile {
+/**
+ * Reads and parses a Procfile, turning a missing file into one clear line.
+ * `shownAs` is how messages (and `Procfile.file`) name it, e.g. the path relative to the current folder.
+ */
+export function readProcfile(file: string, shownAs: string = file): Procfile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`Procfile not found: ${file} (use -f FILE to name another)`);
-    if (code === 'EISDIR') throw new UserError(`${file} is a directory, not a Procfile (use -f FILE)`);
-    throw new UserError(`cannot read Procfile ${file}: ${(error as Error).message}`);
+    if (code === 'ENOENT') throw new UserError(`Procfile not found: ${shownAs} (use -f FILE to name another)`);
+    if (code === 'EISDIR') throw new UserError(`${shownAs} is a directory, not a Procfile (use -f FILE)`);
+    throw new UserError(`cannot read Procfile ${shownAs}: ${(error as Error).message}`);
   }
-  return parseProcfile(text, file);
+  return parseProcfile(text, shownAs);
 }

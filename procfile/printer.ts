@@ -1,0 +1,219 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** How output lines look. */
+export interface PrinterStyle {
+  /** Prefix each line with the local time `HH:MM:SS`. */
+  timestamp: boolean;
+  /** Wrap each prefix in an ANSI colour, one colour per process. */
+  color: boolean;
+  /** Width the process names are padded to (the longest name, at least 6). */
+  nameWidth: number;
+}
+
+/** After this long without a newline, a partial line is printed as it is (a prompt still shows). */
+export const PARTIAL_LINE_DELAY_MS = 150;
+/** A line longer than this is printed in pieces so one runaway writer cannot exhaust memory. */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+const NEWLINE = 0x0a;
+const RESET = '\u001b[0m';
+const PALETTE = [36, 33, 32, 35, 34, 31, 96, 93, 92, 95, 94, 91].map((code) => `\u001b[${code}m`);
+const SYSTEM_COLOR = '\u001b[1m';
+
+/** The width names are padded to: the longest of `names` and `system`, at least 6. */
+export function nameWidthFor(names: readonly string[]): number {
+  return Math.max(6, 'system'.length, ...names.map((name) => name.length));
+}
+
+/** `HH:MM:SS` in local time. */
+export function formatClock(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+}
+
+/**
+ * Multiplexes the output of many processes onto one stream (the manager's stdout), one prefixed
+ * line per line a child wrote:
+ *
+ *   const printer = new Printer(process.stdout, { timestamp: true, color: false, nameWidth: 6 });
+ *   printer.attach('web.1', child.stdout);   // "12:00:01 web.1  | listening"
+ *   printer.system('web.1 started (pid 42)'); // "12:00:01 system | web.1 started (pid 42)"
+ *
+ * Works on Buffers from end to end: bytes that are not valid UTF-8 pass through untouched.
+ * When the destination is full, every attached source is paused until it drains, so no line is
+ * dropped and children slow down instead of the manager buffering without bound.
+ */
+export class Printer {
+  private readonly out: Writable;
+  private readonly style: PrinterStyle;
+  private readonly colors = new Map<string, string>();
+  private readonly sources = new Set<Readable>();
+  private readonly pendingFlushes = new Set<LineSplitter>();
+  private blocked = false;
+  private broken = false;
+  private clockSecond = -1;
+  private clockText = '';
+
+  constructor(out: Writable, style: PrinterStyle) {
+    this.out = out;
+    this.style = style;
+    this.out.on('drain', () => this.resume());
+  }
+
+  /** Fixes the colour of each process name, in the order given (so colours are stable per run). */
+  assignColors(names: readonly string[]): void {
+    for (const name of names) this.colorFor(name);
+  }
+
+  /** Prints every line read from `source` under `name`, until the source ends. */
+  attach(name: string, source: Readable): void {
+    const splitter = new LineSplitter((lines) => this.writeLines(name, lines), this.pendingFlushes);
+    this.sources.add(source);
+    if (this.blocked) source.pause();
+    source.on('data', (chunk: Buffer) => splitter.push(chunk));
+    const detach = () => {
+      splitter.end();
+      this.sources.delete(source);
+    };
+    source.once('end', detach);
+    source.once('close', detach);
+    source.once('error', detach);
+  }
+
+  /** A line from the manager itself, under the name `system`. */
+  system(text: string): void {
+    this.writeLines('system', [Buffer.from(text)]);
+  }
+
+  /** Prints every held partial line now (before the manager exits). */
+  flushPartialLines(): void {
+    for (const splitter of [...this.pendingFlushes]) splitter.flush();
+  }
+
+  /** Calls `done` once everything written so far has reached the destination. */
+  drained(done: () => void): void {
+    if (this.broken) done();
+    else this.out.write('', () => done());
+  }
+
+  /** Stops writing (the destination is gone, e.g. EPIPE). */
+  markBroken(): void {
+    this.broken = true;
+    this.resume();
+  }
+
+  private writeLines(name: string, lines: readonly Buffer[]): void {
+    if (this.broken || lines.length === 0) return;
+    const prefix = Buffer.from(this.prefixFor(name));
+    const parts: Buffer[] = [];
+    for (const line of lines) parts.push(prefix, line, NEWLINE_BUFFER);
+    const ok = this.out.write(Buffer.concat(parts));
+    if (!ok && !this.blocked) {
+      this.blocked = true;
+      for (const source of this.sources) source.pause();
+    }
+  }
+
+  private resume(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    for (const source of this.sources) source.resume();
+  }
+
+  private prefixFor(name: string): string {
+    const label = `${this.style.timestamp ? `${this.clock()} ` : ''}${name.padEnd(this.style.nameWidth)} |`;
+    return this.style.color ? `${this.colorFor(name)}${label}${RESET} ` : `${label} `;
+  }
+
+  private clock(): string {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.clockSecond) {
+      this.clockSecond = second;
+      this.clockText = formatClock(new Date(now));
+    }
+    return this.clockText;
+  }
+
+  private colorFor(name: string): string {
+    if (name === 'system') return SYSTEM_COLOR;
+    let color = this.colors.get(name);
+    if (color === undefined) {
+      color = PALETTE[this.colors.size % PALETTE.length] as string;
+      this.colors.set(name, color);
+    }
+    return color;
+  }
+}
+
+const NEWLINE_BUFFER = Buffer.from([NEWLINE]);
+
+/**
+ * Cuts a byte stream into whole lines (without their `\n`). A trailing partial line is held until
+ * its newline arrives, or printed alone after PARTIAL_LINE_DELAY_MS, or at the end of the stream.
+ * A `\r` before the `\n` is kept: it is part of what the child wrote.
+ */
+export class LineSplitter {
+  private pending: Buffer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly emit: (lines: Buffer[]) => void;
+  private readonly registry: Set<LineSplitter>;
+
+  constructor(emit: (lines: Buffer[]) => void, registry: Set<LineSplitter> = new Set()) {
+    this.emit = emit;
+    this.registry = registry;
+  }
+
+  push(chunk: Buffer): void {
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const lines: Buffer[] = [];
+    let start = 0;
+    let newline = data.indexOf(NEWLINE, this.pending ? this.pending.length : 0);
+    while (newline !== -1) {
+      lines.push(data.subarray(start, newline));
+      start = newline + 1;
+      newline = data.indexOf(NEWLINE, start);
+    }
+    let rest = start < data.length ? data.subarray(start) : null;
+    if (rest && rest.length > MAX_LINE_BYTES) {
+      lines.push(rest);
+      rest = null;
+    }
+    if (lines.length > 0) this.emit(lines);
+    this.pending = rest;
+    if (rest === null) this.cancelTimer();
+    else if (start > 0) this.restartTimer();
+    else this.ensureTimer();
+  }
+
+  /** Prints the held partial line, if any. */
+  flush(): void {
+    this.cancelTimer();
+    if (this.pending) {
+      const line = this.pending;
+      this.pending = null;
+      this.emit([line]);
+    }
+  }
+
+  end(): void {
+    this.flush();
+  }
+
+  private ensureTimer(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), PARTIAL_LINE_DELAY_MS);
+    this.registry.add(this);
+  }
+
+  private restartTimer(): void {
+    this.cancelTimer();
+    this.ensureTimer();
+  }
+
+  private cancelTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.registry.delete(this);
+  }
+}

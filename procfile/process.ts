@@ -1,0 +1,166 @@
+import { constants } from 'node:os';
+import { execa } from 'execa';
+import type { EnvMap } from './env.js';
+import type { Printer } from './printer.js';
+import { groupAlive, signalGroup } from './process-group.js';
+
+/** What to run for one process instance. */
+export interface ProcessSpec {
+  /** `web.1` */
+  name: string;
+  /** `web` */
+  type: string;
+  command: string;
+  cwd: string;
+  /** The complete environment of the child (nothing else is inherited). */
+  env: EnvMap;
+}
+
+/** How a child ended: an exit code, or the signal that killed it. */
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The shell's status for "command not found". */
+export const COMMAND_NOT_FOUND = 127;
+
+/** The status a shell would report: the exit code, or 128 + N for signal N. */
+export function exitStatusCode(status: ExitStatus): number {
+  if (status.code !== null) return status.code;
+  const number = status.signal ? constants.signals[status.signal] : undefined;
+  return 128 + (number ?? 0);
+}
+
+/** `web.1 exited with code 3`, `worker.1 terminated by SIGKILL`, command not found spelled out. */
+export function describeExit(name: string, status: ExitStatus, command: string): string {
+  if (status.signal) return `${name} terminated by ${status.signal}`;
+  if (status.code === COMMAND_NOT_FOUND) {
+    return `${name} exited with code ${COMMAND_NOT_FOUND}: command not found (${firstWord(command)})`;
+  }
+  return `${name} exited with code ${status.code}`;
+}
+
+function firstWord(command: string): string {
+  return command.trim().split(/\s+/)[0] ?? command;
+}
+
+/**
+ * How long to wait, after a child exits, for the last of its output to arrive before reporting the
+ * exit. A background grandchild may hold the pipe open for ever, so this is bounded.
+ */
+const OUTPUT_GRACE_MS = 250;
+
+/**
+ * The shell script a process runs: stderr joined to stdout first, so both reach the manager through
+ * one pipe and keep the order the child wrote them in; then the Procfile command, untouched, on its
+ * own line (so even a syntax error in it is reported through the pipe).
+ */
+export function shellScript(command: string): string {
+  return `exec 2>&1\n${command}`;
+}
+
+/**
+ * One child process: `/bin/sh -c COMMAND` in its own process group (it is the group leader, so its
+ * pid is the group id), cwd = root, stdin from /dev/null, output into the printer.
+ *
+ *   const proc = new ManagedProcess(spec, printer);
+ *   const pid = proc.start();
+ *   const status = await proc.exited;   // after the output it wrote has been printed
+ *   proc.signal('SIGTERM');             // the whole group, including leftovers of an exited leader
+ */
+export class ManagedProcess {
+  readonly spec: ProcessSpec;
+  /** Resolves when the child has exited and its output has been printed (or the grace ran out). */
+  readonly exited: Promise<ExitStatus>;
+  private readonly printer: Printer;
+  private resolveExited!: (status: ExitStatus) => void;
+  private childPid: number | undefined;
+  private running = false;
+  /** Once the group is seen empty its id may be reused by strangers: never signal it again. */
+  private groupGone = false;
+
+  constructor(spec: ProcessSpec, printer: Printer) {
+    this.spec = spec;
+    this.printer = printer;
+    this.exited = new Promise((resolve) => {
+      this.resolveExited = resolve;
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.childPid;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Spawns the child and returns its pid (also its process group id). */
+  start(): number {
+    const child = execa('/bin/sh', ['-c', shellScript(this.spec.command)], {
+      cwd: this.spec.cwd,
+      env: this.spec.env,
+      extendEnv: false,
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      detached: true,
+      cleanup: false,
+      reject: false,
+    });
+    // Exits are observed through the 'exit' event below; the promise would also wait for pipes
+    // that a background grandchild may hold open.
+    child.catch(() => undefined);
+    if (child.pid === undefined) {
+      throw new Error(`could not start /bin/sh for ${this.spec.name}`);
+    }
+    this.childPid = child.pid;
+    this.running = true;
+
+    let openStreams = 0;
+    let outputDone: () => void = () => undefined;
+    const outputClosed = new Promise<void>((resolve) => {
+      outputDone = resolve;
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      openStreams++;
+      this.printer.attach(this.spec.name, stream);
+      stream.once('close', () => {
+        if (--openStreams === 0) outputDone();
+      });
+    }
+    if (openStreams === 0) outputDone();
+
+    child.once('exit', (code, signal) => {
+      this.running = false;
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, OUTPUT_GRACE_MS);
+      });
+      void Promise.race([outputClosed, grace]).then(() => {
+        clearTimeout(timer);
+        this.resolveExited({ code, signal });
+      });
+    });
+    return child.pid;
+  }
+
+  /** Signals the child's whole process group. False when nothing is left in it. */
+  signal(signal: NodeJS.Signals): boolean {
+    if (this.childPid === undefined || this.groupGone) return false;
+    if (signalGroup(this.childPid, signal)) return true;
+    if (!this.running) this.groupGone = true;
+    return false;
+  }
+
+  /** True while the child or anything left in its group is alive. */
+  groupAlive(): boolean {
+    if (this.childPid === undefined || this.groupGone) return false;
+    if (this.running || groupAlive(this.childPid)) return true;
+    this.groupGone = true;
+    return false;
+  }
+}

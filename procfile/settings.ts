@@ -1,0 +1,113 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { envFilesFor, loadEnvFiles, type EnvMap } from './env.js';
+import { UserError } from './errors.js';
+import { parsePort } from './formation.js';
+import { readProcfile, type Procfile } from './procfile.js';
+
+/**
+ * The options every command that reads a project shares (`-f`, `-d`, `-e`), and what they resolve to.
+ * Commands add them with `addProjectOptions(command)` and turn the parsed values into a `Project`
+ * with `loadProject(options, process.env)`; nothing below the CLI reads argv or the environment.
+ */
+export interface ProjectOptions {
+  procfile?: string;
+  root?: string;
+  env: string[];
+}
+
+export interface Project {
+  /** Absolute path of the Procfile. */
+  procfileFile: string;
+  procfile: Procfile;
+  /** Absolute working directory of every process. */
+  root: string;
+  envFiles: string[];
+  /** Variables from the env files (later files win). */
+  fileEnv: EnvMap;
+  /** The manager's own environment, as given by the CLI. */
+  inherited: EnvMap;
+}
+
+export const DEFAULT_PORT = 5000;
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function addProjectOptions(command: Command): Command {
+  return command
+    .option('-f, --procfile <file>', 'the Procfile (default: ./Procfile, or ROOT/Procfile with -d)')
+    .option('-d, --root <dir>', "working directory of every process (default: the Procfile's folder)")
+    .option(
+      '-e, --env <files>',
+      'env files, comma separated or repeated; later files win (default: ROOT/.env if it exists)',
+      collect,
+      [],
+    );
+}
+
+/** Where the Procfile and root are, before reading anything. */
+export function locateProject(options: ProjectOptions, cwd: string): { procfileFile: string; root: string } {
+  const explicitRoot = options.root === undefined ? undefined : resolve(cwd, options.root);
+  const procfileFile = options.procfile
+    ? resolve(cwd, options.procfile)
+    : resolve(explicitRoot ?? cwd, 'Procfile');
+  const root = explicitRoot ?? dirname(procfileFile);
+  if (!existsSync(root)) throw new UserError(`root directory not found: ${root} (check -d/--root)`);
+  if (!statSync(root).isDirectory()) throw new UserError(`root is not a directory: ${root} (check -d/--root)`);
+  return { procfileFile, root };
+}
+
+/** Reads the Procfile and env files named by the options. */
+export function loadProject(options: ProjectOptions, inherited: NodeJS.ProcessEnv, cwd = process.cwd()): Project {
+  const { procfileFile, root } = locateProject(options, cwd);
+  const procfile = readProcfile(procfileFile, shownPath(procfileFile, cwd));
+  const envFiles = envFilesFor(options.env, root);
+  return { procfileFile, procfile, root, envFiles, fileEnv: loadEnvFiles(envFiles), inherited: cleanEnv(inherited) };
+}
+
+/** A path as a user would type it: relative when under the current folder. */
+export function shownPath(file: string, cwd: string): string {
+  const rel = relative(cwd, file);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? file : rel;
+}
+
+/** The environment without unset entries. */
+export function cleanEnv(env: NodeJS.ProcessEnv): EnvMap {
+  const clean: EnvMap = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) clean[key] = value;
+  return clean;
+}
+
+/** The base port: `-p`, else `PORT` from the env files, else the inherited `PORT`, else 5000. */
+export function basePortFor(flag: string | undefined, fileEnv: EnvMap, inherited: EnvMap): number {
+  if (flag !== undefined) return parsePort(flag, '-p/--port');
+  if (fileEnv.PORT !== undefined) return parsePort(fileEnv.PORT, 'PORT in the env files');
+  if (inherited.PORT !== undefined && inherited.PORT !== '') return parsePort(inherited.PORT, 'PORT in the environment');
+  return DEFAULT_PORT;
+}
+
+/** Parses `-t/--timeout` (seconds, decimals allowed) into milliseconds. */
+export function parseTimeout(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new UserError(`-t/--timeout: expected a number of seconds, got ${JSON.stringify(value)}`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** Splits `TYPE[,TYPE]` lists (repeatable flags) and checks every name is a Procfile type. */
+export function parseTypeList(values: readonly string[], procfile: Procfile, flag: string): string[] {
+  const names = values.flatMap((value) => value.split(',')).map((name) => name.trim()).filter((name) => name !== '');
+  const known = new Set(procfile.entries.map((entry) => entry.name));
+  for (const name of names) {
+    if (!known.has(name)) {
+      throw new UserError(`${flag}: unknown process type "${name}" (${procfile.file} has: ${[...known].join(', ')})`);
+    }
+  }
+  return names;
+}
+
+export { collect as collectRepeated };

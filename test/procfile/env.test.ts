@@ -1,0 +1,76 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { envFilesFor, loadEnvFiles } from '../../procfile/env.js';
+import { UserError } from '../../procfile/errors.js';
+import { cleanup, project, runTsforeman, startManager } from './helpers.js';
+
+describe('env files', () => {
+  afterEach(cleanup);
+
+  it('parses with dotenv: quotes, export, comments, multi-line values, no command substitution', () => {
+    const dir = project({
+      '.env': 'A=1\nexport B="two words"\n# c\nC=\'$(touch pwned)\'\nD="line1\nline2"\nE=x # trailing\n',
+    });
+    expect(loadEnvFiles([join(dir, '.env')])).to.deep.equal({
+      A: '1',
+      B: 'two words',
+      C: '$(touch pwned)',
+      D: 'line1\nline2',
+      E: 'x',
+    });
+  });
+
+  it('lets later files win', () => {
+    const dir = project({ 'one.env': 'A=1\nB=1\n', 'two.env': 'B=2\nC=2\n' });
+    expect(loadEnvFiles([join(dir, 'one.env'), join(dir, 'two.env')])).to.deep.equal({ A: '1', B: '2', C: '2' });
+  });
+
+  it('takes -e values comma separated or repeated, and ROOT/.env only by default', () => {
+    const dir = project({ '.env': 'A=1\n' });
+    expect(envFilesFor(['a.env,b.env', 'c.env'], dir)).to.deep.equal(['a.env', 'b.env', 'c.env']);
+    expect(envFilesFor([], dir)).to.deep.equal([join(dir, '.env')]);
+    expect(envFilesFor([], join(dir, 'missing'))).to.deep.equal([]);
+  });
+
+  it('reports an unparsable line with file:line', () => {
+    const dir = project({ 'bad.env': 'A=1\nthis is wrong\n' });
+    const file = join(dir, 'bad.env');
+    expect(() => loadEnvFiles([file])).to.throw(UserError, `${file}:2: cannot parse line "this is wrong"`);
+  });
+
+  it('gives children: inherited < env files (in order) < PORT/PS/DYNO', async () => {
+    const dir = project({
+      Procfile: 'show: echo "A=$A B=$B C=$C INHERITED=$INHERITED PS=$PS"\n',
+      '.env': 'A=from-dotenv\n',
+      'one.env': 'A=one\nB=one\nPS=ignored\n',
+      'two.env': 'B=two\nC=two\n',
+    });
+    const env = { ...process.env, INHERITED: 'yes', A: 'inherited', C: 'inherited' };
+    const manager = startManager(['start', '--no-timestamp', '-e', 'one.env', '-e', 'two.env'], dir, env);
+    const exit = await manager.exit;
+    expect(exit.code).to.equal(0);
+    expect(manager.stdout).to.include('show.1 | A=one B=two C=two INHERITED=yes PS=show.1\n');
+  });
+
+  it('uses ROOT/.env when no -e is given, over the inherited environment', async () => {
+    const dir = project({ Procfile: 'show: echo "A=$A"\n', '.env': 'A=from-dotenv\n' });
+    const result = await runTsforeman(['start', '--no-timestamp'], dir, { env: { ...process.env, A: 'inherited' } });
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.include('show.1 | A=from-dotenv\n');
+  });
+
+  it('fails with one line for a bad env file and starts nothing', async () => {
+    const dir = project({ Procfile: 'web: echo should-not-run\n', '.env': 'A=1\nB\n' });
+    const result = await runTsforeman(['start'], dir);
+    expect(result.code).to.equal(1);
+    expect(result.stdout).to.equal('');
+    expect(result.stderr).to.equal(`tsforeman: ${join(dir, '.env')}:2: cannot parse line "B" (expected KEY=VALUE)\n`);
+  });
+
+  it('fails with one line for a missing env file', async () => {
+    const dir = project({ Procfile: 'web: echo x\n' });
+    const result = await runTsforeman(['start', '-e', 'nope.env'], dir);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.equal('tsforeman: env file not found: nope.env (check the -e/--env option)\n');
+  });
+});
