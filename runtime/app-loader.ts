@@ -69,13 +69,12 @@ async function importAppModule(spec: AppSpec, cwd: string): Promise<Record<strin
 
 function describeLoadError(error: unknown): string {
   const line = firstLine(error);
-  const stack = error instanceof Error ? error.stack ?? '' : '';
+  const stack = error instanceof Error ? (error.stack ?? '') : '';
   // Point at the app's own file:line when the error came from its code.
-  const where = /\((file:\/\/[^)]+|\/[^)]+)\)/.exec(stack)?.[1] ?? /^\s+at (file:\/\/\S+|\/\S+)$/m.exec(stack)?.[1];
+  const frames = [...stack.matchAll(/^\s+at (?:.*?\()?((?:file:\/\/)?\/[^()\s]+:\d+:\d+)\)?$/gm)].map((match) => match[1]!);
+  const where = frames.find((frame) => !frame.includes('/node_modules/') && !frame.includes('/dist/runtime/'));
   const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
-  return where && !where.includes('node_modules') && !where.includes('/dist/runtime/')
-    ? `${name}${line} (${where.replace(/^file:\/\//, '')})`
-    : `${name}${line}`;
+  return where ? `${name}${line} (${where.replace(/^file:\/\//, '')})` : `${name}${line}`;
 }
 
 /** Whether a value is one of the accepted app shapes. */

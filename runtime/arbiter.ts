@@ -304,6 +304,8 @@ export class Arbiter {
     const expected = worker.state === 'stopping' || this.stopping !== undefined;
     if (worker.bootFailure || (worker.state === 'booting' && (code === EXIT_APP_LOAD_ERROR || code === EXIT_BOOT_ERROR))) {
       this.onBootFailure(worker, worker.bootFailure ?? { exitCode: code!, reason: `worker exited with status ${code}` });
+    } else if (this.haltStatus !== undefined) {
+      // Halting after a boot failure: the one message is out already.
     } else if (signal && worker.killed !== 'timeout' && !(expected && signal === 'SIGKILL' && worker.killed)) {
       this.log.error(`Worker (pid:${worker.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
     } else if (!expected && !signal) {
@@ -434,7 +436,10 @@ export class Arbiter {
   private async shutdown(): Promise<number> {
     if (!this.stopping) this.stop('graceful');
     if (this.haltStatus !== undefined) {
-      for (const worker of this.workers.values()) worker.child.kill('SIGKILL');
+      for (const worker of this.workers.values()) {
+        worker.killed = 'deadline';
+        worker.child.kill('SIGKILL');
+      }
     }
     while (this.workers.size > 0) {
       this.murderWorkers();

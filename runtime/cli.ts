@@ -44,7 +44,7 @@ try {
   process.exitCode = await main();
 } catch (error) {
   if (error instanceof TsunicornError) {
-    process.stderr.write(`tsunicorn: ${firstLine(error)}\n`);
+    process.stderr.write(`${firstLine(error)}\n`);
     process.exitCode = error.exitCode;
   } else {
     throw error;

@@ -57,29 +57,52 @@ export async function writeWebResponse(response: Response, res: ServerResponse, 
   }
   const reader = response.body.getReader();
   try {
+    // A body that arrives in one piece goes out with a Content-Length, in one write.
+    const first = await reader.read();
+    if (first.done) {
+      res.end();
+      return;
+    }
+    const second = await reader.read();
+    if (second.done) {
+      if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
+        res.setHeader('content-length', first.value.byteLength);
+      }
+      res.end(first.value);
+      return;
+    }
+    if (!(await writeChunk(res, first.value)) || !(await writeChunk(res, second.value))) {
+      await reader.cancel();
+      return;
+    }
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (res.destroyed) {
+      if (!(await writeChunk(res, value))) {
         await reader.cancel();
         return;
-      }
-      if (!res.write(value)) {
-        await new Promise<void>((resolve) => {
-          const settle = () => {
-            res.off('drain', settle);
-            res.off('close', settle);
-            resolve();
-          };
-          res.on('drain', settle);
-          res.on('close', settle);
-        });
       }
     }
     res.end();
   } finally {
     reader.releaseLock();
   }
+}
+
+/** Writes one chunk, waiting for 'drain' when the socket is full; false when the client is gone. */
+async function writeChunk(res: ServerResponse, chunk: Uint8Array): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (res.write(chunk)) return true;
+  await new Promise<void>((resolve) => {
+    const settle = () => {
+      res.off('drain', settle);
+      res.off('close', settle);
+      resolve();
+    };
+    res.on('drain', settle);
+    res.on('close', settle);
+  });
+  return !res.destroyed;
 }
 
 export function fetchToRequestListener(handler: FetchHandler, options: FetchAdapterOptions): RequestListener {

@@ -492,8 +492,13 @@ export function helpText(version: string): string {
   }
   entries.push(['-v, --version', 'Print the version and exit.']);
   entries.push(['-h, --help', 'Print this help and exit.']);
-  const width = Math.max(...entries.map(([left]) => left.length)) + 2;
-  for (const [left, right] of entries) lines.push(`  ${left.padEnd(width)}${right}`);
+  const width = 30;
+  for (const [left, right] of entries) {
+    const wrapped = wrapWords(right, 100 - width);
+    if (left.length + 2 > width) lines.push(`  ${left}`);
+    else lines.push(`  ${left.padEnd(width - 2)}${wrapped.shift()}`);
+    for (const rest of wrapped) lines.push(`${' '.repeat(width)}${rest}`);
+  }
   lines.push(
     '',
     'Settings are read from, highest first: the command line, TSUNICORN_CMD_ARGS, the config file,',
@@ -502,4 +507,19 @@ export function helpText(version: string): string {
     'worker, USR1 reopen log files.',
   );
   return lines.join('\n') + '\n';
+}
+
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }

@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import path from 'node:path';
+import { APPS, TsunicornProcess, request, stopAllServers } from './tsunicorn-process.js';
+
+const app = (file: string) => path.join(APPS, file);
+const bind = ['-b', '127.0.0.1:0'];
+
+describe('tsunicorn app shapes', function () {
+  this.timeout(20000);
+  afterEach(stopAllServers);
+
+  const shapes: [string, string[], string][] = [
+    ['an ES module request listener (.mjs)', [app('esm-listener.mjs')], 'esm listener\n'],
+    ['a CommonJS request listener (.cjs)', [app('cjs-listener.cjs')], 'cjs listener\n'],
+    ['an `app` export when there is no default (.js)', [app('named-exports.js')], 'named app\n'],
+    ['a named export (module:name)', [`${app('named-exports.js')}:handler`], 'named handler\n'],
+    ['a TypeScript module (.ts), no build step', [app('typed-app.ts')], 'typescript listener\n'],
+    ['an object with fetch()', [app('fetch-object.mjs')], 'fetch object /hello\n'],
+    ['an object with callback() (Koa)', [app('koa-like.mjs')], 'koa-like callback\n'],
+    ['an async factory with --factory', [`${app('factory.mjs')}:createApp`, '--factory'], 'factory-built\n'],
+    ['the example app', ['examples/app.js'], ''],
+  ];
+
+  for (const [shape, args, expected] of shapes) {
+    it(`serves ${shape}`, async () => {
+      const server = await TsunicornProcess.start([...args, ...bind]);
+      const response = await request(server.url, '/hello');
+      if (expected) {
+        expect(response.status).to.equal(200);
+        expect(response.body).to.equal(expected);
+      } else {
+        expect(response.status).to.equal(404);
+        const root = await request(server.url, '/');
+        expect(root.body).to.match(/^Hello from tsunicorn/);
+        expect((await request(server.url, '/health')).body).to.equal('ok\n');
+      }
+    });
+  }
+
+  it('serves a fetch handler: URL, set-cookie, POST bodies, streamed bodies', async () => {
+    const server = await TsunicornProcess.start([app('fetch-handler.mjs'), ...bind]);
+    const port = new URL(server.url).port;
+    const get = await request(server.url, '/path?q=1');
+    expect(get.status).to.equal(200);
+    expect(get.body).to.equal(`fetch handler http://127.0.0.1:${port}/path?q=1\n`);
+    expect(get.headers['set-cookie']).to.deep.equal(['a=1', 'b=2']);
+    expect(get.headers['content-length']).to.equal(String(Buffer.byteLength(get.body)));
+    const post = await request(server.url, '/', { method: 'POST', body: 'payload' });
+    expect(post.status).to.equal(201);
+    expect(post.body).to.equal('echo:payload');
+    expect(post.headers['x-method']).to.equal('POST');
+    const streamed = await request(server.url, '/stream');
+    expect(streamed.body).to.equal('one two three\n');
+    expect(streamed.headers['transfer-encoding']).to.equal('chunked');
+    const proxied = await request(server.url, '/p', { headers: { 'X-Forwarded-Proto': 'https' } });
+    expect(proxied.body).to.equal(`fetch handler https://127.0.0.1:${port}/p\n`);
+  });
+
+  it('ignores X-Forwarded-Proto from peers not in --forwarded-allow-ips', async () => {
+    const server = await TsunicornProcess.start([app('fetch-handler.mjs'), ...bind, '--forwarded-allow-ips', '10.0.0.1']);
+    const port = new URL(server.url).port;
+    const proxied = await request(server.url, '/p', { headers: { 'X-Forwarded-Proto': 'https' } });
+    expect(proxied.body).to.equal(`fetch handler http://127.0.0.1:${port}/p\n`);
+  });
+
+  it('fails with status 4 and the reason, once, when the app throws at import', async () => {
+    const server = await TsunicornProcess.start([app('broken.mjs'), ...bind, '-w', '3'], { listening: 0 });
+    const { code } = await server.waitForExit();
+    expect(code).to.equal(4);
+    const reasons = server.stderr.filter((line) => line.includes('DATABASE_URL is not set'));
+    expect(reasons).to.have.length(1);
+    expect(reasons[0]).to.match(/\[ERROR\] App failed to load: .*broken\.mjs: DATABASE_URL is not set \(.*broken\.mjs:2:\d+\)$/);
+    expect(server.stderr.filter((line) => /Booting worker/.test(line)).length).to.be.at.most(3);
+  });
+
+  it('fails with status 4 when the module exports nothing usable', async () => {
+    const server = await TsunicornProcess.start([app('nothing-usable.mjs'), ...bind], { listening: 0 });
+    expect((await server.waitForExit()).code).to.equal(4);
+    expect(server.stderr.join('\n')).to.match(/exports nothing usable: .*\(exports: version\)/);
+  });
+
+  it('fails with status 4 for a missing file, and with --preload before any worker starts', async () => {
+    const server = await TsunicornProcess.start([app('no-such-app.js'), ...bind, '--preload'], { listening: 0 });
+    expect((await server.waitForExit()).code).to.equal(4);
+    expect(server.stderr.join('\n')).to.match(/App failed to load: cannot load app .*no-such-app\.js: no such file/);
+    expect(server.stderr.some((line) => /Booting worker/.test(line))).to.equal(false);
+  });
+});
