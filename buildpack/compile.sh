@@ -1,0 +1,134 @@
+# bin/compile BUILD_DIR CACHE_DIR [ENV_DIR]: builds the Node.js app in BUILD_DIR in place.
+# Before Node is installed this uses only bash, coreutils, grep, sed, curl and tar (xz for .tar.xz).
+set -euo pipefail
+BP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+for part in output json semver node dependencies tsforeman profile; do
+  # shellcheck source=/dev/null
+  source "$BP_DIR/buildpack/$part.sh"
+done
+
+if [[ $# -lt 2 ]]; then
+  echo "usage: bin/compile BUILD_DIR CACHE_DIR [ENV_DIR]" >&2
+  exit 2
+fi
+[[ -d $1 ]] || fail "BUILD_DIR $1 is not a directory"
+BUILD_DIR=$(cd "$1" && pwd)
+mkdir -p "$2" || fail "Cannot create CACHE_DIR $2"
+CACHE_DIR=$(cd "$2" && pwd)
+ENV_DIR=${3:-}
+BUILD_STARTED_MS=$(now_ms)
+PKG_HELPER="$BP_DIR/buildpack/package-json.cjs"
+
+# Config vars, one file each, except those that would break the build image itself.
+export_env_dir() {
+  local env_dir=$1 file name
+  local -a exported=()
+  [[ -n $env_dir && -d $env_dir ]] || return 0
+  for file in "$env_dir"/*; do
+    [[ -f $file ]] || continue
+    name=${file##*/}
+    case $name in PATH | GIT_DIR | CPATH | CPPATH | LD_PRELOAD | LIBRARY_PATH) continue ;; esac
+    [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    export "$name=$(<"$file")"
+    exported+=("$name")
+  done
+  if ((${#exported[@]} > 0)); then info "Config vars for the build: ${exported[*]}"; fi
+}
+
+run_script_if_defined() {
+  local name=$1 status=0
+  "$PKG_HELPER_NODE" "$PKG_HELPER" script package.json "$name" >/dev/null || return 3
+  info "Running $name"
+  run_package_script "$BUILD_DIR" "$name" || status=$?
+  if ((status != 0)); then
+    fail "The \"$name\" script of package.json failed (exit $status); its output is above" \
+      "Run \"npm run $name\" locally to reproduce it, fix it, and push again."
+  fi
+}
+
+header "Node.js app detected (tsforeman buildpack)"
+export_env_dir "$ENV_DIR"
+cd "$BUILD_DIR"
+
+step "Reading package.json"
+[[ -f package.json ]] || fail "No package.json in the app" "A Node.js app needs a package.json at its root."
+# Checked in bash before anything is downloaded; Node checks it again once installed.
+json_read package.json || fail "package.json:$JSON_ERROR" "Fix package.json so it is valid JSON (no comments, no trailing commas)."
+ENGINES_NODE=$(json_read package.json engines.node)
+APP_MAIN=$(json_read package.json main)
+APP_START=$(json_read package.json scripts.start)
+detect_package_manager "$BUILD_DIR"
+info "engines.node: ${ENGINES_NODE:-(not set)}"
+info "package manager: $PACKAGE_MANAGER${LOCKFILE:+ ($LOCKFILE)}"
+if [[ ! -f Procfile && -z $APP_MAIN && -z $APP_START ]]; then
+  fail "Nothing to run: no Procfile, no \"main\" and no \"start\" script in package.json" \
+    "Add a Procfile (web: tsunicorn dist/app.js --log-file -), or set \"main\" in package.json to the server file."
+fi
+step_done
+
+step "Installing Node.js"
+install_node "$BUILD_DIR" "$CACHE_DIR" "$ENGINES_NODE"
+PKG_HELPER_NODE=$(command -v node)
+"$PKG_HELPER_NODE" "$PKG_HELPER" check package.json 2>/dev/null ||
+  fail "$("$PKG_HELPER_NODE" "$PKG_HELPER" check package.json 2>&1 || true)" "Fix package.json and push again."
+step_done
+
+export NODE_ENV=${NODE_ENV:-production}
+if "$PKG_HELPER_NODE" "$PKG_HELPER" script package.json heroku-prebuild >/dev/null; then
+  step "Before installing dependencies"
+  run_script_if_defined heroku-prebuild
+  step_done
+fi
+
+step "Installing dependencies"
+info "NODE_ENV=$NODE_ENV (devDependencies are installed for the build and pruned after it)"
+install_dependencies "$BUILD_DIR" "$CACHE_DIR"
+step_done
+
+step "Building"
+cd "$BUILD_DIR"
+if ! run_script_if_defined heroku-postbuild && ! run_script_if_defined build; then
+  info "No \"heroku-postbuild\" or \"build\" script: nothing to build"
+fi
+step_done
+
+step "Pruning devDependencies"
+kept_because=$(dev_dependencies_kept_because)
+if [[ -n $kept_because ]]; then
+  info "Keeping devDependencies: $kept_because"
+else
+  prune_dev_dependencies "$BUILD_DIR"
+fi
+cd "$BUILD_DIR"
+if "$PKG_HELPER_NODE" "$PKG_HELPER" script package.json heroku-cleanup >/dev/null; then
+  run_script_if_defined heroku-cleanup
+fi
+step_done
+
+step "Adding tsforeman and tsunicorn"
+provide_tsforeman "$BUILD_DIR" "$CACHE_DIR" "$BP_DIR"
+step_done
+
+if [[ -f $BUILD_DIR/Procfile ]]; then
+  step "Checking the Procfile"
+  check_procfile "$BUILD_DIR"
+  step_done
+else
+  header "No Procfile: using the default web process"
+  if [[ -n $APP_MAIN ]]; then
+    info "web: tsunicorn $APP_MAIN --log-file -   (from \"main\" in package.json)"
+    [[ -e $BUILD_DIR/$APP_MAIN ]] ||
+      warn "\"main\" is $APP_MAIN but the build left no such file; the web process will not start" \
+        "Make the build script produce it, or point \"main\" at the server file."
+  else
+    info "web: npm start   (package.json has no \"main\")"
+  fi
+fi
+
+step "Writing the runtime environment"
+write_profile "$BUILD_DIR"
+info ".profile.d/tsforeman-nodejs.sh: PATH, NODE_ENV, WEB_CONCURRENCY"
+write_export "$BUILD_DIR" "$BP_DIR"
+step_done
+
+header "Build succeeded in $(format_ms $(($(now_ms) - BUILD_STARTED_MS)))"

@@ -1,0 +1,132 @@
+# Step 3 and 5 of bin/compile: install dependencies by lockfile, prune devDependencies after the build.
+#
+#   detect_package_manager BUILD_DIR   # sets PACKAGE_MANAGER (npm|yarn|pnpm) and LOCKFILE (may be empty)
+#   install_dependencies BUILD_DIR CACHE_DIR
+#   run_package_script BUILD_DIR NAME  # through the package manager, output indented
+#   prune_dev_dependencies BUILD_DIR
+#
+# Each package manager keeps its cache in CACHE_DIR (npm/, yarn/, pnpm-store/, corepack/).
+
+detect_package_manager() {
+  local build_dir=$1 file
+  local -a found=()
+  for file in package-lock.json npm-shrinkwrap.json yarn.lock pnpm-lock.yaml; do
+    [[ -f $build_dir/$file ]] && found+=("$file")
+  done
+  PACKAGE_MANAGER=npm
+  LOCKFILE=""
+  if ((${#found[@]} == 0)); then return 0; fi
+  if ((${#found[@]} > 1)); then
+    fail "Two lockfiles: ${found[*]}" \
+      "Keep only the lockfile of the package manager you use (delete the other, commit), so the build installs what you tested."
+  fi
+  LOCKFILE=${found[0]}
+  case $LOCKFILE in
+    yarn.lock) PACKAGE_MANAGER=yarn ;;
+    pnpm-lock.yaml) PACKAGE_MANAGER=pnpm ;;
+  esac
+}
+
+_corepack() {
+  if ! command -v corepack >/dev/null 2>&1; then
+    fail "$LOCKFILE needs $PACKAGE_MANAGER, which the buildpack runs through corepack, but this Node.js has no corepack" \
+      "Use a Node.js version that ships corepack (engines.node below 25), or switch to npm (package-lock.json)."
+  fi
+  corepack "$@"
+}
+
+_yarn_major() {
+  local version
+  version=$(_corepack yarn --version 2>/dev/null) || fail "corepack could not run yarn" \
+    "Check the \"packageManager\" field of package.json (e.g. \"yarn@1.22.22\")."
+  printf '%s' "${version%%.*}"
+}
+
+install_dependencies() {
+  local build_dir=$1 cache_dir=$2
+  export npm_config_cache="$cache_dir/npm"
+  export npm_config_update_notifier=false
+  export COREPACK_HOME="$cache_dir/corepack"
+  export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
+  export YARN_CACHE_FOLDER="$cache_dir/yarn"
+  cd "$build_dir"
+  local -a npm_flags=(--include=dev --prefer-offline --no-audit --no-fund --progress=false)
+  case "$PACKAGE_MANAGER:$LOCKFILE" in
+    npm:)
+      info "No lockfile: npm install (commit package-lock.json for reproducible builds)"
+      run_indented npm install "${npm_flags[@]}" ||
+        fail "npm install failed (see above)" "Run npm install locally, fix the error, commit package-lock.json."
+      ;;
+    npm:*)
+      info "$LOCKFILE found: npm ci $(npm --version)"
+      run_indented npm ci "${npm_flags[@]}" ||
+        fail "npm ci failed (see above)" \
+          "If $LOCKFILE is out of sync with package.json, run npm install locally and commit $LOCKFILE."
+      ;;
+    yarn:*)
+      local major
+      major=$(_yarn_major)
+      info "yarn.lock found: yarn $(_corepack yarn --version) through corepack"
+      if [[ $major == 1 ]]; then
+        run_indented _corepack yarn install --frozen-lockfile --production=false --non-interactive ||
+          fail "yarn install failed (see above)" "Run yarn install locally and commit yarn.lock."
+      else
+        YARN_ENABLE_GLOBAL_CACHE=false run_indented _corepack yarn install --immutable ||
+          fail "yarn install failed (see above)" "Run yarn install locally and commit yarn.lock."
+      fi
+      ;;
+    pnpm:*)
+      info "pnpm-lock.yaml found: pnpm $(_corepack pnpm --version) through corepack"
+      # NODE_ENV=production would make pnpm skip devDependencies, which the build needs.
+      NODE_ENV=development run_indented _corepack pnpm install --frozen-lockfile --store-dir "$cache_dir/pnpm-store" ||
+        fail "pnpm install failed (see above)" "Run pnpm install locally and commit pnpm-lock.yaml."
+      ;;
+  esac
+}
+
+run_package_script() {
+  local build_dir=$1 name=$2
+  cd "$build_dir"
+  case $PACKAGE_MANAGER in
+    npm) run_indented npm run "$name" ;;
+    yarn) run_indented _corepack yarn run "$name" ;;
+    pnpm) run_indented _corepack pnpm run "$name" ;;
+  esac
+}
+
+# Why devDependencies stay, or "" when they are to be pruned.
+dev_dependencies_kept_because() {
+  local production=${NPM_CONFIG_PRODUCTION:-${npm_config_production:-}}
+  if [[ ${KEEP_DEV_DEPENDENCIES:-} == true ]]; then
+    printf 'KEEP_DEV_DEPENDENCIES=true'
+  elif [[ $production == false ]]; then
+    printf 'NPM_CONFIG_PRODUCTION=false'
+  elif [[ ${NODE_ENV:-production} != production ]]; then
+    printf 'NODE_ENV=%s is not production' "$NODE_ENV"
+  fi
+}
+
+prune_dev_dependencies() {
+  local build_dir=$1
+  cd "$build_dir"
+  case $PACKAGE_MANAGER in
+    npm)
+      run_indented npm prune --omit=dev --no-audit --no-fund --progress=false ||
+        fail "npm prune failed (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
+      ;;
+    yarn)
+      if [[ $(_yarn_major) == 1 ]]; then
+        run_indented _corepack yarn install --frozen-lockfile --production=true --ignore-scripts --prefer-offline --non-interactive ||
+          fail "yarn could not prune devDependencies (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
+      else
+        run_indented _corepack yarn workspaces focus --all --production ||
+          fail "yarn could not prune devDependencies (see above)" \
+            "Yarn 2/3 needs the workspace-tools plugin for this; or set KEEP_DEV_DEPENDENCIES=true."
+      fi
+      ;;
+    pnpm)
+      run_indented _corepack pnpm prune --prod ||
+        fail "pnpm prune failed (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
+      ;;
+  esac
+}

@@ -1,0 +1,199 @@
+# Step 2 of bin/compile: a Node.js that satisfies engines.node, on PATH.
+#
+#   install_node BUILD_DIR CACHE_DIR RANGE
+#
+# Uses a satisfying `node` (with `npm`) that an earlier buildpack left on PATH; otherwise resolves
+# RANGE against $NODE_MIRROR/index.json, downloads node-vX-linux-x64.tar.xz (.tar.gz when xz is
+# missing), checks it against SHASUMS256.txt and unpacks it into BUILD_DIR/.heroku/node.
+# CACHE_DIR/node keeps index.json (for NODE_INDEX_TTL seconds) and the verified tarball, so a
+# warm build downloads nothing. Needs bash, coreutils, grep, curl and tar.
+
+NODE_INSTALLED_BY_BUILDPACK=0
+
+_node_mirror() {
+  local mirror=${NODE_MIRROR:-https://nodejs.org/dist}
+  printf '%s' "${mirror%/}"
+}
+
+_node_fetch() {
+  local url=$1 dest=$2 err
+  if ! err=$(curl --fail --silent --show-error --location --retry 2 --connect-timeout 20 -o "$dest" "$url" 2>&1); then
+    rm -f "$dest"
+    # curl repeats its error once per retry: the last line says it all.
+    fail "Could not download $url" "${err##*$'\n'}" \
+      "Check the network and NODE_MIRROR (now $(_node_mirror)), then build again."
+  fi
+}
+
+# Prints "VERSION LTS" per release that has a linux-x64 build; LTS is "false" or the LTS name.
+_node_index_versions() {
+  local object version lts
+  # Release objects hold no nested objects, so each {...} is one release.
+  tr -d '\r\n' <"$1" | grep -o '{[^{}]*}' | while IFS= read -r object; do
+    [[ $object =~ \"version\"[[:space:]]*:[[:space:]]*\"v([0-9]+\.[0-9]+\.[0-9]+)\" ]] || continue
+    version=${BASH_REMATCH[1]}
+    if [[ $object == *'"files"'* && $object != *'"linux-x64"'* ]]; then continue; fi
+    lts=false
+    if [[ $object =~ \"lts\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then lts=${BASH_REMATCH[1]}; fi
+    printf '%s %s\n' "$version" "$lts"
+  done
+}
+
+# Path of an index.json no older than NODE_INDEX_TTL seconds, from the cache or the mirror.
+_node_index() {
+  local cache=$1 mirror
+  mirror=$(_node_mirror)
+  local index="$cache/index.json" source_file="$cache/index.source"
+  local ttl=${NODE_INDEX_TTL:-86400}
+  [[ $ttl =~ ^[0-9]+$ ]] || fail "NODE_INDEX_TTL must be a number of seconds, not \"$ttl\""
+  if [[ -s $index && -f $source_file && $(<"$source_file") == "$mirror" ]]; then
+    local age=$(($(date +%s) - $(stat -c %Y "$index")))
+    if ((age < ttl)); then
+      info "Using the cached list of Node.js releases from $mirror (fetched ${age}s ago)"
+      return 0
+    fi
+  fi
+  info "Fetching the list of Node.js releases from $mirror/index.json"
+  _node_fetch "$mirror/index.json" "$index.tmp"
+  mv "$index.tmp" "$index"
+  printf '%s' "$mirror" >"$source_file"
+}
+
+# The newest version of each major, newest first: what to show when nothing matches.
+_node_newest_per_major() {
+  local version seen=" " major list=""
+  for version in "$@"; do
+    major=${version%%.*}
+    [[ $seen == *" $major "* ]] && continue
+    seen+="$major "
+    list+="${list:+, }$version"
+  done
+  printf '%s' "$list"
+}
+
+_node_resolve() {
+  local cache=$1 range=$2 line version lts
+  local -a all=() lts_versions=()
+  _node_index "$cache"
+  while read -r version lts; do
+    all+=("$version")
+    if [[ $lts != false ]]; then lts_versions+=("$version"); fi
+  done < <(_node_index_versions "$cache/index.json")
+  ((${#all[@]} > 0)) || fail "The Node.js release list at $(_node_mirror)/index.json has no linux-x64 release" \
+    "Point NODE_MIRROR at a mirror of https://nodejs.org/dist."
+  if [[ -z $range ]]; then
+    if ((${#lts_versions[@]} == 0)); then lts_versions=("${all[@]}"); fi
+    NODE_VERSION=$(semver_max_satisfying '*' "${lts_versions[@]}")
+    info "engines.node is not set: using the newest LTS, $NODE_VERSION"
+    info "Set \"engines\": {\"node\": \"${NODE_VERSION%%.*}.x\"} in package.json to choose."
+    return 0
+  fi
+  local sorted
+  sorted=$(printf '%s\n' "${all[@]}" | sort -t. -k1,1nr -k2,2nr -k3,3nr)
+  local -a sorted_versions
+  mapfile -t sorted_versions <<<"$sorted"
+  if ! NODE_VERSION=$(semver_max_satisfying "$range" "${sorted_versions[@]}"); then
+    fail "No Node.js release satisfies engines.node \"$range\" in package.json" \
+      "Releases that exist (newest of each major): $(_node_newest_per_major "${sorted_versions[@]}")" \
+      "Change engines.node in package.json to a range that includes one of them."
+  fi
+  info "engines.node \"$range\" resolves to $NODE_VERSION"
+}
+
+_node_download() {
+  local cache=$1 version=$2 mirror name ext expected actual tmp
+  mirror=$(_node_mirror)
+  tmp=$(mktemp -d "$cache/download.XXXXXX")
+  _node_fetch "$mirror/v$version/SHASUMS256.txt" "$tmp/SHASUMS256.txt"
+  name=""
+  for ext in tar.xz tar.gz; do
+    if [[ $ext == tar.xz ]] && ! command -v xz >/dev/null 2>&1; then continue; fi
+    expected=$(grep -E "^[0-9a-f]{64}  (\./)?node-v$version-linux-x64\.$ext\$" "$tmp/SHASUMS256.txt" | cut -c1-64 || true)
+    if [[ -n $expected ]]; then
+      name="node-v$version-linux-x64.$ext"
+      break
+    fi
+  done
+  if [[ -z $name ]]; then
+    rm -rf "$tmp"
+    fail "$mirror/v$version/SHASUMS256.txt lists no node-v$version-linux-x64 tarball" \
+      "Use another Node.js version or another NODE_MIRROR."
+  fi
+  info "Downloading $mirror/v$version/$name"
+  _node_fetch "$mirror/v$version/$name" "$tmp/$name"
+  actual=$(sha256sum "$tmp/$name" | cut -c1-64)
+  if [[ $actual != "$expected" ]]; then
+    rm -rf "$tmp"
+    fail "Checksum mismatch for $name: SHASUMS256.txt says $expected, the download is $actual" \
+      "The download is corrupt or the mirror ($mirror) is serving other files; nothing was installed. Build again, or fix NODE_MIRROR."
+  fi
+  info "Verified SHA-256 $actual"
+  # Keep only the tarball of the version in use, so the cache does not grow with every upgrade.
+  rm -f "$cache"/node-v*-linux-x64.tar.* "$cache"/node-v*-linux-x64.tar.*.sha256
+  mv "$tmp/$name" "$cache/$name"
+  printf '%s\n' "$actual" >"$cache/$name.sha256"
+  rm -rf "$tmp"
+  NODE_TARBALL="$cache/$name"
+}
+
+# Sets NODE_TARBALL to a cached, still intact tarball of $2, if there is one.
+_node_cached_tarball() {
+  local cache=$1 version=$2 ext file
+  NODE_TARBALL=""
+  for ext in tar.xz tar.gz; do
+    file="$cache/node-v$version-linux-x64.$ext"
+    [[ -f $file && -f $file.sha256 ]] || continue
+    if [[ $ext == tar.xz ]] && ! command -v xz >/dev/null 2>&1; then continue; fi
+    if [[ $(sha256sum "$file" | cut -c1-64) == "$(<"$file.sha256")" ]]; then
+      NODE_TARBALL=$file
+      info "Using the cached $(basename "$file") (SHA-256 verified when it was downloaded, checked again now)"
+      return 0
+    fi
+    warn "the cached $(basename "$file") is damaged; downloading it again"
+    rm -f "$file" "$file.sha256"
+  done
+  return 1
+}
+
+install_node() {
+  local build_dir=$1 cache_dir=$2 range=$3
+  local cache="$cache_dir/node"
+  mkdir -p "$cache"
+
+  if [[ -n $range ]] && ! semver_valid_range "$range"; then
+    fail "engines.node \"$range\" in package.json is not a valid version range: $SEMVER_ERROR" \
+      "Use a range such as \"20.x\", \"^20.11.0\", \">=20 <23\" or \"20 || 22\"."
+  fi
+
+  local existing
+  if existing=$(command -v node 2>/dev/null) && command -v npm >/dev/null 2>&1; then
+    local existing_version
+    existing_version=$("$existing" --version 2>/dev/null || true)
+    if [[ -n $existing_version ]] && semver_satisfies "${existing_version#v}" "${range:-*}"; then
+      info "Using Node.js $existing_version already on PATH ($existing), left by an earlier buildpack"
+      NODE_VERSION=${existing_version#v}
+      return 0
+    fi
+    info "Node.js ${existing_version:-?} on PATH ($existing) does not satisfy engines.node \"$range\": installing one"
+  fi
+
+  _node_resolve "$cache" "$range"
+  _node_cached_tarball "$cache" "$NODE_VERSION" || _node_download "$cache" "$NODE_VERSION"
+
+  local node_home="$build_dir/.heroku/node"
+  rm -rf "$node_home"
+  mkdir -p "$node_home"
+  local flag=-z
+  [[ $NODE_TARBALL == *.tar.xz ]] && flag=-J
+  if ! tar "$flag" -xf "$NODE_TARBALL" -C "$node_home" --strip-components=1 --no-same-owner; then
+    rm -f "$NODE_TARBALL" "$NODE_TARBALL.sha256"
+    fail "Could not unpack $(basename "$NODE_TARBALL")" "The cached copy was removed; build again."
+  fi
+  export PATH="$node_home/bin:$PATH"
+  hash -r
+  local installed
+  installed=$(node --version 2>&1) || fail "The Node.js just installed does not run: $installed" \
+    "The build image must be linux-x64 with glibc."
+  NODE_INSTALLED_BY_BUILDPACK=1
+  info "Installed Node.js $installed into .heroku/node (npm $(npm --version 2>/dev/null || echo missing))"
+}
