@@ -8,10 +8,15 @@ import {
   collectRepeated,
   loadProject,
   parseTimeout,
+  parseTypeList,
   type Project,
   type ProjectOptions,
 } from './settings.js';
 import { Supervisor, type ExitPolicy, type SupervisedSpec } from './supervisor.js';
+import { ChangeWatcher, describePaths } from './watcher.js';
+
+/** Quiet time after the last file change before processes are restarted. */
+const WATCH_DEBOUNCE_MS = 300;
 
 interface StartOptions extends ProjectOptions {
   formation: string[];
@@ -19,6 +24,9 @@ interface StartOptions extends ProjectOptions {
   timeout: string;
   timestamp: boolean;
   color?: boolean;
+  restart: string[];
+  canDie: string[];
+  watch?: string | true;
 }
 
 /** Everything `start` needs, resolved and validated from the command line and the environment. */
@@ -28,6 +36,10 @@ export interface StartSettings {
   timeoutMs: number;
   timestamp: boolean;
   color: boolean;
+  /** Watch the root for changes; `glob` limits which files count. */
+  watch: { glob?: string } | null;
+  /** Re-reads the Procfile and env files (after a file change) into fresh specs. */
+  reload: () => SupervisedSpec[];
 }
 
 export function registerStartCommand(program: Command): void {
@@ -42,6 +54,9 @@ export function registerStartCommand(program: Command): void {
     .option('--no-timestamp', 'do not prefix lines with the time')
     .option('--color', 'colour the output even when it is not a terminal')
     .option('--no-color', 'never colour the output')
+    .option('--restart <types>', 'restart these process types with back-off when they exit (comma separated)', collectRepeated, [])
+    .option('--can-die <types>', 'let these process types exit without stopping the others (comma separated)', collectRepeated, [])
+    .option('--watch [glob]', 'restart processes when files under the root change (only files matching GLOB if given)')
     .action(async (words: string[], options: StartOptions) => {
       const settings = resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
       process.exitCode = await runStart(settings);
@@ -66,18 +81,36 @@ export function resolveStartSettings(
     throw new UserError('nothing to run: the formation gives every selected process type 0 instances');
   }
   const timeoutMs = parseTimeout(options.timeout);
-  // Inherited environment, then the env files over it (foreman and honcho do the same).
-  const baseEnv = { ...project.inherited, ...project.fileEnv };
-  const specs = instances.map((instance): SupervisedSpec => ({
-    name: instance.name,
-    type: instance.entry.name,
-    command: instance.entry.command,
-    cwd: project.root,
-    env: { ...baseEnv, PORT: String(instance.port), PS: instance.name, DYNO: instance.name },
-    policy: 'stop-all' satisfies ExitPolicy,
-  }));
+  const restart = parseTypeList(options.restart, project.procfile, '--restart');
+  const canDie = parseTypeList(options.canDie, project.procfile, '--can-die');
+  const both = restart.find((type) => canDie.includes(type));
+  if (both !== undefined) throw new UserError(`process type "${both}" cannot be both --restart and --can-die`);
+  const policyOf = (type: string): ExitPolicy =>
+    restart.includes(type) ? 'restart' : canDie.includes(type) ? 'can-die' : 'stop-all';
+  const specsOf = (current: Project): SupervisedSpec[] => {
+    // Inherited environment, then the env files over it (foreman and honcho do the same).
+    const baseEnv = { ...current.inherited, ...current.fileEnv };
+    const entries = new Map(current.procfile.entries.map((entry) => [entry.name, entry]));
+    return instances.map((instance): SupervisedSpec => ({
+      name: instance.name,
+      type: instance.entry.name,
+      command: (entries.get(instance.entry.name) ?? instance.entry).command,
+      cwd: current.root,
+      env: { ...baseEnv, PORT: String(instance.port), PS: instance.name, DYNO: instance.name },
+      policy: policyOf(instance.entry.name),
+    }));
+  };
   const color = options.color ?? (stdoutIsTTY && environment.NO_COLOR === undefined);
-  return { project, specs, timeoutMs, timestamp: options.timestamp, color };
+  const watch = options.watch === undefined ? null : { glob: options.watch === true ? undefined : options.watch };
+  return {
+    project,
+    specs: specsOf(project),
+    timeoutMs,
+    timestamp: options.timestamp,
+    color,
+    watch,
+    reload: () => specsOf(loadProject(options, environment)),
+  };
 }
 
 /** Runs the supervisor in the foreground, wired to the manager's signals; returns the exit status. */
@@ -119,9 +152,43 @@ export async function runStart(settings: StartSettings): Promise<number> {
     else dieWithChildren(error);
   });
 
-  const status = await supervisor.run();
+  const running = supervisor.run();
+  const watcher = settings.watch ? await startWatching(settings, supervisor, printer) : null;
+  const status = await running;
+  await watcher?.close();
   printer.flushPartialLines();
   for (const [signal, handler] of handlers) process.off(signal, handler);
   await new Promise<void>((resolve) => printer.drained(resolve));
   return status;
+}
+
+/**
+ * `--watch`: a batch of changed files restarts every instance that is not `--can-die` (one-shot
+ * tasks are not re-run). The Procfile and env files are read again first, so an edited command or
+ * variable takes effect; if they no longer parse, the error is shown and the old ones are kept.
+ */
+async function startWatching(settings: StartSettings, supervisor: Supervisor, printer: Printer): Promise<ChangeWatcher> {
+  let restarting: Promise<void> = Promise.resolve();
+  const watcher = new ChangeWatcher({
+    root: settings.project.root,
+    glob: settings.watch?.glob,
+    debounceMs: WATCH_DEBOUNCE_MS,
+    onError: (error) => printer.system(`watch error: ${error.message}`),
+    onChange: (paths) => {
+      if (supervisor.stopping) return;
+      const names = supervisor.longRunningNames;
+      printer.system(`changed: ${describePaths(paths)}; restarting ${names.join(', ')}`);
+      try {
+        supervisor.updateSpecs(settings.reload());
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        printer.system(`keeping the previous Procfile and env: ${error.message}`);
+      }
+      restarting = restarting.then(() => supervisor.restart(names));
+    },
+  });
+  await watcher.ready();
+  const what = settings.watch?.glob === undefined ? 'files' : `files matching ${settings.watch.glob}`;
+  if (!supervisor.stopping) printer.system(`watching ${what} under ${settings.project.root}`);
+  return watcher;
 }

@@ -152,6 +152,22 @@ export class Supervisor {
     await Promise.all(slots.map((slot) => this.replace(slot)));
   }
 
+  /**
+   * Takes new commands and environments (a Procfile or env file edited while running) for the
+   * instances already known; they apply from each instance's next start. The policy stays.
+   */
+  updateSpecs(specs: readonly SupervisedSpec[]): void {
+    for (const slot of this.slots) {
+      const spec = specs.find((candidate) => candidate.name === slot.spec.name);
+      if (spec) slot.spec = { ...spec, policy: slot.spec.policy };
+    }
+  }
+
+  /** Names of the instances whose policy is not `can-die` (what a file change restarts). */
+  get longRunningNames(): string[] {
+    return this.slots.filter((slot) => slot.spec.policy !== 'can-die').map((slot) => slot.spec.name);
+  }
+
   /** SIGKILL to every group at once, synchronously: for the manager's own last moments. */
   killEverythingNow(): void {
     for (const proc of this.started) proc.signal('SIGKILL');
