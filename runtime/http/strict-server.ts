@@ -1,5 +1,23 @@
+/**
+ * The HTTP server a tsunicorn worker serves with: Node's own `http`/`https` (llhttp parses every message),
+ * with a strict layer in front of the parser and bounds on slow clients.
+ *
+ *   const server = createStrictServer(app, {
+ *     limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, keepAliveSeconds: 5,
+ *     onClientError: (message) => log.debug(message),
+ *   });
+ *   server.listen(0);                       // or server.emit('connection', socketFromMaster)
+ *
+ * Both paths get every check: the gate is installed from the server's own connection event.
+ */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ConnectionGate } from './connection-gate.js';
+import { classifyClientError } from './error-response.js';
+import { largestHead, resolveLimits } from './head-scanner.js';
+import { ConnectionSweeper, DEFAULT_SLOW_CLIENT_TIMEOUTS, type SlowClientTimeouts } from './slow-client.js';
 
 export interface HttpLimits {
   limitRequestLine: number;       // bytes, 0 = unlimited (already clamped to <= 8190 by settings)
@@ -11,14 +29,73 @@ export interface HttpLimits {
 export interface StrictServerOptions extends HttpLimits {
   onClientError?: (message: string) => void;  // for the error log (debug level)
   tls?: { cert: Buffer; key: Buffer };         // when set, an https server
+  /** Slow-client bounds; the defaults (DEFAULT_SLOW_CLIENT_TIMEOUTS) suit production, tests shorten them. */
+  slowClient?: Partial<SlowClientTimeouts>;
 }
 
-/** Interface published early for the rest of tsunicorn; the strict layer lands in this file. */
+export type { SlowClientTimeouts } from './slow-client.js';
+export { DEFAULT_SLOW_CLIENT_TIMEOUTS } from './slow-client.js';
+
+/** Slack above the largest head the scanner lets through, so Node's own header cap never decides first. */
+const PARSER_HEADER_SLACK = 4096;
+
 export function createStrictServer(listener: http.RequestListener, options: StrictServerOptions): http.Server | https.Server {
-  const serverOptions = { insecureHTTPParser: false, requireHostHeader: true };
+  const limits = resolveLimits(options);
+  const timeouts: SlowClientTimeouts = { ...DEFAULT_SLOW_CLIENT_TIMEOUTS, ...options.slowClient };
+  const keepAliveMs = Math.max(0, Math.round(options.keepAliveSeconds * 1000));
+  const gates = new WeakMap<Duplex, ConnectionGate>();
+  const sweeper = new ConnectionSweeper(timeouts);
+
+  const serverOptions: http.ServerOptions = {
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+    maxHeaderSize: largestHead(limits) + PARSER_HEADER_SLACK,
+    // The gate keeps its own, exact deadlines (and covers a connection that never sends a byte); Node's
+    // coarse interval check would only race it.
+    headersTimeout: 0,
+    requestTimeout: 0,
+    keepAliveTimeout: keepAliveMs,
+  };
+
+  const onRequest: http.RequestListener = (req, res) => {
+    gates.get(req.socket)?.onRequest(req, res);
+    // --keep-alive 0: every response closes its connection (Node would read 0 as "never time out").
+    if (keepAliveMs === 0) res.shouldKeepAlive = false;
+    listener(req, res);
+  };
+
   const server = options.tls
-    ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, listener)
-    : http.createServer(serverOptions, listener);
-  server.keepAliveTimeout = options.keepAliveSeconds * 1000;
+    ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs }, onRequest)
+    : http.createServer(serverOptions, onRequest);
+  // The scanner enforces --limit-request-fields; Node's default of 2000 would silently drop the rest.
+  server.maxHeadersCount = 0;
+  server.keepAliveTimeout = keepAliveMs;
+
+  // Registered after Node's own connection listener (added by the constructor), so the parser exists.
+  const attach = (socket: Socket) => {
+    const gate = ConnectionGate.attach(socket, {
+      limits,
+      timeouts,
+      log: options.onClientError,
+      onClose: (closed) => sweeper.remove(closed),
+    });
+    if (!gate) return;
+    gates.set(socket, gate);
+    sweeper.add(gate);
+  };
+  server.on(options.tls ? 'secureConnection' : 'connection', attach);
+
+  server.on('clientError', (error: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
+    const gate = gates.get(socket);
+    const action = classifyClientError(error.code, error.reason, gate?.inRequestLine ?? true);
+    if (!gate) {
+      socket.destroy();
+      return;
+    }
+    if (action.kind === 'respond') gate.fail(action.rejection);
+    else if (action.kind === 'ignore') gate.ignoreFurtherInput();
+    else gate.cutOff(`connection error (${error.code ?? 'unknown'})`, false);
+  });
+
   return server;
 }

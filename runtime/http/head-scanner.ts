@@ -1,0 +1,261 @@
+/**
+ * A light byte scan of each request head, run before Node's llhttp parser sees it, to decide the errors
+ * llhttp cannot tell apart or does not reject: the request-line and header-line limits (414/431, counted
+ * exactly as gunicorn counts them), bare CR / bare LF, obs-fold, unsupported HTTP versions (505), the
+ * message framing rules (Content-Length / Transfer-Encoding, 400/501) and Host. It does not build a request:
+ * once a head passes, the bytes go to llhttp unchanged and llhttp parses them.
+ *
+ *   const scanner = new HeadScanner(resolveLimits(options));
+ *   const result = scanner.feed(chunk);        // 'partial' | 'head' | 'reject'
+ *   if (result.kind === 'head') { parse(result.head.bytes); scanner.reset(); continue with result.rest }
+ */
+import { HttpRejection } from './error-response.js';
+import type { HttpLimits } from './strict-server.js';
+
+/** gunicorn's ceilings: --limit-request-line clamps to 8190, fields to 32768, field size 0 means 8190. */
+export const MAX_REQUEST_LINE = 8190;
+export const MAX_HEADER_FIELDS = 32768;
+export const DEFAULT_FIELD_SIZE = 8190;
+/** `--limit-request-line 0` lifts the request-line limit; a line is still cut (414) at this many bytes. */
+export const UNLIMITED_REQUEST_LINE_CAP = 65536;
+
+export interface HeadLimits {
+  /** Longest request line, CRLF excluded (never 0: "unlimited" is UNLIMITED_REQUEST_LINE_CAP). */
+  requestLine: number;
+  /** Whether requestLine is the cap for "unlimited" rather than a configured limit. */
+  requestLineUnlimited: boolean;
+  /** Most header fields. */
+  fields: number;
+  /** Longest header line, its CRLF included. */
+  fieldSize: number;
+}
+
+export function resolveLimits(limits: Pick<HttpLimits, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize'>): HeadLimits {
+  const line = Math.floor(limits.limitRequestLine);
+  const fields = Math.floor(limits.limitRequestFields);
+  const fieldSize = Math.floor(limits.limitRequestFieldSize);
+  return {
+    requestLine: line > 0 ? Math.min(line, MAX_REQUEST_LINE) : UNLIMITED_REQUEST_LINE_CAP,
+    requestLineUnlimited: !(line > 0),
+    fields: fields > 0 ? Math.min(fields, MAX_HEADER_FIELDS) : MAX_HEADER_FIELDS,
+    fieldSize: fieldSize > 0 ? fieldSize : DEFAULT_FIELD_SIZE,
+  };
+}
+
+/** Largest head the scanner can let through: what Node's own maxHeaderSize must stay above. */
+export function largestHead(limits: HeadLimits): number {
+  return limits.requestLine + 2 + limits.fields * limits.fieldSize + 2;
+}
+
+/** What the rest of the connection needs to know about a head that passed. */
+export interface RequestHead {
+  /** The head as received, request line through the empty line (leading empty lines dropped). */
+  bytes: Buffer;
+  httpMinorVersion: 0 | 1;
+  /** The body length when framed by Content-Length; null without one. */
+  contentLength: number | null;
+  chunked: boolean;
+}
+
+export type ScanResult =
+  | { kind: 'partial' }
+  | { kind: 'head'; head: RequestHead; rest: Buffer }
+  | { kind: 'reject'; rejection: HttpRejection };
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const HT = 0x09;
+const COLON = 0x3a;
+const EMPTY = Buffer.alloc(0);
+const PARTIAL: ScanResult = { kind: 'partial' };
+
+const VERSION = /^HTTP\/(\d)\.(\d)$/;
+/** RFC 3986 host (reg-name or IP literal) with an optional port. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5})?$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,40}$/;
+const KNOWN_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress', 'identity']);
+
+const reject = (status: 400 | 414 | 431 | 501 | 505, detail: string): ScanResult => ({
+  kind: 'reject',
+  rejection: new HttpRejection(status, detail),
+});
+
+export class HeadScanner {
+  private buffer: Buffer = EMPTY;
+  /** Offset in buffer of the first byte of the line not yet complete. */
+  private lineStart = 0;
+  private sawRequestLine = false;
+  private fields = 0;
+  private httpMinorVersion: 0 | 1 = 1;
+  private hosts: string[] = [];
+  private contentLengths: string[] = [];
+  private transferEncodings: string[] = [];
+
+  constructor(private readonly limits: HeadLimits) {}
+
+  /** True while the request line has not ended yet (for classifying parser overflows). */
+  get inRequestLine(): boolean {
+    return !this.sawRequestLine;
+  }
+
+  reset(): void {
+    this.buffer = EMPTY;
+    this.lineStart = 0;
+    this.sawRequestLine = false;
+    this.fields = 0;
+    this.httpMinorVersion = 1;
+    this.hosts = [];
+    this.contentLengths = [];
+    this.transferEncodings = [];
+  }
+
+  feed(chunk: Buffer): ScanResult {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    let buffer = this.buffer;
+    for (;;) {
+      const lf = buffer.indexOf(LF, this.lineStart);
+      if (lf === -1) return this.checkPartialLine();
+      const start = this.lineStart;
+      if (lf === start || buffer[lf - 1] !== CR) return reject(400, 'bare LF line ending in request head');
+      const end = lf - 1; // the CR
+      const cr = buffer.indexOf(CR, start);
+      if (cr < end) return reject(400, 'bare CR in request head');
+      const length = end - start;
+
+      if (!this.sawRequestLine) {
+        if (length === 0) {
+          // RFC 9112 2.2: empty lines before the request line are ignored; they are not passed on.
+          buffer = this.buffer = buffer.subarray(lf + 1);
+          this.lineStart = 0;
+          continue;
+        }
+        const failed = this.checkRequestLine(start, end);
+        if (failed) return failed;
+        this.sawRequestLine = true;
+        this.lineStart = lf + 1;
+        continue;
+      }
+
+      if (length === 0) return this.finish(lf + 1);
+      const failed = this.checkHeaderLine(start, end);
+      if (failed) return failed;
+      this.lineStart = lf + 1;
+    }
+  }
+
+  /** Limits that can already be decided from an incomplete line (a slow or endless sender). */
+  private checkPartialLine(): ScanResult {
+    const buffer = this.buffer;
+    const start = this.lineStart;
+    if (start >= buffer.length) return PARTIAL;
+    const cr = buffer.indexOf(CR, start);
+    if (cr !== -1 && cr < buffer.length - 1) return reject(400, 'bare CR in request head');
+    const length = buffer.length - start - (cr === buffer.length - 1 ? 1 : 0);
+    if (length === 0) return PARTIAL;
+    if (!this.sawRequestLine) {
+      if (length > this.limits.requestLine) return this.requestLineTooLong(null);
+      return PARTIAL;
+    }
+    if (buffer[start] === SP || buffer[start] === HT) return reject(400, 'obsolete line folding (obs-fold) in header');
+    if (this.fields >= this.limits.fields) return this.tooManyFields();
+    if (length + 2 > this.limits.fieldSize) return reject(431, `header line exceeds ${this.limits.fieldSize} bytes`);
+    return PARTIAL;
+  }
+
+  private requestLineTooLong(length: number | null): ScanResult {
+    const limit = this.limits.requestLine;
+    if (this.limits.requestLineUnlimited) return reject(414, `request line exceeds ${limit} bytes`);
+    return reject(414, length === null ? `request line exceeds limit ${limit}` : `request line is ${length} bytes, limit ${limit}`);
+  }
+
+  private tooManyFields(): ScanResult {
+    return reject(431, `more than ${this.limits.fields} header fields`);
+  }
+
+  private checkRequestLine(start: number, end: number): ScanResult | undefined {
+    const length = end - start;
+    if (length > this.limits.requestLine) return this.requestLineTooLong(length);
+    const parts = this.buffer.toString('latin1', start, end).split(' ');
+    if (parts.length !== 3 || parts.some((part) => part.length === 0)) return reject(400, 'malformed request line');
+    const version = VERSION.exec(parts[2] ?? '');
+    if (!version) return reject(400, 'malformed HTTP version');
+    const major = Number(version[1]);
+    const minor = Number(version[2]);
+    if (major !== 1 || (minor !== 0 && minor !== 1)) return reject(505, `HTTP/${major}.${minor} is not supported`);
+    this.httpMinorVersion = minor;
+    return undefined;
+  }
+
+  private checkHeaderLine(start: number, end: number): ScanResult | undefined {
+    const buffer = this.buffer;
+    if (buffer[start] === SP || buffer[start] === HT) return reject(400, 'obsolete line folding (obs-fold) in header');
+    if (this.fields >= this.limits.fields) return this.tooManyFields();
+    const lineWithCrlf = end - start + 2;
+    if (lineWithCrlf > this.limits.fieldSize) {
+      return reject(431, `header line is ${lineWithCrlf} bytes with its CRLF, limit ${this.limits.fieldSize}`);
+    }
+    this.fields++;
+    const colon = buffer.indexOf(COLON, start);
+    if (colon === -1 || colon >= end) return reject(400, 'malformed header line (no colon)');
+    if (colon === start) return reject(400, 'malformed header line (empty name)');
+    const nameLength = colon - start;
+    // Only the three framing/authority headers matter here; compare lengths before building strings.
+    if (nameLength !== 4 && nameLength !== 14 && nameLength !== 17) return undefined;
+    const name = buffer.toString('latin1', start, colon).toLowerCase();
+    if (name !== 'host' && name !== 'content-length' && name !== 'transfer-encoding') return undefined;
+    const value = buffer.toString('latin1', colon + 1, end).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (name === 'host') this.hosts.push(value);
+    else if (name === 'content-length') this.contentLengths.push(value);
+    else this.transferEncodings.push(value);
+    return undefined;
+  }
+
+  /** The head is complete: the framing and Host rules, in the order documented in the README. */
+  private finish(headEnd: number): ScanResult {
+    const codings: string[] = [];
+    for (const value of this.transferEncodings) {
+      for (const part of value.split(',')) codings.push(part.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase());
+    }
+    for (const coding of codings) {
+      if (coding === '') return reject(400, 'empty transfer coding');
+      if (coding !== 'chunked' && !KNOWN_CODINGS.has(coding)) {
+        return reject(501, TOKEN.test(coding) ? `transfer coding "${coding}" is not implemented` : 'transfer coding is not implemented');
+      }
+    }
+    const chunkedAt = codings.indexOf('chunked');
+    if (codings.length > 0) {
+      if (chunkedAt !== codings.lastIndexOf('chunked')) return reject(400, 'chunked applied more than once');
+      if (chunkedAt !== codings.length - 1) return reject(400, 'Transfer-Encoding must end with chunked');
+    }
+
+    let contentLength: number | null = null;
+    if (this.contentLengths.length > 1) return reject(400, 'duplicate Content-Length');
+    if (this.contentLengths.length === 1) {
+      const raw = this.contentLengths[0] ?? '';
+      if (!/^[0-9]{1,15}$/.test(raw)) return reject(400, 'invalid Content-Length');
+      contentLength = Number(raw);
+    }
+    if (contentLength !== null && codings.length > 0) return reject(400, 'both Content-Length and Transfer-Encoding');
+    if (codings.length > 0 && this.httpMinorVersion === 0) return reject(400, 'Transfer-Encoding in an HTTP/1.0 request');
+
+    if (this.hosts.length > 1) return reject(400, 'duplicate Host header');
+    if (this.hosts.length === 0 && this.httpMinorVersion === 1) return reject(400, 'missing Host header');
+    const host = this.hosts[0];
+    if (host !== undefined) {
+      if (host === '') return reject(400, 'empty Host header');
+      if (!HOST.test(host)) return reject(400, 'malformed Host header');
+    }
+
+    return {
+      kind: 'head',
+      head: {
+        bytes: this.buffer.subarray(0, headEnd),
+        httpMinorVersion: this.httpMinorVersion,
+        contentLength,
+        chunked: codings.length > 0,
+      },
+      rest: this.buffer.subarray(headEnd),
+    };
+  }
+}
