@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerBuildCommand } from './build.js';
 import { registerCheckCommand } from './check-command.js';
 import { UserError } from './errors.js';
+import { registerExportCommand } from './export/index.js';
 import { registerRunCommand } from './run-command.js';
 import { registerStartCommand } from './start-command.js';
 
@@ -19,6 +21,8 @@ const program = new Command('tsforeman')
 registerStartCommand(program);
 registerRunCommand(program);
 registerCheckCommand(program);
+registerExportCommand(program);
+registerBuildCommand(program);
 
 try {
   await program.parseAsync(process.argv);

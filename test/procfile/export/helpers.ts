@@ -1,0 +1,93 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Runs the built `tsforeman export` (dist/, from `npx tsc`) as a real child process, and reads
+ * what it wrote back as a tree of relative paths.
+ */
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = join(REPO, 'bin', 'tsforeman');
+/** The Procfile + .env every format is exported from. */
+export const DEMO = join(REPO, 'test', 'fixtures', 'export', 'demo');
+export const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
+export const IMAGE = 'registry.example.com/demo:1.0';
+
+export interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `tsforeman ARGS` in `cwd`, with no PORT inherited so the base port is the documented default. */
+export function tsforeman(args: readonly string[], cwd: string): Result {
+  const env = { ...process.env };
+  delete env.PORT;
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8', timeout: 20_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const folders: string[] = [];
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsforeman-export-'));
+  folders.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export interface TreeFile {
+  content: string;
+  mode: number;
+}
+
+/** Every file under `dir`, by path relative to it (with `/`), sorted. */
+export function readTree(dir: string): Map<string, TreeFile> {
+  const tree = new Map<string, TreeFile>();
+  const walk = (sub: string) => {
+    for (const name of readdirSync(join(dir, sub)).sort()) {
+      const rel = sub === '' ? name : `${sub}/${name}`;
+      const stats = statSync(join(dir, rel));
+      if (stats.isDirectory()) walk(rel);
+      else tree.set(rel, { content: readFileSync(join(dir, rel), 'utf8'), mode: stats.mode & 0o777 });
+    }
+  };
+  if (existsSync(dir)) walk('');
+  return tree;
+}
+
+/** A Debian tool's path, or undefined when it is not installed. */
+export function which(tool: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const path = join(dir, tool);
+    if (dir !== '' && existsSync(path)) return path;
+  }
+  for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
+    if (existsSync(join(dir, tool))) return join(dir, tool);
+  }
+  return undefined;
+}
+
+/** The flags each format is exported with for its golden files (besides FORMAT DIR). */
+export const GOLDEN_ARGS: Record<string, string[]> = {
+  systemd: ['-m', 'web=2,worker=1,clock=0', '-u', 'app', '-t', '8'],
+  supervisord: ['-m', 'web=2,worker=1,clock=0', '-u', 'app', '-t', '8', '-l', '/var/log/demo'],
+  launchd: ['-m', 'web=2,worker=1,clock=0', '-u', 'app', '-t', '8', '-l', '/var/log/demo'],
+  runit: ['-m', 'web=2,worker=1,clock=0', '-u', 'app', '-t', '8', '-l', '/var/log/demo'],
+  kubernetes: ['-m', 'web=2,worker=1,clock=0', '-u', '1000', '-t', '8', '--image', IMAGE],
+  compose: ['-m', 'web=2,worker=1,clock=0', '-u', 'app', '-t', '8', '--image', IMAGE],
+};
+
+/** Exports `format` from the demo app into a fresh folder; returns the folder. */
+export function exportDemo(format: string, args: readonly string[] = GOLDEN_ARGS[format] ?? []): string {
+  const out = tempDir();
+  const result = tsforeman(['export', format, out, ...args], DEMO);
+  if (result.code !== 0) throw new Error(`export ${format} failed (${result.code}): ${result.stderr}`);
+  return out;
+}
