@@ -270,9 +270,8 @@ export class Arbiter {
         worker.bootFailure = { exitCode: message.exitCode, reason: message.reason };
         break;
       case 'retiring':
-        if (worker.state === 'stopping') return;
-        worker.state = 'stopping';
-        worker.killAt = Date.now() + this.settings.graceful_timeout * 1000;
+        // It stops taking connections; the `stop` reply tells it that none is on its way any more.
+        this.stopWorker(worker);
         this.wakeUp();
         break;
       case 'heartbeat':
@@ -292,11 +291,14 @@ export class Arbiter {
   }
 
   /** Graceful stop of one worker: it drains; SIGKILL after --graceful-timeout. */
-  private stopWorker(worker: WorkerProcess): void {
-    if (worker.state === 'stopping' && worker.killAt !== undefined) return;
-    worker.state = 'stopping';
-    worker.killAt = Date.now() + this.settings.graceful_timeout * 1000;
-    worker.child.kill('SIGTERM');
+  private stopWorker(worker: WorkerProcess, deadline = Date.now() + this.settings.graceful_timeout * 1000): void {
+    const wasBooting = worker.state === 'booting';
+    if (worker.state !== 'stopping') {
+      worker.state = 'stopping';
+      worker.killAt = deadline;
+    }
+    // A booting worker serves nothing yet and does not listen for `stop`: TERM ends it.
+    if (wasBooting || !this.send(worker, { type: 'stop' })) worker.child.kill('SIGTERM');
   }
 
   private reap(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
@@ -341,7 +343,11 @@ export class Arbiter {
       socket.destroy();
       return;
     }
-    const ready = [...this.workers.values()].filter((worker) => worker.state === 'ready');
+    // A worker that missed two heartbeats may be blocked: a connection sent there would wait on it.
+    const stale = Date.now() - 2 * heartbeatIntervalMs(this.settings.timeout);
+    let ready = [...this.workers.values()].filter((worker) => worker.state === 'ready' && !worker.killed);
+    const responsive = ready.filter((worker) => this.settings.timeout <= 0 || worker.lastHeartbeat >= stale);
+    if (responsive.length > 0) ready = responsive;
     if (ready.length === 0) {
       this.pendingConnections.push({ socket, index });
       return;
@@ -426,9 +432,13 @@ export class Arbiter {
     const limit = mode === 'graceful' ? this.settings.graceful_timeout * 1000 : QUICK_STOP_MS;
     this.stopDeadline = Date.now() + limit;
     for (const worker of this.workers.values()) {
-      worker.state = 'stopping';
+      if (mode === 'graceful') {
+        this.stopWorker(worker, this.stopDeadline);
+      } else {
+        worker.state = 'stopping';
+        worker.child.kill('SIGQUIT');
+      }
       worker.killAt = Math.min(worker.killAt ?? Infinity, this.stopDeadline);
-      worker.child.kill(mode === 'graceful' ? 'SIGTERM' : 'SIGQUIT');
     }
   }
 

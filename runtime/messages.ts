@@ -12,7 +12,12 @@ export type MasterMessage =
   /** An accepted connection handed over by the master comes with this message. */
   | { type: 'connection'; index: number }
   /** Reopen the log files (USR1). */
-  | { type: 'reopen' };
+  | { type: 'reopen' }
+  /**
+   * Drain and exit. Sent over IPC rather than as SIGTERM so that it arrives after every connection handed
+   * over before it: a worker never exits with a connection still on its way.
+   */
+  | { type: 'stop' };
 
 export type WorkerMessage =
   /** The app is loaded and the server built: the worker can take connections. */

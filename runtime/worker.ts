@@ -34,6 +34,8 @@ export class Worker {
   private requestsServed = 0;
   private readonly maxRequests: number;
   private draining = false;
+  /** The master has sent `stop`: no connection can be on its way any more. */
+  private stopReceived = false;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -92,6 +94,11 @@ export class Worker {
       if (message.type === 'listen') this.acceptOn(handle as NetServer);
       else if (message.type === 'connection') this.takeConnection(handle as Socket | undefined);
       else if (message.type === 'reopen') this.log.reopen();
+      else if (message.type === 'stop') {
+        this.stopReceived = true;
+        this.drain('stopped by the master');
+        this.exitWhenIdle();
+      }
     });
     process.on('SIGTERM', () => this.drain('received SIGTERM'));
     process.on('SIGINT', () => this.quit());
@@ -99,7 +106,10 @@ export class Worker {
     process.on('SIGUSR1', () => this.log.reopen());
     process.on('SIGHUP', () => undefined);
     // The master is gone: nobody will hand over connections or replace us.
-    process.on('disconnect', () => this.drain('master went away'));
+    process.on('disconnect', () => {
+      this.drain('master went away');
+      this.exitWhenIdle();
+    });
     this.send({ type: 'booted' });
   }
 
@@ -228,10 +238,8 @@ export class Worker {
   drain(reason: string | undefined): void {
     if (this.draining) return;
     this.draining = true;
-    if (reason) {
-      this.log.info(`Worker draining (pid: ${process.pid}): ${reason}`);
-      if (reason === 'received SIGTERM') this.send({ type: 'retiring', reason });
-    }
+    if (reason === 'received SIGTERM') this.send({ type: 'retiring', reason });
+    if (reason) this.log.debug(`Worker draining (pid: ${process.pid}): ${reason}`);
     for (const listening of this.listeners) listening.close();
     for (const [socket, state] of this.connections) {
       if (state.active === 0 && state.requests > 0) socket.destroySoon();
@@ -249,7 +257,8 @@ export class Worker {
   }
 
   private exitWhenIdle(): void {
-    if (this.connections.size === 0) setImmediate(() => this.connections.size === 0 && this.exit());
+    const idle = () => this.connections.size === 0 && (this.stopReceived || !process.connected);
+    if (idle()) setImmediate(() => idle() && this.exit());
   }
 
   private exit(): void {

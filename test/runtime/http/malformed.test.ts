@@ -1,0 +1,123 @@
+import { expect } from 'chai';
+import { expectRejected, expectServed } from './assertions.js';
+import { cleanupAll, startServer, type RunningServer } from './raw-client.js';
+
+const HOST = 'Host: example.test\r\n';
+
+/** Every row of the strictness table: input, expected status. */
+const rows: Array<[string, string, number]> = [
+  // 400: malformed request line
+  ['request line with two spaces', `GET  / HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['request line without a version', `GET /\r\n${HOST}\r\n`, 400],
+  ['request line with a trailing space', `GET / HTTP/1.1 \r\n${HOST}\r\n`, 400],
+  ['malformed version token', `GET / HTTP/1.1x\r\n${HOST}\r\n`, 400],
+  ['lower-case version token', `GET / http/1.1\r\n${HOST}\r\n`, 400],
+  ['invalid method token (left to llhttp)', `G(T / HTTP/1.1\r\n${HOST}\r\n`, 400],
+  // 400: malformed header
+  ['header line without a colon', `GET / HTTP/1.1\r\n${HOST}NoColon\r\n\r\n`, 400],
+  ['header line with an empty name', `GET / HTTP/1.1\r\n${HOST}: value\r\n\r\n`, 400],
+  ['whitespace before the colon (left to llhttp)', `GET / HTTP/1.1\r\n${HOST}X-A : 1\r\n\r\n`, 400],
+  ['space inside a header name (left to llhttp)', `GET / HTTP/1.1\r\n${HOST}X A: 1\r\n\r\n`, 400],
+  ['obs-fold continuation line', `GET / HTTP/1.1\r\n${HOST}X-A: 1\r\n  more\r\n\r\n`, 400],
+  ['obs-fold with a tab', `GET / HTTP/1.1\r\n${HOST}X-A: 1\r\n\tmore\r\n\r\n`, 400],
+  ['bare LF ending the request line', `GET / HTTP/1.1\n${HOST}\r\n`, 400],
+  ['bare LF ending a header line', `GET / HTTP/1.1\r\nHost: example.test\n\r\n`, 400],
+  ['bare LF as the empty line', `GET / HTTP/1.1\r\n${HOST}\n`, 400],
+  ['bare CR in a header value', `GET / HTTP/1.1\r\n${HOST}X-A: a\rb\r\n\r\n`, 400],
+  ['bare CR in the request line', `GET /a\rb HTTP/1.1\r\n${HOST}\r\n`, 400],
+  // 400: framing
+  ['Content-Length with Transfer-Encoding', `POST / HTTP/1.1\r\n${HOST}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['duplicate Content-Length (same value)', `POST / HTTP/1.1\r\n${HOST}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello`, 400],
+  ['Content-Length list', `POST / HTTP/1.1\r\n${HOST}Content-Length: 5, 5\r\n\r\nhello`, 400],
+  ['negative Content-Length', `POST / HTTP/1.1\r\n${HOST}Content-Length: -5\r\n\r\nhello`, 400],
+  ['non-numeric Content-Length', `POST / HTTP/1.1\r\n${HOST}Content-Length: five\r\n\r\nhello`, 400],
+  ['Content-Length beyond 15 digits', `POST / HTTP/1.1\r\n${HOST}Content-Length: 1234567890123456\r\n\r\n`, 400],
+  ['malformed chunk size', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`, 400],
+  ['chunk data longer than its size', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n`, 400],
+  ['bare LF after a chunk size', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n`, 400],
+  ['chunked twice', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['a coding after chunked', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, 400],
+  ['Transfer-Encoding without chunked', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: gzip\r\n\r\n`, 400],
+  ['empty transfer coding', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n`, 400],
+  ['HTTP/1.0 with Transfer-Encoding: chunked', `POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 400],
+  // 400: Host
+  ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\nX-A: 1\r\n\r\n', 400],
+  ['empty Host', 'GET / HTTP/1.1\r\nHost: \r\n\r\n', 400],
+  ['duplicated Host', `GET / HTTP/1.1\r\n${HOST}${HOST}\r\n`, 400],
+  ['duplicated Host with another case', `GET / HTTP/1.1\r\n${HOST}host: other.test\r\n\r\n`, 400],
+  ['Host with a space', 'GET / HTTP/1.1\r\nHost: exa mple.test\r\n\r\n', 400],
+  ['Host with a path', 'GET / HTTP/1.1\r\nHost: example.test/path\r\n\r\n', 400],
+  ['Host with a bad port', 'GET / HTTP/1.1\r\nHost: example.test:80x\r\n\r\n', 400],
+  ['Host with userinfo', 'GET / HTTP/1.1\r\nHost: user@example.test\r\n\r\n', 400],
+  ['duplicated Host in HTTP/1.0', `GET / HTTP/1.0\r\n${HOST}${HOST}\r\n`, 400],
+  // 505
+  ['HTTP/2.0 request line', `GET / HTTP/2.0\r\n${HOST}\r\n`, 505],
+  ['HTTP/1.2 request line', `GET / HTTP/1.2\r\n${HOST}\r\n`, 505],
+  ['HTTP/0.9 request line', `GET / HTTP/0.9\r\n${HOST}\r\n`, 505],
+  ['HTTP/2 connection preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505],
+  // 501
+  ['unknown transfer coding', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: foo\r\n\r\n`, 501],
+  ['unknown coding before chunked', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n`, 501],
+  ['chunked with parameters', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n`, 501],
+];
+
+describe('strict server: the strictness table', function () {
+  let running: RunningServer;
+  beforeEach(async function () {
+    running = await startServer();
+  });
+  afterEach(cleanupAll);
+
+  for (const [name, request, status] of rows) {
+    it(`${status}: ${name}`, async function () {
+      const response = await expectRejected(running.port, request, status);
+      // The body names the problem in one line; the app never saw the request.
+      expect(response.body.trim().split('\n')).to.have.length(1);
+      expect(running.log.join('\n')).to.contain(`${status} `);
+    });
+  }
+
+  it('the app never sees a request whose head is rejected', async function () {
+    let calls = 0;
+    const { port } = await startServer({}, (_req, res) => {
+      calls++;
+      res.end();
+    });
+    // Chunk framing errors are found in the body, after the (valid) head reached the app.
+    const headRows = rows.filter(([, request]) => !/chunked\r\n\r\n(zz|2\r\nhello|5\nhello)/.test(request));
+    expect(headRows).to.have.length(rows.length - 3);
+    for (const [, request, status] of headRows) await expectRejected(port, request, status);
+    expect(calls).to.equal(0);
+  });
+
+  it('a chunk framing error after the app already answered closes the connection without a second response', async function () {
+    const { port } = await startServer({}, (_req, res) => res.end('early\n'));
+    const { connect } = await import('./raw-client.js');
+    const client = await connect(port);
+    client.socket.write(`POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\nzz\r\n`);
+    const bytes = await client.closed();
+    const { parseResponses } = await import('./raw-client.js');
+    const responses = parseResponses(bytes);
+    expect(responses.map((r) => r.status)).to.deep.equal([200]);
+  });
+
+  describe('what still passes', function () {
+    const good: Array<[string, string]> = [
+      ['HTTP/1.0 without Host', 'GET / HTTP/1.0\r\n\r\n'],
+      ['Host with a port', 'GET / HTTP/1.1\r\nHost: example.test:8080\r\n\r\n'],
+      ['Host as an IPv6 literal', 'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n'],
+      ['header names in any case', 'GET / HTTP/1.1\r\nhOsT: example.test\r\n\r\n'],
+      ['a value without a space after the colon', 'GET / HTTP/1.1\r\nHost:example.test\r\n\r\n'],
+      ['an empty line before the request line', `\r\nGET / HTTP/1.1\r\n${HOST}\r\n`],
+      ['a Content-Length body', `POST / HTTP/1.1\r\n${HOST}Content-Length: 5\r\n\r\nhello`],
+      ['a chunked body with trailers', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n`],
+      ['Transfer-Encoding in mixed case', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n`],
+      ['gzip then chunked', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`],
+    ];
+    for (const [name, request] of good) {
+      it(`serves ${name}`, async function () {
+        await expectServed(running.port, request);
+      });
+    }
+  });
+});

@@ -1,0 +1,145 @@
+import { expect } from 'chai';
+import path from 'node:path';
+import { APPS, TsunicornProcess, isAlive, request, sleep, stopAllServers, waitUntilServing } from './tsunicorn-process.js';
+
+const behaviors = path.join(APPS, 'behaviors.mjs');
+
+for (const sharing of ['shared', 'handoff'] as const) {
+  describe(`tsunicorn workers (--socket-sharing ${sharing})`, function () {
+    this.timeout(30000);
+    afterEach(stopAllServers);
+    const start = (args: string[], env: Record<string, string> = {}) =>
+      TsunicornProcess.start([behaviors, '-b', '127.0.0.1:0', '--socket-sharing', sharing, ...args], { env });
+
+    it('starts -w 3 workers, and $WEB_CONCURRENCY workers without -w', async () => {
+      const three = await start(['-w', '3']);
+      await three.waitForWorkers(3);
+      const two = await start([], { WEB_CONCURRENCY: '2' });
+      await two.waitForWorkers(2);
+      await waitUntilServing(two.url);
+    });
+
+    it('adds a worker on TTIN and removes one on TTOU, never below 1', async () => {
+      const server = await start(['-w', '2']);
+      await server.waitForWorkers(2);
+      server.signal('SIGTTIN');
+      await server.waitForWorkers(3);
+      server.signal('SIGTTOU');
+      await server.waitForWorkers(2);
+      server.signal('SIGTTOU');
+      await server.waitForWorkers(1);
+      server.signal('SIGTTOU');
+      await server.waitFor(/Handling signal: ttou/, 3);
+      await server.waitFor(/Number of workers: 1/, 2);
+      await server.waitForWorkers(1);
+      expect((await request(server.url, '/')).status).to.equal(200);
+    });
+
+    it('kills a worker whose event loop is blocked past --timeout, replaces it, and serves the next request', async () => {
+      const server = await start(['--timeout', '1']);
+      const [stuck] = await server.waitForWorkers(1);
+      const blocked = request(server.url, '/block').then(
+        () => 'answered',
+        () => 'failed',
+      );
+      await server.waitFor(new RegExp(`\\[CRITICAL\\] WORKER TIMEOUT \\(pid:${stuck}\\)$`));
+      expect(await blocked).to.equal('failed');
+      const next = await waitUntilServing(server.url);
+      expect(next.body).to.not.equal(`ok ${stuck}\n`);
+      expect(isAlive(stuck!)).to.equal(false);
+    });
+
+    it('does not time out a slow request that does not block the event loop', async () => {
+      const server = await start(['--timeout', '1']);
+      const [worker] = await server.waitForWorkers(1);
+      const slow = await request(server.url, '/slow?ms=2500');
+      expect(slow.body).to.equal(`slow done ${worker}\n`);
+      expect(server.stderr.some((line) => /WORKER TIMEOUT/.test(line))).to.equal(false);
+    });
+
+    it('answers 500 to a throwing handler, logs the stack, and keeps the worker', async () => {
+      const server = await start([]);
+      const [worker] = await server.waitForWorkers(1);
+      const thrown = await request(server.url, '/throw');
+      expect(thrown.status).to.equal(500);
+      expect(thrown.body).to.equal('Internal Server Error\n');
+      const rejected = await request(server.url, '/reject');
+      expect(rejected.status).to.equal(500);
+      await server.waitFor(/\[ERROR\] Error handling request \/throw/);
+      expect(server.stderr.some((line) => /^Error: handler exploded$/.test(line))).to.equal(true);
+      expect(server.stderr.some((line) => /^\s+at behaviors \(.*behaviors\.mjs:\d+:\d+\)$/.test(line))).to.equal(true);
+      expect((await request(server.url, '/')).body).to.equal(`ok ${worker}\n`);
+    });
+
+    it('replaces a worker that exits in a handler, logging its status', async () => {
+      const server = await start([]);
+      const [worker] = await server.waitForWorkers(1);
+      await request(server.url, '/exit').catch(() => undefined);
+      await server.waitFor(new RegExp(`\\[ERROR\\] Worker \\(pid:${worker}\\) exited with code 1$`));
+      const next = await waitUntilServing(server.url);
+      expect(next.body).to.match(/^ok \d+\n$/);
+      expect(next.body).to.not.equal(`ok ${worker}\n`);
+    });
+
+    it('replaces a killed worker and logs the signal; connections meanwhile wait rather than fail', async () => {
+      const server = await start([]);
+      const [worker] = await server.waitForWorkers(1);
+      process.kill(worker!, 'SIGKILL');
+      const during = await request(server.url, '/');
+      expect(during.status).to.equal(200);
+      expect(during.body).to.not.equal(`ok ${worker}\n`);
+      await server.waitFor(new RegExp(`Worker \\(pid:${worker}\\) was sent SIGKILL!`));
+    });
+
+    it('recycles workers after --max-requests with zero failed requests', async () => {
+      const server = await start(['-w', '2', '--max-requests', '5', '--max-requests-jitter', '2']);
+      await server.waitForWorkers(2);
+      const pids = new Set<string>();
+      const failures: string[] = [];
+      for (let round = 0; round < 15; round++) {
+        const answers = await Promise.allSettled([1, 2, 3].map(() => request(server.url, '/')));
+        for (const answer of answers) {
+          if (answer.status === 'fulfilled' && answer.value.status === 200) pids.add(answer.value.body);
+          else failures.push(answer.status === 'fulfilled' ? `status ${answer.value.status}` : String(answer.reason));
+        }
+      }
+      expect(failures).to.deep.equal([]);
+      expect(pids.size).to.be.greaterThan(3);
+      await server.waitFor(/Autorestarting worker after current request\./);
+    });
+
+    it('drains on SIGTERM: an in-flight request finishes, the master exits 0, no worker is left', async () => {
+      const server = await start(['-w', '2']);
+      const workers = await server.waitForWorkers(2);
+      const slow = request(server.url, '/slow?ms=1000');
+      await server.waitFor(/slow request started/);
+      server.signal('SIGTERM');
+      expect((await slow).body).to.match(/^slow done \d+\n$/);
+      expect((await server.waitForExit()).code).to.equal(0);
+      await server.waitFor(/Handling signal: term/);
+      expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);
+      for (const pid of workers) expect(isAlive(pid)).to.equal(false);
+    });
+
+    it('drains a worker that receives SIGTERM directly, and the master replaces it', async () => {
+      const server = await start(['-w', '1']);
+      const [worker] = await server.waitForWorkers(1);
+      const slow = request(server.url, '/slow?ms=800');
+      await server.waitFor(/slow request started/);
+      process.kill(worker!, 'SIGTERM');
+      expect((await slow).body).to.equal(`slow done ${worker}\n`);
+      await server.waitFor(new RegExp(`\\[${worker}\\] \\[INFO\\] Worker exiting`));
+      const next = await waitUntilServing(server.url);
+      expect(next.body).to.not.equal(`ok ${worker}\n`);
+    });
+
+    it('stops quickly on SIGINT with status 0', async () => {
+      const server = await start(['-w', '2']);
+      const workers = await server.waitForWorkers(2);
+      server.signal('SIGINT');
+      expect((await server.waitForExit()).code).to.equal(0);
+      for (let attempt = 0; attempt < 50 && workers.some(isAlive); attempt++) await sleep(50);
+      for (const pid of workers) expect(isAlive(pid)).to.equal(false);
+    });
+  });
+}
