@@ -91,7 +91,7 @@ describe('strict server: the strictness table', function () {
   });
 
   it('a chunk framing error after the app already answered closes the connection without a second response', async function () {
-    const { port } = await startServer({}, (_req, res) => res.end('early\n'));
+    const { port } = await startServer({}, (_req, res) => res.writeHead(200, { 'Content-Length': 6 }).end('early\n'));
     const { connect } = await import('./raw-client.js');
     const client = await connect(port);
     client.socket.write(`POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\nzz\r\n`);
