@@ -71,10 +71,12 @@ describe('strict server: keep-alive and pipelining', function () {
 
   it('many pipelined requests with large responses survive Node pausing the socket', async function () {
     const big = Buffer.alloc(256 * 1024, 'x');
-    const { port } = await startServer({}, (req, res) => {
+    const { port, server } = await startServer({}, (req, res) => {
       res.writeHead(200, { 'Content-Length': big.length, 'X-Url': req.url ?? '' });
       res.end(big);
     });
+    let pauses = 0;
+    server.on('connection', (socket: net.Socket) => socket.on('pause', () => pauses++));
     const client = await connect(port);
     const count = 20;
     let all = '';
@@ -82,6 +84,7 @@ describe('strict server: keep-alive and pipelining', function () {
     client.socket.write(all);
     const responses = await client.responses(count, 10000);
     expect(responses.map((r) => r.headers['x-url'])).to.deep.equal(Array.from({ length: count }, (_, i) => `/${i}`));
+    expect(pauses, 'Node paused the socket for backpressure at least once').to.be.greaterThan(0);
   });
 
   it('--keep-alive 0 closes the connection after each response', async function () {
@@ -97,8 +100,12 @@ describe('strict server: keep-alive and pipelining', function () {
   it('sockets handed over with server.emit("connection") get every check', async function () {
     const log: string[] = [];
     const server = createStrictServer(echoApp, { ...DEFAULT_LIMITS, limitRequestLine: 8188, onClientError: (m) => log.push(m) });
-    // A plain listener that only accepts, like a master handing connections to a worker.
-    const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => server.emit('connection', socket));
+    // A plain listener that only accepts, like a master handing paused connections to a worker, which
+    // emits them on its server and resumes them (as stock Node requires too).
+    const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => {
+      server.emit('connection', socket);
+      socket.resume();
+    });
     await new Promise<void>((resolve) => acceptor.listen(0, '127.0.0.1', resolve));
     const accepted: net.Socket[] = [];
     acceptor.on('connection', (socket: net.Socket) => accepted.push(socket));
