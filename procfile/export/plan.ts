@@ -12,7 +12,7 @@ export interface ExportOptions extends ProjectOptions {
   app?: string;
   user?: string;
   log?: string;
-  formation: string[];
+  formation?: string[];
   port?: string;
   timeout: string;
   template?: string;
@@ -57,7 +57,7 @@ export function planExport(
   const app = options.app === undefined ? appNameFromFolder(project.root) : checkedName(options.app, APP_NAME, '-a/--app');
   const user = options.user === undefined ? undefined : checkedName(options.user, USER_NAME, '-u/--user');
 
-  const formation = parseFormation(options.formation);
+  const formation = parseFormation(options.formation ?? []);
   checkFormation(formation, project.procfile);
   const basePort = basePortFor(options.port, project.fileEnv, project.inherited);
 

@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'dotenv';
+import { readProcfile } from '../../../procfile/procfile.js';
 
 /**
  * Runs the built `tsforeman export` (dist/, from `npx tsc`) as a real child process, and reads
@@ -91,3 +93,25 @@ export function exportDemo(format: string, args: readonly string[] = GOLDEN_ARGS
   if (result.code !== 0) throw new Error(`export ${format} failed (${result.code}): ${result.stderr}`);
   return out;
 }
+
+/** What the demo's env files hold, read with dotenv itself (not through the code under test). */
+export function demoEnv(): Record<string, string> {
+  return parse(readFileSync(join(DEMO, '.env'), 'utf8'));
+}
+
+/** The demo Procfile's commands by process type. */
+export function demoCommands(): Record<string, string> {
+  return Object.fromEntries(readProcfile(join(DEMO, 'Procfile')).entries.map((entry) => [entry.name, entry.command]));
+}
+
+/** The variables an instance must see: the env files', then PORT, PS and DYNO. */
+export function instanceVars(port: number, ps: string): Record<string, string> {
+  return { ...demoEnv(), PORT: String(port), PS: ps, DYNO: ps };
+}
+
+/** The demo's instances for the golden formation web=2,worker=1,clock=0. */
+export const DEMO_INSTANCES = [
+  { id: 'demo-web.1', type: 'web', ps: 'web.1', port: 5000 },
+  { id: 'demo-web.2', type: 'web', ps: 'web.2', port: 5001 },
+  { id: 'demo-worker.1', type: 'worker', ps: 'worker.1', port: 5100 },
+];
