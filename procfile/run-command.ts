@@ -4,10 +4,20 @@ import { execa } from 'execa';
 import { envFilesFor, loadEnvFiles, type EnvMap } from './env.js';
 import { COMMAND_NOT_FOUND, exitStatusCode } from './process.js';
 import { readProcfile, type Procfile } from './procfile.js';
-import { addProjectOptions, basePortFor, cleanEnv, locateProject, shownPath, type ProjectOptions } from './settings.js';
+import {
+  addProfileOptions,
+  addProjectOptions,
+  basePortFor,
+  cleanEnv,
+  locateProject,
+  processEnvironment,
+  shownPath,
+  type ProjectOptions,
+} from './settings.js';
 
 interface RunOptions extends ProjectOptions {
   port?: string;
+  profile?: boolean;
 }
 
 /** What `run` executes, resolved from its arguments. */
@@ -25,11 +35,11 @@ export function registerRunCommand(program: Command): void {
     .argument('[args...]', 'arguments, passed through as they are')
     .passThroughOptions();
   addProjectOptions(command)
-    .option('-p, --port <n>', 'PORT for the command (default: $PORT from the env files or environment, else 5000)')
-    .action(async (name: string, args: string[], options: RunOptions) => {
-      const settings = resolveRunSettings(name, args, options, process.env);
-      process.exitCode = await runCommand(settings);
-    });
+    .option('-p, --port <n>', 'PORT for the command (default: $PORT from the env files or environment, else 5000)');
+  addProfileOptions(command).action(async (name: string, args: string[], options: RunOptions) => {
+    const settings = await resolveRunSettings(name, args, options, process.env);
+    process.exitCode = await runCommand(settings);
+  });
 }
 
 /**
@@ -37,12 +47,12 @@ export function registerRunCommand(program: Command): void {
  * reaches the program unchanged (`run node -e 'console.log(1)'`). A first word naming a process
  * type runs that type's command, with any further words appended.
  */
-export function resolveRunSettings(
+export async function resolveRunSettings(
   name: string,
   args: readonly string[],
   options: RunOptions,
   environment: NodeJS.ProcessEnv,
-): RunSettings {
+): Promise<RunSettings> {
   const { procfileFile, root } = locateProject(options, process.cwd());
   // The Procfile is optional for `run` unless named: `tsforeman run bash` works in any folder.
   let procfile: Procfile | null = null;
@@ -54,9 +64,10 @@ export function resolveRunSettings(
   const script = [head, ...args.map(shellQuote)].join(' ');
 
   const inherited = cleanEnv(environment);
-  const fileEnv = loadEnvFiles(envFilesFor(options.env, root));
+  const fileEnv = loadEnvFiles(envFilesFor(options.env ?? [], root));
   const port = basePortFor(options.port, fileEnv, inherited);
-  return { script, cwd: root, env: { ...inherited, ...fileEnv, PORT: String(port) } };
+  const env = await processEnvironment(root, inherited, fileEnv, options.profile, port);
+  return { script, cwd: root, env: { ...env, PORT: String(port) } };
 }
 
 /** Single-quotes a word for /bin/sh. */

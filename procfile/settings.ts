@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { envFilesFor, loadEnvFiles, type EnvMap } from './env.js';
 import { UserError } from './errors.js';
 import { parsePort } from './formation.js';
+import { hasProfileScripts, loadProfileEnv } from './profile.js';
 import { readProcfile, type Procfile } from './procfile.js';
 
 /**
@@ -14,7 +15,7 @@ import { readProcfile, type Procfile } from './procfile.js';
 export interface ProjectOptions {
   procfile?: string;
   root?: string;
-  env: string[];
+  env?: string[];
 }
 
 export interface Project {
@@ -32,8 +33,9 @@ export interface Project {
 
 export const DEFAULT_PORT = 5000;
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** Commander parser for repeatable flags (no default, so --help shows none). */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function addProjectOptions(command: Command): Command {
@@ -44,7 +46,6 @@ export function addProjectOptions(command: Command): Command {
       '-e, --env <files>',
       'env files, comma separated or repeated; later files win (default: ROOT/.env if it exists)',
       collect,
-      [],
     );
 }
 
@@ -64,7 +65,7 @@ export function locateProject(options: ProjectOptions, cwd: string): { procfileF
 export function loadProject(options: ProjectOptions, inherited: NodeJS.ProcessEnv, cwd = process.cwd()): Project {
   const { procfileFile, root } = locateProject(options, cwd);
   const procfile = readProcfile(procfileFile, shownPath(procfileFile, cwd));
-  const envFiles = envFilesFor(options.env, root);
+  const envFiles = envFilesFor(options.env ?? [], root);
   return { procfileFile, procfile, root, envFiles, fileEnv: loadEnvFiles(envFiles), inherited: cleanEnv(inherited) };
 }
 
@@ -99,8 +100,8 @@ export function parseTimeout(value: string): number {
 }
 
 /** Splits `TYPE[,TYPE]` lists (repeatable flags) and checks every name is a Procfile type. */
-export function parseTypeList(values: readonly string[], procfile: Procfile, flag: string): string[] {
-  const names = values.flatMap((value) => value.split(',')).map((name) => name.trim()).filter((name) => name !== '');
+export function parseTypeList(values: readonly string[] | undefined, procfile: Procfile, flag: string): string[] {
+  const names = (values ?? []).flatMap((value) => value.split(',')).map((name) => name.trim()).filter((name) => name !== '');
   const known = new Set(procfile.entries.map((entry) => entry.name));
   for (const name of names) {
     if (!known.has(name)) {
@@ -111,3 +112,30 @@ export function parseTypeList(values: readonly string[], procfile: Procfile, fla
 }
 
 export { collect as collectRepeated };
+
+/**
+ * The environment every process starts from: the inherited one, the env files over it (foreman and
+ * honcho do the same), then, as on a dyno, whatever ROOT/.profile.d/*.sh make of it. The scripts run
+ * once, seeing PORT = the base port; each process then gets its own PORT, PS and DYNO on top.
+ * `profile`: true requires .profile.d, false skips it, undefined uses it when it exists.
+ */
+export async function processEnvironment(
+  root: string,
+  inherited: EnvMap,
+  fileEnv: EnvMap,
+  profile: boolean | undefined,
+  basePort: number,
+): Promise<EnvMap> {
+  const env: EnvMap = { ...inherited, ...fileEnv };
+  const present = hasProfileScripts(root);
+  if (profile === true && !present) throw new UserError(`--profile: no .profile.d folder in ${root}`);
+  if (profile === false || !present) return env;
+  return loadProfileEnv(root, { ...env, PORT: String(basePort) });
+}
+
+/** Adds `--profile` / `--no-profile` (sourcing ROOT/.profile.d/*.sh, as a dyno does at boot). */
+export function addProfileOptions(command: Command): Command {
+  return command
+    .option('--profile', 'source ROOT/.profile.d/*.sh into the environment (default: when that folder exists)')
+    .option('--no-profile', 'do not source ROOT/.profile.d/*.sh');
+}

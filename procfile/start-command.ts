@@ -9,6 +9,8 @@ import {
   loadProject,
   parseTimeout,
   parseTypeList,
+  processEnvironment,
+  addProfileOptions,
   type Project,
   type ProjectOptions,
 } from './settings.js';
@@ -19,14 +21,15 @@ import { ChangeWatcher, describePaths } from './watcher.js';
 const WATCH_DEBOUNCE_MS = 300;
 
 interface StartOptions extends ProjectOptions {
-  formation: string[];
+  formation?: string[];
   port?: string;
   timeout: string;
   timestamp: boolean;
   color?: boolean;
-  restart: string[];
-  canDie: string[];
+  restart?: string[];
+  canDie?: string[];
   watch?: string | true;
+  profile?: boolean;
 }
 
 /** Everything `start` needs, resolved and validated from the command line and the environment. */
@@ -39,7 +42,7 @@ export interface StartSettings {
   /** Watch the root for changes; `glob` limits which files count. */
   watch: { glob?: string } | null;
   /** Re-reads the Procfile and env files (after a file change) into fresh specs. */
-  reload: () => SupervisedSpec[];
+  reload: () => Promise<SupervisedSpec[]>;
 }
 
 export function registerStartCommand(program: Command): void {
@@ -48,32 +51,32 @@ export function registerStartCommand(program: Command): void {
     .description('run every process type of the Procfile (or only the ones named), multiplexing their output')
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
   addProjectOptions(command)
-    .option('-m, --formation <spec>', 'instances per type: all=1,web=2,worker=0 (default: all=1)', collectRepeated, [])
+    .option('-m, --formation <spec>', 'instances per type: all=1,web=2,worker=0 (default: all=1)', collectRepeated)
     .option('-p, --port <n>', 'base port (default: $PORT from the env files or environment, else 5000)')
     .option('-t, --timeout <seconds>', 'grace between SIGTERM and SIGKILL at shutdown', '5')
     .option('--no-timestamp', 'do not prefix lines with the time')
     .option('--color', 'colour the output even when it is not a terminal')
     .option('--no-color', 'never colour the output')
-    .option('--restart <types>', 'restart these process types with back-off when they exit (comma separated)', collectRepeated, [])
-    .option('--can-die <types>', 'let these process types exit without stopping the others (comma separated)', collectRepeated, [])
-    .option('--watch [glob]', 'restart processes when files under the root change (only files matching GLOB if given)')
-    .action(async (words: string[], options: StartOptions) => {
-      const settings = resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
-      process.exitCode = await runStart(settings);
-    });
+    .option('--restart <types>', 'restart these process types with back-off when they exit (comma separated)', collectRepeated)
+    .option('--can-die <types>', 'let these process types exit without stopping the others (comma separated)', collectRepeated)
+    .option('--watch [glob]', 'restart processes when files under the root change (only files matching GLOB if given)');
+  addProfileOptions(command).action(async (words: string[], options: StartOptions) => {
+    const settings = await resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
+    process.exitCode = await runStart(settings);
+  });
 }
 
 /** Turns `start`'s arguments into settings; every user mistake becomes a UserError here, before anything runs. */
-export function resolveStartSettings(
+export async function resolveStartSettings(
   words: readonly string[],
   options: StartOptions,
   environment: NodeJS.ProcessEnv,
   stdoutIsTTY: boolean,
-): StartSettings {
+): Promise<StartSettings> {
   const project = loadProject(options, environment);
   const formationWords = words.filter((word) => word.includes('='));
   const only = words.filter((word) => !word.includes('='));
-  const formation = parseFormation([...options.formation, ...formationWords]);
+  const formation = parseFormation([...(options.formation ?? []), ...formationWords]);
   checkFormation(formation, project.procfile);
   const basePort = basePortFor(options.port, project.fileEnv, project.inherited);
   const instances = expandInstances(project.procfile, formation, basePort, only);
@@ -87,9 +90,8 @@ export function resolveStartSettings(
   if (both !== undefined) throw new UserError(`process type "${both}" cannot be both --restart and --can-die`);
   const policyOf = (type: string): ExitPolicy =>
     restart.includes(type) ? 'restart' : canDie.includes(type) ? 'can-die' : 'stop-all';
-  const specsOf = (current: Project): SupervisedSpec[] => {
-    // Inherited environment, then the env files over it (foreman and honcho do the same).
-    const baseEnv = { ...current.inherited, ...current.fileEnv };
+  const specsOf = async (current: Project): Promise<SupervisedSpec[]> => {
+    const baseEnv = await processEnvironment(current.root, current.inherited, current.fileEnv, options.profile, basePort);
     const entries = new Map(current.procfile.entries.map((entry) => [entry.name, entry]));
     return instances.map((instance): SupervisedSpec => ({
       name: instance.name,
@@ -104,12 +106,12 @@ export function resolveStartSettings(
   const watch = options.watch === undefined ? null : { glob: options.watch === true ? undefined : options.watch };
   return {
     project,
-    specs: specsOf(project),
+    specs: await specsOf(project),
     timeoutMs,
     timestamp: options.timestamp,
     color,
     watch,
-    reload: () => specsOf(loadProject(options, environment)),
+    reload: async () => specsOf(loadProject(options, environment)),
   };
 }
 
@@ -178,13 +180,15 @@ async function startWatching(settings: StartSettings, supervisor: Supervisor, pr
       if (supervisor.stopping) return;
       const names = supervisor.longRunningNames;
       printer.system(`changed: ${describePaths(paths)}; restarting ${names.join(', ')}`);
-      try {
-        supervisor.updateSpecs(settings.reload());
-      } catch (error) {
-        if (!(error instanceof UserError)) throw error;
-        printer.system(`keeping the previous Procfile and env: ${error.message}`);
-      }
-      restarting = restarting.then(() => supervisor.restart(names));
+      restarting = restarting.then(async () => {
+        try {
+          supervisor.updateSpecs(await settings.reload());
+        } catch (error) {
+          if (!(error instanceof UserError)) throw error;
+          printer.system(`keeping the previous Procfile and env: ${error.message}`);
+        }
+        await supervisor.restart(names);
+      });
     },
   });
   await watcher.ready();

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { envFilesFor, loadEnvFiles } from '../../procfile/env.js';
 import { UserError } from '../../procfile/errors.js';
@@ -57,6 +58,25 @@ describe('env files', () => {
     const result = await runTsforeman(['start', '--no-timestamp'], dir, { env: { ...process.env, A: 'inherited' } });
     expect(result.code).to.equal(0);
     expect(result.stdout).to.include('show.1 | A=from-dotenv\n');
+  });
+
+  it('sources ROOT/.profile.d/*.sh after the env files, unless --no-profile', async () => {
+    const dir = project({ Procfile: 'show: echo "P=$FROM_PROFILE G=$GREETING PORT=$PORT"\n', '.env': 'GREETING=hi\n' });
+    mkdirSync(join(dir, '.profile.d'));
+    writeFileSync(join(dir, '.profile.d', 'app.sh'), 'export FROM_PROFILE=yes\nexport GREETING="$GREETING from profile"\n');
+    const sourced = await runTsforeman(['start', '--no-timestamp', '-p', '6000'], dir);
+    expect(sourced.stdout).to.include('show.1 | P=yes G=hi from profile PORT=6000\n');
+    const skipped = await runTsforeman(['start', '--no-timestamp', '-p', '6000', '--no-profile'], dir);
+    expect(skipped.stdout).to.include('show.1 | P= G=hi PORT=6000\n');
+    const ran = await runTsforeman(['run', 'echo "$FROM_PROFILE $GREETING"'], dir);
+    expect(ran.stdout).to.equal('yes hi from profile\n');
+  });
+
+  it('fails with one line for --profile without a .profile.d folder', async () => {
+    const dir = project({ Procfile: 'web: echo x\n' });
+    const result = await runTsforeman(['start', '--profile'], dir);
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.equal(`tsforeman: --profile: no .profile.d folder in ${dir}\n`);
   });
 
   it('fails with one line for a bad env file and starts nothing', async () => {

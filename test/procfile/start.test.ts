@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cleanup, eventually, processAlive, project, runTsforeman, startManager } from './helpers.js';
 
 /** The output with pids replaced, so it can be compared byte for byte. */
@@ -72,14 +74,16 @@ describe('tsforeman start', function () {
 
     it('takes the base port from PORT in .env, positional web=2 words and named process types', async () => {
       const dir = project({
-        Procfile: 'web: echo "$PS $PORT"\nworker: echo "$PS $PORT"\nclock: echo "$PS $PORT"\n',
+        Procfile: 'web: echo "is $PS $PORT"; exec sleep 300\nworker: echo "is $PS $PORT"; exec sleep 300\nclock: echo "is $PS $PORT"; exec sleep 300\n',
         '.env': 'PORT=7000\n',
       });
-      const manager = startManager(['start', '--no-timestamp', 'clock', 'web=2', 'web', '-t', '1'], dir);
-      await manager.exit;
-      const lines = manager.stdout.split('\n').filter((line) => !line.startsWith('system'));
-      const values = lines.map((line) => line.split('| ')[1]).filter(Boolean).sort();
+      const manager = startManager(['start', '--no-timestamp', 'clock', 'web=2', 'web'], dir);
+      await manager.waitFor(/(is [\s\S]*){3}/);
+      manager.signal('SIGTERM');
+      expect((await manager.exit).code).to.equal(143);
+      const values = [...manager.stdout.matchAll(/\| is (.*)/g)].map((m) => m[1]).sort();
       expect(values).to.deep.equal(['clock.1 7200', 'web.1 7000', 'web.2 7001']);
+      expect(manager.stdout).not.to.include('worker.1');
     });
 
     it('uses 5000 when no port is set anywhere', async () => {
@@ -106,7 +110,8 @@ describe('tsforeman start', function () {
 
     it('kills a process that ignores SIGTERM after --timeout', async () => {
       const dir = project({
-        Procfile: "stubborn: trap '' TERM; echo ready; while true; do sleep 0.1; done\nquitter: sleep 0.5; exit 0\n",
+        Procfile:
+          "stubborn: trap '' TERM; touch trapped; while true; do sleep 0.1; done\nquitter: until [ -e trapped ]; do sleep 0.05; done; exit 0\n",
       });
       const manager = startManager(['start', '--no-timestamp', '-t', '1'], dir);
       const pid = Number((await manager.waitFor(/stubborn\.1 started \(pid (\d+)\)/))[1]);
@@ -120,12 +125,13 @@ describe('tsforeman start', function () {
     it('leaves no grandchild behind: a waiting shell and an orphan of an exited one', async () => {
       const dir = project({
         Procfile:
-          "waiter: sh -c 'sleep 300 & echo \"grandchild $!\"; wait'\norphaner: sleep 300 & echo \"grandchild $!\"; sleep 0.5; exit 0\n",
+          "waiter: sh -c 'sleep 300 & echo \"grandchild $!\"; wait'\norphaner: sleep 300 & echo \"grandchild $!\"; until [ -e go ]; do sleep 0.05; done; exit 0\n",
       });
       const manager = startManager(['start', '--no-timestamp'], dir);
       await manager.waitFor(/(grandchild \d+[\s\S]*){2}/);
       const grandchildren = [...manager.stdout.matchAll(/grandchild (\d+)/g)].map((m) => Number(m[1]));
       for (const pid of grandchildren) expect(processAlive(pid), `grandchild ${pid} running`).to.equal(true);
+      writeFileSync(join(dir, 'go'), '');
       expect((await manager.exit).code).to.equal(0);
       for (const pid of grandchildren) expect(processAlive(pid), `grandchild ${pid} after exit`).to.equal(false);
     });
