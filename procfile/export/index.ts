@@ -23,7 +23,7 @@ export function registerExportCommand(program: Command): void {
     .option('-u, --user <name>', 'user the processes run as (kubernetes: a numeric uid)')
     .option('-l, --log <dir>', 'log folder (default: /var/log/APP; systemd: the journal)')
     .option('-m, --formation <spec>', 'how many of each type, e.g. all=1,web=2,worker=0 (default all=1)', collectRepeated)
-    .option('-p, --port <n>', 'base port (default: $PORT, else 5000)')
+    .option('-p, --port <n>', 'base port (default: PORT from the env files or the environment, else 5000)')
     .option('-t, --timeout <seconds>', 'grace between SIGTERM and SIGKILL when stopping', '5')
     .option('-T, --template <dir>', "folder of templates replacing the built-in ones by name (DIR/FORMAT/NAME or DIR/NAME)")
     .option('--image <image>', 'container image of the app (kubernetes, compose; required there)')
