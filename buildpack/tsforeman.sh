@@ -53,7 +53,7 @@ provide_tsforeman() {
   else
     key=$(node "$bp_dir/buildpack/package-json.cjs" hash "$bp_dir" package.json package-lock.json bin/tsforeman bin/tsunicorn tsconfig.json procfile runtime)
   fi
-  key=${key:0:16}
+  key="tsforeman-${key:0:16}"
   local store="$cache_dir/tsforeman"
   mkdir -p "$store"
   if [[ -d $store/$key ]]; then
@@ -67,7 +67,8 @@ provide_tsforeman() {
       fail "Could not prepare tsforeman for the slug (see above)" \
         "Add tsforeman to the app's dependencies instead, so npm installs it with the app."
     fi
-    rm -rf "$store"/[0-9a-f]*
+    # One prepared copy is enough: drop those of other buildpack versions.
+    rm -rf "$store"/tsforeman-*
     mv "$work/package" "$store/$key"
     rm -rf "$work"
   fi

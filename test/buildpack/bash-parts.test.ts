@@ -1,0 +1,175 @@
+// The buildpack's bash parts on their own: the JSON reader, semver ranges, the index parser and the
+// .profile.d script (run with bash, as on a build image / a dyno).
+import { expect } from 'chai';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { makeTempDir, removeDir, REPO_ROOT } from './harness.js';
+
+const PARTS = path.join(REPO_ROOT, 'buildpack');
+
+async function bash(script: string, args: string[] = [], env: Record<string, string> = {}) {
+  const result = await execa('bash', ['-c', script, 'bash', ...args], {
+    reject: false,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    extendEnv: false,
+  });
+  return { code: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+describe('buildpack bash parts', function () {
+  let dir: string;
+  before(async () => {
+    dir = await makeTempDir('bash-parts');
+  });
+  after(async () => {
+    await removeDir(dir);
+  });
+
+  describe('json_read (package.json without node)', () => {
+    async function read(text: string, field = '') {
+      const file = path.join(dir, 'package.json');
+      await writeFile(file, text);
+      return bash(`source "${PARTS}/json.sh"; json_read "$1" "$2" || { echo "ERR $JSON_ERROR"; exit 1; }`, [file, field]);
+    }
+
+    it('reads nested and top-level string fields, decoding escapes', async () => {
+      const text = '{\n "engines": {"node": ">=18 <21"},\n "main": "dist/caf\\u00e9 \\"x\\".js",\n "n": [1, -2.5e3, true, null, {}]\n}\n';
+      expect((await read(text, 'engines.node')).stdout).to.equal('>=18 <21');
+      expect((await read(text, 'main')).stdout).to.equal('dist/café "x".js');
+      const missing = await read(text, 'scripts.start');
+      expect(missing.code).to.equal(0);
+      expect(missing.stdout).to.equal('');
+    });
+
+    it('ignores values that are not strings and keys inside arrays', async () => {
+      const result = await read('{"engines": {"node": 20}, "list": [{"main": "no"}]}', 'engines.node');
+      expect(result).to.include({ code: 0, stdout: '' });
+      expect((await read('{"list": [{"main": "no"}]}', 'main')).stdout).to.equal('');
+    });
+
+    const invalid: Array<[string, string, RegExp]> = [
+      ['trailing comma', '{\n  "name": "x",\n  "main": "a.js",\n}\n', /^ERR 4: .*trailing comma/],
+      ['missing comma', '{\n  "name": "x"\n  "main": "a.js"\n}', /^ERR 3: unexpected '"', expected ',' or '}'/],
+      ['leading zero', '{"a": 01}', /^ERR 1: unexpected '1'/],
+      ['raw tab in a string', '{"a": "x\ty"}', /^ERR 1: .*string/],
+      ['comment', '{\n// no\n}', /^ERR 2: unexpected '\/'/],
+      ['single quotes', "{'a': 1}", /^ERR 1: .*key in double quotes/],
+      ['empty file', '', /^ERR 1: the file is empty/],
+      ['two values', '{} {}', /^ERR 1: .*end of the file/],
+      ['unclosed', '{"a": [1, 2', /^ERR 1: unexpected end of file/],
+    ];
+    for (const [name, text, error] of invalid) {
+      it(`rejects ${name} with the line`, async () => {
+        const result = await read(text);
+        expect(result.code).to.equal(1);
+        expect(result.stdout).to.match(error);
+      });
+    }
+  });
+
+  describe('semver ranges', () => {
+    const versions = '22.11.0 22.1.0 21.7.3 20.18.0 20.1.0 20.0.0 19.9.0 18.20.4 18.0.0 0.12.18';
+    const cases: Array<[string, string]> = [
+      ['20.1.0', '20.1.0'],
+      ['v20.1.0', '20.1.0'],
+      ['=20.1.0', '20.1.0'],
+      ['20', '20.18.0'],
+      ['20.x', '20.18.0'],
+      ['20.1.x', '20.1.0'],
+      ['^20.1.0', '20.18.0'],
+      ['~20.1', '20.1.0'],
+      ['>=20', '22.11.0'],
+      ['>= 20', '22.11.0'],
+      ['20 || 22', '22.11.0'],
+      ['18 || 20.1', '20.1.0'],
+      ['>=18 <21', '20.18.0'],
+      ['>18', '22.11.0'],
+      ['>20.18.0 <22', '21.7.3'],
+      ['<=20.1', '20.1.0'],
+      ['<20', '19.9.0'],
+      ['18 - 20', '20.18.0'],
+      ['*', '22.11.0'],
+      ['^0.12', '0.12.18'],
+    ];
+    for (const [range, expected] of cases) {
+      it(`"${range}" picks ${expected}`, async () => {
+        const result = await bash(`source "${PARTS}/semver.sh"; semver_max_satisfying "$1" ${versions}`, [range]);
+        expect(result).to.include({ code: 0, stdout: expected });
+      });
+    }
+
+    it('status 1 when nothing satisfies, 2 with the reason when the range is invalid', async () => {
+      const none = await bash(`source "${PARTS}/semver.sh"; semver_max_satisfying '>=99' ${versions}`);
+      expect(none).to.include({ code: 1, stdout: '' });
+      const bad = await bash(`source "${PARTS}/semver.sh"; semver_max_satisfying 'banana' ${versions} || { echo "$? $SEMVER_ERROR"; }`);
+      expect(bad.stdout).to.equal('2 cannot parse "banana" as a version or comparator');
+    });
+  });
+
+  describe('the release list (index.json)', () => {
+    it('keeps linux-x64 releases with their LTS name; the default is the newest LTS', async () => {
+      const cache = path.join(dir, 'cache-index');
+      await mkdir(cache, { recursive: true });
+      await writeFile(
+        path.join(cache, 'index.json'),
+        JSON.stringify(
+          [
+            { version: 'v24.0.0', files: ['linux-x64'], lts: false },
+            { version: 'v22.2.0', files: ['linux-x64', 'src'], lts: 'Jod' },
+            { version: 'v23.0.0', files: ['win-x64-zip'], lts: false },
+            { version: 'v20.9.0', files: ['linux-x64'], lts: 'Iron' },
+          ],
+          null,
+          1,
+        ),
+      );
+      await writeFile(path.join(cache, 'index.source'), 'http://mirror.invalid');
+      const script =
+        `source "${PARTS}/output.sh"; source "${PARTS}/semver.sh"; source "${PARTS}/node.sh"; ` +
+        `_node_index_versions "$1/index.json"; _node_resolve "$1" "" >/dev/null; echo "default $NODE_VERSION"`;
+      const result = await bash(script, [cache], { NODE_MIRROR: 'http://mirror.invalid' });
+      expect(result.stdout.split('\n')).to.deep.equal(['24.0.0 false', '22.2.0 Jod', '20.9.0 Iron', 'default 22.2.0']);
+    });
+  });
+
+  describe('.profile.d/tsforeman-nodejs.sh', () => {
+    let home: string;
+    before(async () => {
+      home = path.join(dir, 'app');
+      await mkdir(home, { recursive: true });
+      const result = await bash(
+        `source "${PARTS}/output.sh"; source "${PARTS}/profile.sh"; TSFOREMAN_VENDORED=0; write_profile "$1"`,
+        [home],
+      );
+      expect(result.code, result.stderr).to.equal(0);
+    });
+
+    async function boot(env: Record<string, string>) {
+      const result = await bash(
+        '. "$HOME/.profile.d/tsforeman-nodejs.sh"; printf "%s|%s|%s" "$PATH" "$NODE_ENV" "$WEB_CONCURRENCY"',
+        [],
+        { HOME: home, ...env },
+      );
+      const [pathValue, nodeEnv, concurrency] = result.stdout.split('|');
+      return { pathValue, nodeEnv, concurrency };
+    }
+
+    it('puts the slug Node and node_modules/.bin on PATH through $HOME, with NODE_ENV=production', async () => {
+      const text = await execa('cat', [path.join(home, '.profile.d', 'tsforeman-nodejs.sh')]);
+      expect(String(text.stdout)).not.to.include(home);
+      const { pathValue, nodeEnv } = await boot({});
+      expect(pathValue.split(':').slice(0, 2)).to.deep.equal([`${home}/.heroku/node/bin`, `${home}/node_modules/.bin`]);
+      expect(nodeEnv).to.equal('production');
+      expect((await boot({ NODE_ENV: 'staging' })).nodeEnv).to.equal('staging');
+    });
+
+    it('sets WEB_CONCURRENCY from HEROKU_AVAILABLE_PARALLELISM, keeps a value already set, else 1..CPUs', async () => {
+      expect((await boot({ HEROKU_AVAILABLE_PARALLELISM: '3' })).concurrency).to.equal('3');
+      expect((await boot({ WEB_CONCURRENCY: '7', HEROKU_AVAILABLE_PARALLELISM: '3' })).concurrency).to.equal('7');
+      const computed = Number((await boot({})).concurrency);
+      expect(computed).to.be.within(1, os.availableParallelism());
+    });
+  });
+});

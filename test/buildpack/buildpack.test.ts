@@ -1,0 +1,381 @@
+// The buildpack end to end: bin/detect, bin/compile and bin/release run for real (bash, curl, tar,
+// npm from the registry) on fixture apps, against a Node.js mirror on 127.0.0.1; then the slug is
+// started from its Procfile the way a dyno does.
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { execa } from 'execa';
+import { parse as parseYaml } from 'yaml';
+import { stageBuildpack } from '../../procfile/build.js';
+import { loadProfileEnv } from '../../procfile/profile.js';
+import {
+  buildNodeTarball,
+  cleanEnv,
+  copyFixture,
+  makeTempDir,
+  makeToolPaths,
+  NODE_VERSION,
+  NODE_MAJOR,
+  packThisPackage,
+  prepareTsApp,
+  removeDir,
+  REPO_ROOT,
+  runScript,
+  startMirror,
+  type NodeMirror,
+  type ToolPaths,
+} from './harness.js';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function get(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path: '/hello', agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.setTimeout(2000, () => request.destroy(new Error('timeout')));
+    request.on('error', reject);
+  });
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
+  this.timeout(240_000);
+  let work: string;
+  let mirror: NodeMirror;
+  let tools: ToolPaths;
+  let buildpack: string;
+  let packed: string;
+  let smallCache: string;
+  const started: ChildProcess[] = [];
+
+  before(async function () {
+    this.timeout(120_000);
+    work = await makeTempDir('buildpack');
+    const tarball = await buildNodeTarball(work);
+    mirror = await startMirror(tarball);
+    tools = await makeToolPaths(work);
+    buildpack = await stageBuildpack(path.join(work, 'buildpack'));
+    packed = await packThisPackage(work);
+    smallCache = path.join(work, 'small-cache');
+  });
+
+  beforeEach(() => {
+    mirror.requests.length = 0;
+    mirror.corruptChecksum = false;
+  });
+
+  afterEach(() => {
+    for (const child of started.splice(0)) {
+      if (child.pid !== undefined && groupAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
+    }
+  });
+
+  after(async () => {
+    await mirror?.close();
+    await removeDir(work);
+  });
+
+  /** A build image with no Node at all: the buildpack must download one. */
+  const bareEnv = (extra: Record<string, string> = {}) =>
+    cleanEnv({ PATH: tools.bare, NODE_MIRROR: mirror.url, ...extra });
+  /** A build image where an earlier buildpack left a Node on PATH. */
+  const nodeEnv = (extra: Record<string, string> = {}) =>
+    cleanEnv({ PATH: `${tools.node}:${tools.bare}`, NODE_MIRROR: mirror.url, ...extra });
+
+  async function fresh(name: string): Promise<string> {
+    const dir = await makeTempDir(`app-${name}`);
+    return copyFixture(name, dir);
+  }
+
+  describe('bin/detect', () => {
+    it('prints its name and exits 0 for an app with a package.json', async () => {
+      const result = await runScript(buildpack, 'detect', [path.join(REPO_ROOT, 'test/fixtures/buildpack/plain-app')], bareEnv());
+      expect(result).to.include({ exitCode: 0, stdout: 'Node.js (tsforeman)' });
+    });
+
+    it('exits 1 and prints nothing without a package.json', async () => {
+      const empty = path.join(work, 'not-an-app');
+      await mkdir(empty, { recursive: true });
+      const result = await runScript(buildpack, 'detect', [empty], bareEnv());
+      expect(result).to.include({ exitCode: 1, stdout: '' });
+    });
+  });
+
+  describe('bin/release', () => {
+    it('proposes `tsunicorn <main> --log-file -` as valid YAML', async () => {
+      const result = await runScript(buildpack, 'release', [path.join(REPO_ROOT, 'test/fixtures/buildpack/ts-app')], bareEnv());
+      expect(result.exitCode).to.equal(0);
+      expect(parseYaml(result.stdout)).to.deep.equal({
+        default_process_types: { web: 'tsunicorn dist/app.js --log-file -' },
+      });
+    });
+
+    it('falls back to `npm start` without "main", and quotes an odd entry for the shell', async () => {
+      const app = await fresh('plain-app');
+      await writeFile(path.join(app, 'package.json'), '{"name": "x", "scripts": {"start": "node s.js"}}');
+      const start = await runScript(buildpack, 'release', [app], bareEnv());
+      expect(parseYaml(start.stdout)).to.deep.equal({ default_process_types: { web: 'npm start' } });
+      await writeFile(path.join(app, 'package.json'), '{"main": "my app\'s: #server.js"}');
+      const odd = await runScript(buildpack, 'release', [app], bareEnv());
+      expect(parseYaml(odd.stdout)).to.deep.equal({
+        default_process_types: { web: "tsunicorn 'my app'\\''s: #server.js' --log-file -" },
+      });
+    });
+  });
+
+  describe('bin/compile failures: one clear message each, exit 1', () => {
+    it('a bad package.json fails before anything is downloaded, with the line', async () => {
+      const app = await fresh('bad-package-json');
+      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-bad')], bareEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.include(" !     package.json:5: unexpected '}', a trailing comma before '}' (JSON allows none)");
+      expect(result.stderr).to.match(/ !     Fix package\.json/);
+      expect(result.stdout).not.to.include('Installing Node.js');
+      expect(mirror.requests).to.deep.equal([]);
+    });
+
+    it('an unsatisfiable engines.node fails listing the releases that exist', async () => {
+      const app = await fresh('engines-unsatisfiable');
+      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-engines')], bareEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.include(' !     No Node.js release satisfies engines.node ">=99" in package.json');
+      expect(result.stderr).to.include(`(newest of each major): ${NODE_MAJOR + 3}.0.0, ${NODE_VERSION}, ${NODE_MAJOR - 2}.9.9`);
+      expect(mirror.requests).to.deep.equal(['/index.json']);
+    });
+
+    it('an invalid engines.node range fails with the reason', async () => {
+      const app = await fresh('plain-app');
+      await writeFile(path.join(app, 'package.json'), '{"main": "server.js", "engines": {"node": "twenty"}}');
+      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-range')], bareEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.include('engines.node "twenty" in package.json is not a valid version range');
+      expect(mirror.requests).to.deep.equal([]);
+    });
+
+    it('two lockfiles fail before Node is installed', async () => {
+      const app = await fresh('plain-app');
+      await writeFile(path.join(app, 'package-lock.json'), '{}');
+      await writeFile(path.join(app, 'yarn.lock'), '');
+      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-locks')], bareEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.include(' !     Two lockfiles: package-lock.json yarn.lock');
+      expect(mirror.requests).to.deep.equal([]);
+    });
+
+    it('an app with no Procfile, no "main" and no start script fails with a hint', async () => {
+      const app = await fresh('plain-app');
+      await writeFile(path.join(app, 'package.json'), '{"name": "nothing"}');
+      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-nothing')], bareEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.include('Nothing to run: no Procfile, no "main" and no "start" script in package.json');
+      expect(result.stderr).to.include('web: tsunicorn dist/app.js --log-file -');
+    });
+
+    it('a checksum mismatch fails, installs nothing and caches nothing', async () => {
+      mirror.corruptChecksum = true;
+      const app = await fresh('plain-app');
+      await writeFile(path.join(app, 'package.json'), JSON.stringify({ main: 'server.js', engines: { node: NODE_VERSION } }));
+      const cache = path.join(work, 'cache-checksum');
+      const result = await runScript(buildpack, 'compile', [app, cache], bareEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.match(new RegExp(` !     Checksum mismatch for node-v${NODE_VERSION}-linux-x64\\.tar\\.xz: SHASUMS256\\.txt says [0-9a-f]{64}, the download is [0-9a-f]{64}`));
+      expect(mirror.requests).to.include(`/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz`);
+      expect(existsSync(path.join(app, '.heroku', 'node'))).to.equal(false);
+      expect((await readdir(path.join(cache, 'node'))).filter((name) => name.startsWith('node-v'))).to.deep.equal([]);
+    });
+
+    it('a failing build script fails the build with its output shown', async () => {
+      const app = await fresh('build-fails');
+      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-build-fails')], nodeEnv());
+      expect(result.exitCode).to.equal(1);
+      expect(result.stdout).to.include(`Using Node.js v${NODE_VERSION} already on PATH`);
+      expect(result.stdout).to.include('       src/app.ts(3,7): error TS2322: the fixture build fails on purpose');
+      expect(result.stderr).to.include(' !     The "build" script of package.json failed (exit 2); its output is above');
+      expect(mirror.requests).to.deep.equal([]);
+    });
+
+    it('a Procfile error fails the build with the file and line (tsforeman check)', async () => {
+      const app = await fresh('procfile-error');
+      const result = await runScript(buildpack, 'compile', [app, smallCache], nodeEnv());
+      expect(result.exitCode, result.stderr).to.equal(1);
+      expect(result.stdout).to.include("adding the buildpack's copy to .heroku/tsforeman");
+      expect(result.stderr).to.include(
+        ' !     The Procfile is invalid: tsforeman: Procfile:3: cannot parse line "worker node worker.js" (expected "name: command")',
+      );
+    });
+  });
+
+  describe('a TypeScript app: cold build, warm build, then the slug serves', () => {
+    let template: string;
+    let cache: string;
+    let slug: string;
+    let coldMs = 0;
+
+    before(async function () {
+      this.timeout(120_000);
+      template = await prepareTsApp(await makeTempDir('ts-template'), packed, path.join(work, 'lock-cache'));
+      cache = path.join(work, 'ts-cache');
+    });
+
+    async function build(label: string): Promise<{ dir: string; result: Awaited<ReturnType<typeof runScript>>; ms: number }> {
+      const dir = path.join(await makeTempDir(`ts-${label}`), 'app');
+      await execa('cp', ['-R', template, dir]);
+      const envDir = path.join(dir, '..', 'env');
+      await mkdir(envDir);
+      await writeFile(path.join(envDir, 'BUILD_GREETING'), 'hello-from-env-dir\n');
+      await writeFile(path.join(envDir, 'PATH'), '/nowhere');
+      const startedAt = Date.now();
+      const result = await runScript(buildpack, 'compile', [dir, cache, envDir], bareEnv());
+      return { dir, result, ms: Date.now() - startedAt };
+    }
+
+    it('cold: downloads and verifies Node, installs, builds with the devDependency, prunes it', async () => {
+      const { dir, result, ms } = await build('cold');
+      coldMs = ms;
+      expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
+      expect(mirror.requests).to.deep.equal([
+        '/index.json',
+        `/v${NODE_VERSION}/SHASUMS256.txt`,
+        `/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz`,
+      ]);
+      expect(result.stdout).to.match(/^       Verified SHA-256 [0-9a-f]{64}$/m);
+      expect(result.stdout).to.include(`engines.node "${NODE_MAJOR}.x" resolves to ${NODE_VERSION}`);
+      expect(result.stdout).to.include('prebuild saw BUILD_GREETING=hello-from-env-dir');
+      expect(result.stdout).to.include('cleanup ran');
+      expect(result.stdout).to.match(/^-----> Build succeeded in \d+\.\d\ds$/m);
+      expect(result.stdout).to.match(/^       done in \d+\.\d\ds$/m);
+      expect(existsSync(path.join(dir, '.heroku/node/bin/node'))).to.equal(true);
+      expect(existsSync(path.join(dir, 'dist/app.js'))).to.equal(true);
+      expect(existsSync(path.join(dir, 'node_modules/typescript'))).to.equal(false);
+      expect(existsSync(path.join(dir, 'node_modules/.bin/tsunicorn'))).to.equal(true);
+      const profile = await readFile(path.join(dir, '.profile.d/tsforeman-nodejs.sh'), 'utf8');
+      expect(profile).not.to.include(dir);
+      const exported = await readFile(path.join(buildpack, 'export'), 'utf8');
+      expect(exported).to.include(`${dir}/.heroku/node/bin`);
+      expect(result.stdout).to.include('valid procfile detected (web)');
+    });
+
+    it('warm: the same cache downloads nothing', async () => {
+      const { dir, result, ms } = await build('warm');
+      expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
+      expect(mirror.requests).to.deep.equal([]);
+      expect(result.stdout).to.include(`Using the cached node-v${NODE_VERSION}-linux-x64.tar.xz`);
+      expect(existsSync(path.join(dir, 'dist/app.js'))).to.equal(true);
+      expect(existsSync(path.join(dir, 'node_modules/typescript'))).to.equal(false);
+      console.log(`      cold build ${(coldMs / 1000).toFixed(1)}s, warm build ${(ms / 1000).toFixed(1)}s`);
+      slug = dir;
+    });
+
+    it('the slug, started from its Procfile with .profile.d sourced, answers 200 and stops on SIGTERM with 0', async function () {
+      if (!slug) this.skip();
+      const procfile = await readFile(path.join(slug, 'Procfile'), 'utf8');
+      const web = /^web:\s*(.+)$/m.exec(procfile)?.[1];
+      expect(web).to.equal('tsunicorn dist/app.js --log-file -');
+      const port = await freePort();
+      // As a dyno boots: HOME is the app, .profile.d is sourced, then the Procfile command runs.
+      const child = spawn('bash', ['-c', 'for f in .profile.d/*.sh; do . "$f"; done; eval "exec $WEB_COMMAND"'], {
+        cwd: slug,
+        env: cleanEnv({ PATH: tools.bare, HOME: slug, PORT: String(port), WEB_COMMAND: web ?? '' }),
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      started.push(child);
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on('exit', (code, signal) => resolve({ code, signal })),
+      );
+
+      let answer: { status: number; body: string } | null = null;
+      for (let attempt = 0; attempt < 120 && answer === null && child.exitCode === null; attempt++) {
+        answer = await get(port).catch(() => null);
+        if (answer === null) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(answer, output).to.not.equal(null);
+      expect(answer?.status).to.equal(200);
+      expect(answer?.body).to.equal('hello from the slug: /hello NODE_ENV=production\n');
+
+      process.kill(child.pid!, 'SIGTERM');
+      expect(await exited, output).to.deep.equal({ code: 0, signal: null });
+      for (let attempt = 0; attempt < 50 && groupAlive(child.pid!); attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(groupAlive(child.pid!), 'workers left running').to.equal(false);
+    });
+  });
+
+  describe('tsforeman build', () => {
+    const tsforeman = path.join(REPO_ROOT, 'bin', 'tsforeman');
+
+    it('builds a slug next to the app, writes the default Procfile, and the slug env comes from .profile.d', async () => {
+      const app = await fresh('plain-app');
+      const out = path.join(path.dirname(app), 'plain-app-slug');
+      const result = await execa(process.execPath, [tsforeman, 'build', app, '--cache', smallCache], {
+        env: nodeEnv(),
+        extendEnv: false,
+        reject: false,
+      });
+      expect(result.exitCode, String(result.stderr)).to.equal(0);
+      expect(String(result.stdout)).to.include('-----> Build succeeded in');
+      expect(String(result.stdout)).to.include(`-----> Slug ready: ${out}`);
+      expect(await readFile(path.join(out, 'Procfile'), 'utf8')).to.equal('web: tsunicorn server.js --log-file -\n');
+      expect(existsSync(path.join(app, 'Procfile'))).to.equal(false);
+      expect(existsSync(path.join(out, '.heroku/tsforeman/bin/tsunicorn'))).to.equal(true);
+
+      const env = await loadProfileEnv(out, { PATH: tools.bare, HOME: '/home/someone' });
+      expect(env.PATH.split(':')).to.include(`${out}/.heroku/tsforeman/bin`);
+      expect(env).to.include({ NODE_ENV: 'production', HOME: '/home/someone' });
+      expect(Number(env.WEB_CONCURRENCY)).to.be.greaterThan(0);
+    });
+
+    it('exits non-zero when the build fails, and refuses to replace a folder it did not make', async () => {
+      const app = await fresh('build-fails');
+      const failed = await execa(process.execPath, [tsforeman, 'build', app, '--cache', path.join(work, 'cache-cli-fails')], {
+        env: nodeEnv(),
+        extendEnv: false,
+        reject: false,
+      });
+      expect(failed.exitCode).to.equal(1);
+      expect(String(failed.stderr)).to.include('The "build" script of package.json failed');
+      expect(String(failed.stderr)).to.include('tsforeman: build failed: bin/compile exited with status 1');
+
+      const precious = path.join(work, 'precious');
+      await mkdir(precious, { recursive: true });
+      await writeFile(path.join(precious, 'notes.txt'), 'keep me');
+      const refused = await execa(process.execPath, [tsforeman, 'build', app, '--out', precious], {
+        env: nodeEnv(),
+        extendEnv: false,
+        reject: false,
+      });
+      expect(refused.exitCode).to.equal(1);
+      expect(String(refused.stderr).trim()).to.equal(
+        `tsforeman: refusing to replace ${precious}: it is not empty and was not made by tsforeman build (use --out)`,
+      );
+      expect(await readFile(path.join(precious, 'notes.txt'), 'utf8')).to.equal('keep me');
+      await rm(precious, { recursive: true, force: true });
+    });
+  });
+});
