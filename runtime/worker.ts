@@ -124,11 +124,13 @@ export class Worker {
       return;
     }
     this.listeners.push(listening);
-    listening.on('connection', (socket: Socket) => this.server?.emit('connection', socket));
+    listening.on('connection', (socket: Socket) => this.takeConnection(socket));
   }
 
   private takeConnection(socket: Socket | undefined): void {
     if (!socket || !this.server) return;
+    // What http.Server does for sockets it accepts itself: no Nagle delay on responses.
+    socket.setNoDelay(true);
     this.server.emit('connection', socket);
     socket.resume();
   }
