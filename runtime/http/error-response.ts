@@ -9,7 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 
 /** Statuses the strict layer produces. */
-export type RejectionStatus = 400 | 408 | 414 | 431 | 501 | 505;
+export type RejectionStatus = 400 | 408 | 413 | 414 | 431 | 501 | 505;
 
 export class HttpRejection {
   constructor(
@@ -56,6 +56,9 @@ export function classifyClientError(code: string | undefined, reason: string | u
           ? new HttpRejection(414, 'request line too long')
           : new HttpRejection(431, 'request header section too large'),
       };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      // Node's own answer to oversized chunk extensions, kept.
+      return { kind: 'respond', rejection: new HttpRejection(413, 'chunk extensions too large') };
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return { kind: 'respond', rejection: new HttpRejection(408, 'request not received in time') };
     case 'HPE_CLOSED_CONNECTION':
