@@ -37,8 +37,10 @@ _corepack() {
 
 _yarn_major() {
   local version
-  version=$(_corepack yarn --version 2>/dev/null) || fail "corepack could not run yarn" \
-    "Check the \"packageManager\" field of package.json (e.g. \"yarn@1.22.22\")."
+  if ! version=$(_corepack yarn --version 2>&1); then
+    fail "corepack could not run yarn: $(printf '%s\n' "$version" | grep -m1 -E '^(Error|Usage Error|Internal Error)' || printf '%s' "${version##*$'\n'}")" \
+      "Check the \"packageManager\" field of package.json (e.g. \"yarn@1.22.22\"), or switch to npm."
+  fi
   printf '%s' "${version%%.*}"
 }
 
@@ -48,6 +50,9 @@ install_dependencies() {
   export npm_config_update_notifier=false
   export COREPACK_HOME="$cache_dir/corepack"
   export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
+  # Without a "packageManager" field, use the version this corepack pins rather than asking the
+  # registry for the latest: the same build gives the same package manager.
+  export COREPACK_DEFAULT_TO_LATEST=${COREPACK_DEFAULT_TO_LATEST:-0}
   export YARN_CACHE_FOLDER="$cache_dir/yarn"
   cd "$build_dir"
   local -a npm_flags=(--include=dev --prefer-offline --no-audit --no-fund --progress=false)

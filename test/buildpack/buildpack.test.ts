@@ -68,6 +68,8 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
   let buildpack: string;
   let packed: string;
   let smallCache: string;
+  /** The warm build's slug, for the tests that start it. */
+  let builtSlug: string | undefined;
   const started: ChildProcess[] = [];
 
   before(async function () {
@@ -227,6 +229,29 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
+  describe('other package managers, through corepack', () => {
+    it('yarn.lock: installs, builds and prunes with yarn', async () => {
+      const app = await fresh('yarn-app');
+      const result = await runScript(buildpack, 'compile', [app, smallCache], nodeEnv());
+      expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
+      expect(result.stdout).to.match(/^       yarn\.lock found: yarn 1\.\d+\.\d+ through corepack$/m);
+      expect(result.stdout).to.match(/^       built with yarn\/1\./m);
+      expect(result.stdout).to.match(/-----> Pruning devDependencies\n       yarn install v1\./);
+    });
+
+    it('pnpm-lock.yaml: installs and builds with pnpm; KEEP_DEV_DEPENDENCIES=true skips the prune', async () => {
+      const app = await fresh('pnpm-app');
+      const envDir = path.join(path.dirname(app), 'env');
+      await mkdir(envDir);
+      await writeFile(path.join(envDir, 'KEEP_DEV_DEPENDENCIES'), 'true');
+      const result = await runScript(buildpack, 'compile', [app, smallCache, envDir], nodeEnv());
+      expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
+      expect(result.stdout).to.match(/^       pnpm-lock\.yaml found: pnpm \d+\.\d+\.\d+ through corepack$/m);
+      expect(result.stdout).to.match(/^       built with pnpm\//m);
+      expect(result.stdout).to.include('       Keeping devDependencies: KEEP_DEV_DEPENDENCIES=true');
+    });
+  });
+
   describe('a TypeScript app: cold build, warm build, then the slug serves', () => {
     let template: string;
     let cache: string;
@@ -286,6 +311,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(existsSync(path.join(dir, 'node_modules/typescript'))).to.equal(false);
       console.log(`      cold build ${(coldMs / 1000).toFixed(1)}s, warm build ${(ms / 1000).toFixed(1)}s`);
       slug = dir;
+      builtSlug = dir;
     });
 
     it('the slug, started from its Procfile with .profile.d sourced, answers 200 and stops on SIGTERM with 0', async function () {
@@ -324,6 +350,39 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(groupAlive(child.pid!), 'workers left running').to.equal(false);
+    });
+  });
+
+  describe('tsforeman start in the slug', () => {
+    it('sources .profile.d by itself, serves, and stops on SIGTERM', async function () {
+      const slug = builtSlug;
+      if (!slug) this.skip();
+      const port = await freePort();
+      // PATH has no node: the processes find the slug's own Node through .profile.d.
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'tsforeman'), 'start', '--no-timestamp'], {
+        cwd: slug,
+        env: cleanEnv({ PATH: tools.bare, PORT: String(port) }),
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      started.push(child);
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      let answer: { status: number; body: string } | null = null;
+      for (let attempt = 0; attempt < 120 && answer === null && child.exitCode === null; attempt++) {
+        answer = await get(port).catch(() => null);
+        if (answer === null) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(answer?.status, output).to.equal(200);
+      expect(answer?.body).to.equal('hello from the slug: /hello NODE_ENV=production\n');
+      process.kill(child.pid!, 'SIGTERM');
+      expect(await exited, output).to.equal(143);
+      for (let attempt = 0; attempt < 50 && groupAlive(child.pid!); attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(groupAlive(child.pid!), 'processes left running').to.equal(false);
     });
   });
 
