@@ -82,7 +82,13 @@ const reject = (status: 400 | 414 | 431 | 501 | 505, detail: string): ScanResult
 });
 
 export class HeadScanner {
+  /** The bytes of this head so far: a view of `storage`. */
   private buffer: Buffer = EMPTY;
+  /** Grows by doubling once a head spans chunks; the first chunk is used in place (not owned). */
+  private storage: Buffer = EMPTY;
+  private ownsStorage = false;
+  /** Offset in buffer where the head starts (after ignored empty lines). */
+  private headStart = 0;
   /** Offset in buffer of the first byte of the line not yet complete. */
   private lineStart = 0;
   private sawRequestLine = false;
@@ -101,6 +107,9 @@ export class HeadScanner {
 
   reset(): void {
     this.buffer = EMPTY;
+    this.storage = EMPTY;
+    this.ownsStorage = false;
+    this.headStart = 0;
     this.lineStart = 0;
     this.sawRequestLine = false;
     this.fields = 0;
@@ -111,45 +120,68 @@ export class HeadScanner {
   }
 
   feed(chunk: Buffer): ScanResult {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    let buffer = this.buffer;
+    const previousLength = this.buffer.length;
+    this.append(chunk);
+    const buffer = this.buffer;
     for (;;) {
-      const lf = buffer.indexOf(LF, this.lineStart);
-      if (lf === -1) return this.checkPartialLine();
+      // Bytes before previousLength were searched already: the open line has no LF there.
+      const lf = buffer.indexOf(LF, Math.max(previousLength, this.lineStart));
+      if (lf === -1) return this.checkPartialLine(previousLength);
       const start = this.lineStart;
       if (lf === start || buffer[lf - 1] !== CR) return reject(400, 'bare LF line ending in request head');
       const end = lf - 1; // the CR
       const cr = buffer.indexOf(CR, start);
       if (cr < end) return reject(400, 'bare CR in request head');
       const length = end - start;
+      this.lineStart = lf + 1;
 
       if (!this.sawRequestLine) {
         if (length === 0) {
           // RFC 9112 2.2: empty lines before the request line are ignored; they are not passed on.
-          buffer = this.buffer = buffer.subarray(lf + 1);
-          this.lineStart = 0;
+          this.headStart = lf + 1;
+          if (this.headStart === buffer.length) {
+            this.reset();
+            return PARTIAL;
+          }
           continue;
         }
         const failed = this.checkRequestLine(start, end);
         if (failed) return failed;
         this.sawRequestLine = true;
-        this.lineStart = lf + 1;
         continue;
       }
 
       if (length === 0) return this.finish(lf + 1);
       const failed = this.checkHeaderLine(start, end);
       if (failed) return failed;
-      this.lineStart = lf + 1;
     }
   }
 
+  private append(chunk: Buffer): void {
+    const length = this.buffer.length;
+    if (length === 0) {
+      this.storage = this.buffer = chunk;
+      this.ownsStorage = false;
+      return;
+    }
+    const needed = length + chunk.length;
+    if (!this.ownsStorage || needed > this.storage.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, 2 * length, 1024));
+      this.buffer.copy(grown, 0, 0, length);
+      this.storage = grown;
+      this.ownsStorage = true;
+    }
+    chunk.copy(this.storage, length);
+    this.buffer = this.storage.subarray(0, needed);
+  }
+
   /** Limits that can already be decided from an incomplete line (a slow or endless sender). */
-  private checkPartialLine(): ScanResult {
+  private checkPartialLine(previousLength: number): ScanResult {
     const buffer = this.buffer;
     const start = this.lineStart;
     if (start >= buffer.length) return PARTIAL;
-    const cr = buffer.indexOf(CR, start);
+    // A CR is only allowed as the last byte so far; earlier bytes were checked on earlier calls.
+    const cr = buffer.indexOf(CR, Math.max(start, previousLength - 1));
     if (cr !== -1 && cr < buffer.length - 1) return reject(400, 'bare CR in request head');
     const length = buffer.length - start - (cr === buffer.length - 1 ? 1 : 0);
     if (length === 0) return PARTIAL;
@@ -250,7 +282,7 @@ export class HeadScanner {
     return {
       kind: 'head',
       head: {
-        bytes: this.buffer.subarray(0, headEnd),
+        bytes: this.buffer.subarray(this.headStart, headEnd),
         httpMinorVersion: this.httpMinorVersion,
         contentLength,
         chunked: codings.length > 0,

@@ -1,0 +1,74 @@
+import { expect } from 'chai';
+import { endAfterTerminator } from '../../../runtime/http/connection-gate.js';
+import { HeadScanner, resolveLimits, type ScanResult } from '../../../runtime/http/head-scanner.js';
+
+const limits = resolveLimits({ limitRequestLine: 40, limitRequestFields: 3, limitRequestFieldSize: 30 });
+
+/** The verdict; for a head its length and everything after it (the rest of this piece and the unfed bytes). */
+function outcome(result: ScanResult, unfed: Buffer): string {
+  if (result.kind === 'partial') return 'partial';
+  if (result.kind === 'reject') return String(result.rejection.status);
+  return `head:${result.head.bytes.length}:${result.rest.toString('latin1')}${unfed.toString('latin1')}`;
+}
+
+/** Feeds `input` split into pieces of `size` bytes; the first non-partial outcome, or 'partial'. */
+function scan(input: string, size: number): string {
+  const scanner = new HeadScanner(limits);
+  const bytes = Buffer.from(input, 'latin1');
+  for (let i = 0; i < bytes.length; i += size) {
+    const result = outcome(scanner.feed(bytes.subarray(i, i + size)), bytes.subarray(i + size));
+    if (result !== 'partial') return result;
+  }
+  return 'partial';
+}
+
+const H = 'Host: h\r\n';
+const cases: Array<[string, string]> = [
+  [`GET / HTTP/1.1\r\n${H}\r\n`, `head:${`GET / HTTP/1.1\r\n${H}\r\n`.length}:`],
+  [`\r\n\r\nGET / HTTP/1.1\r\n${H}\r\nNEXT`, `head:${`GET / HTTP/1.1\r\n${H}\r\n`.length}:NEXT`],
+  [`GET /${'a'.repeat(26)} HTTP/1.1\r\n${H}\r\n`, `head:${`GET /${'a'.repeat(26)} HTTP/1.1\r\n${H}\r\n`.length}:`],
+  [`GET /${'a'.repeat(27)} HTTP/1.1\r\n${H}\r\n`, '414'],
+  [`GET /${'a'.repeat(27)} HTTP/1.1`, '414'],
+  [`GET / HTTP/1.1\r\n${H}X-A: ${'v'.repeat(30 - 'X-A: \r\n'.length)}\r\n\r\n`, `head:${`GET / HTTP/1.1\r\n${H}X-A: ${'v'.repeat(23)}\r\n\r\n`.length}:`],
+  [`GET / HTTP/1.1\r\n${H}X-A: ${'v'.repeat(31 - 'X-A: \r\n'.length)}\r\n\r\n`, '431'],
+  [`GET / HTTP/1.1\r\n${H}X-A: 1\r\nX-B: 2\r\n\r\n`, `head:${`GET / HTTP/1.1\r\n${H}X-A: 1\r\nX-B: 2\r\n\r\n`.length}:`],
+  [`GET / HTTP/1.1\r\n${H}X-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n`, '431'],
+  [`GET / HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`, '400'],
+  [`GET / HTTP/1.1\r\n${H}X-A: a\r\r\n\r\n`, '400'],
+  [`GET / HTTP/1.1\n${H}\r\n`, '400'],
+  [`GET / HTTP/1.1\r\n${H}X-A: 1\r\n continued\r\n\r\n`, '400'],
+  [`GET / HTTP/3.0\r\n${H}\r\n`, '505'],
+  [`GET / HTTP/1.1\r\n${H}Transfer-Encoding: br\r\n\r\n`, '501'],
+  [`GET / HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 1\r\n\r\n`, '400'],
+];
+
+describe('HeadScanner: the same verdict however the bytes are split', function () {
+  for (const [input, expected] of cases) {
+    it(`${JSON.stringify(input.slice(0, 60))} -> ${expected.split(':')[0]}`, function () {
+      for (const size of [input.length, 1, 2, 3, 5, 7, 16]) {
+        expect(scan(input, size), `pieces of ${size}`).to.equal(expected);
+      }
+    });
+  }
+
+  it('the head it hands on is the exact bytes received, without ignored empty lines', function () {
+    const scanner = new HeadScanner(limits);
+    const result = scanner.feed(Buffer.from(`\r\nGET / HTTP/1.1\r\n${H}\r\nbody`, 'latin1'));
+    expect(result.kind).to.equal('head');
+    if (result.kind !== 'head') return;
+    expect(result.head.bytes.toString('latin1')).to.equal(`GET / HTTP/1.1\r\n${H}\r\n`);
+    expect(result.head.httpMinorVersion).to.equal(1);
+    expect(result.head.contentLength).to.equal(null);
+  });
+});
+
+describe('endAfterTerminator: where a chunked message may end', function () {
+  const at = (tail: string, data: string) => endAfterTerminator(Buffer.from(tail, 'latin1'), Buffer.from(data, 'latin1'));
+  it('finds CRLFCRLF inside the data and across the previous bytes', function () {
+    expect(at('', '0\r\n\r\nGET')).to.equal(5);
+    expect(at('0\r\n', '\r\nGET')).to.equal(2);
+    expect(at('\r\n\r', '\nX')).to.equal(1);
+    expect(at('x\r\n', '\r')).to.equal(-1);
+    expect(at('', 'abc\r\n')).to.equal(-1);
+  });
+});
