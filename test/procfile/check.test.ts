@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { cleanup, project, runTsforeman } from './helpers.js';
 
 describe('tsforeman check', function () {
-  this.timeout(20_000);
+  this.timeout(30_000);
   afterEach(cleanup);
 
   it('prints the process types of a valid Procfile', async () => {

@@ -65,7 +65,7 @@ export class Manager {
   }
 
   /** Waits (bounded) until stdout matches `pattern`; returns the match. */
-  async waitFor(pattern: RegExp, limitMs = 10_000): Promise<RegExpMatchArray> {
+  async waitFor(pattern: RegExp, limitMs = 15_000): Promise<RegExpMatchArray> {
     const deadline = Date.now() + limitMs;
     for (;;) {
       const match = this.stdout.match(pattern);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { cleanup, processAlive, project, runTsforeman, startManager } from './helpers.js';
 
 describe('tsforeman start --restart / --can-die / --watch', function () {
-  this.timeout(20_000);
+  this.timeout(30_000);
   afterEach(cleanup);
 
   describe('--restart', () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { cleanup, project, runTsforeman } from './helpers.js';
 
 describe('tsforeman run', function () {
-  this.timeout(20_000);
+  this.timeout(30_000);
   afterEach(cleanup);
 
   it('passes the env files and PORT to the command', async () => {

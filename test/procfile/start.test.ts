@@ -7,7 +7,7 @@ import { cleanup, eventually, processAlive, project, runTsforeman, startManager 
 const withoutPids = (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace(/pid \d+/g, 'pid N'), 'latin1');
 
 describe('tsforeman start', function () {
-  this.timeout(20_000);
+  this.timeout(30_000);
   afterEach(cleanup);
 
   describe('output', () => {
