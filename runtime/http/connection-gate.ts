@@ -121,6 +121,7 @@ export class ConnectionGate implements Sweepable {
   private captured: Exchange | undefined;
   private readonly open = new Set<Exchange>();
   private headsForwarded = 0;
+  private forwardingHead = false;
   private readonly connectedAt = Date.now();
   private headStartedAt: number | null = null;
   private lastBodyActivity = 0;
@@ -140,9 +141,12 @@ export class ConnectionGate implements Sweepable {
     this.parser = socketParser(socket);
   }
 
-  /** True while the current request line is incomplete (for classifying parser overflows). */
+  /**
+   * True while the current request line is incomplete (for classifying parser overflows). llhttp only ever
+   * receives complete heads, so while one is being handed on the request line is complete.
+   */
   get inRequestLine(): boolean {
-    return this.mode === 'head' && this.scanner.inRequestLine;
+    return this.mode === 'head' && !this.forwardingHead && this.scanner.inRequestLine;
   }
 
   /** The server's 'request' listener reports each request reaching the app. */
@@ -291,7 +295,12 @@ export class ConnectionGate implements Sweepable {
           this.scanner.reset();
           this.captured = undefined;
           this.headsForwarded++;
-          this.forward(result.head.bytes);
+          this.forwardingHead = true;
+          try {
+            this.forward(result.head.bytes);
+          } finally {
+            this.forwardingHead = false;
+          }
           if (this.mode !== 'head') return undefined;
           if (socketParser(this.socket) !== this.parser) {
             this.detach([result.rest]);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import net from 'node:net';
-import { cleanupAll, connect, echoApp, onCleanup, parseResponses, startServer } from './raw-client.js';
+import { cleanupAll, connect, echoApp, eventually, onCleanup, parseResponses, startServer } from './raw-client.js';
 import { createStrictServer } from '../../../runtime/http/strict-server.js';
 import { DEFAULT_LIMITS } from './raw-client.js';
 
@@ -95,6 +95,31 @@ describe('strict server: keep-alive and pipelining', function () {
     const responses = parseResponses(bytes);
     expect(responses.map((r) => r.body)).to.deep.equal(['ok GET /a body=0\n']);
     expect(responses[0]!.headers['connection']).to.equal('close');
+  });
+
+  it('Expect: 100-continue gets its interim response and the body after it', async function () {
+    const { port } = await startServer();
+    const client = await connect(port);
+    client.socket.write(`POST /upload HTTP/1.1\r\n${HOST}Content-Length: 5\r\nExpect: 100-continue\r\n\r\n`);
+    await eventually(() => client.received().toString('latin1').startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 5000, '100 Continue');
+    client.socket.write('hello');
+    const responses = await client.responses(2);
+    expect(responses.map((r) => r.status)).to.deep.equal([100, 200]);
+    expect(responses[1]!.body).to.equal('ok POST /upload body=5\n');
+  });
+
+  it('an upgrade handed to an upgrade listener gets the bytes that followed its head', async function () {
+    const { port, server } = await startServer();
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      if (head.length > 0) socket.write(head);
+      socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    });
+    const client = await connect(port);
+    client.socket.write(`GET /ws HTTP/1.1\r\n${HOST}Upgrade: echo\r\nConnection: Upgrade\r\n\r\nfirst-bytes`);
+    await eventually(() => client.received().toString('latin1').endsWith('\r\n\r\nfirst-bytes'), 5000, 'echo of the first bytes');
+    client.socket.write(' more');
+    await eventually(() => client.received().toString('latin1').endsWith('first-bytes more'), 5000, 'echo after the upgrade');
   });
 
   it('sockets handed over with server.emit("connection") get every check', async function () {
