@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { envFilesFor, loadEnvFiles, type EnvMap } from './env.js';
 import { UserError } from './errors.js';
@@ -129,8 +130,33 @@ export async function processEnvironment(
   const env: EnvMap = { ...inherited, ...fileEnv };
   const present = hasProfileScripts(root);
   if (profile === true && !present) throw new UserError(`--profile: no .profile.d folder in ${root}`);
-  if (profile === false || !present) return env;
-  return loadProfileEnv(root, { ...env, PORT: String(basePort) });
+  if (profile === false || !present) return withPackageBin(env);
+  return withPackageBin(await loadProfileEnv(root, { ...env, PORT: String(basePort) }));
+}
+
+/**
+ * This package's own `bin/` folder (tsforeman, tsunicorn), found by walking up from this file, so it
+ * works from dist/ and from the sources alike.
+ */
+const PACKAGE_BIN = ((): string | undefined => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'bin', 'tsunicorn')) && existsSync(join(dir, 'package.json'))) return join(dir, 'bin');
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+})();
+
+/**
+ * `web: tsunicorn app.js` works wherever tsforeman runs (a global install, npx, this repo): the
+ * package's bin folder goes at the END of PATH, so a tsunicorn the app installs itself still wins.
+ */
+function withPackageBin(env: EnvMap): EnvMap {
+  if (PACKAGE_BIN === undefined) return env;
+  const entries = (env.PATH ?? '').split(delimiter).filter((entry) => entry !== '');
+  if (entries.includes(PACKAGE_BIN)) return env;
+  return { ...env, PATH: [...entries, PACKAGE_BIN].join(delimiter) };
 }
 
 /** Adds `--profile` / `--no-profile` (sourcing ROOT/.profile.d/*.sh, as a dyno does at boot). */
