@@ -71,16 +71,17 @@ describe('strict server: slow clients', function () {
   });
 
   it('serves a body that arrives slowly but steadily, longer in total than the idle timeout', async function () {
-    const { port } = await startServer({ slowClient: { bodyIdleTimeoutMs: 400 } });
+    const { port } = await startServer({ slowClient: { bodyIdleTimeoutMs: 1000 } });
     const client = await connect(port);
     client.socket.write(`POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n`);
-    for (let i = 0; i < 12; i++) {
+    // 20 pieces 60 ms apart: 1.2 s in all, more than the idle timeout, never idle for long.
+    for (let i = 0; i < 20; i++) {
       client.socket.write('1\r\nx\r\n');
       await sleep(60);
     }
     client.socket.write('0\r\n\r\n');
     const [response] = await client.responses(1, 5000);
-    expect(response!.body).to.equal('ok POST / body=12\n');
+    expect(response!.body).to.equal('ok POST / body=20\n');
   });
 
   it('resets a connection whose client stops reading a large response', async function () {
