@@ -54,7 +54,7 @@ install_dependencies() {
   # registry for the latest: the same build gives the same package manager.
   export COREPACK_DEFAULT_TO_LATEST=${COREPACK_DEFAULT_TO_LATEST:-0}
   export YARN_CACHE_FOLDER="$cache_dir/yarn"
-  cd "$build_dir"
+  cd "$build_dir" || return 1
   local -a npm_flags=(--include=dev --prefer-offline --no-audit --no-fund --progress=false)
   case "$PACKAGE_MANAGER:$LOCKFILE" in
     npm:)
@@ -91,7 +91,7 @@ install_dependencies() {
 
 run_package_script() {
   local build_dir=$1 name=$2
-  cd "$build_dir"
+  cd "$build_dir" || return 1
   case $PACKAGE_MANAGER in
     npm) run_indented npm run "$name" ;;
     yarn) run_indented _corepack yarn run "$name" ;;
@@ -113,7 +113,7 @@ dev_dependencies_kept_because() {
 
 prune_dev_dependencies() {
   local build_dir=$1
-  cd "$build_dir"
+  cd "$build_dir" || return 1
   case $PACKAGE_MANAGER in
     npm)
       run_indented npm prune --omit=dev --no-audit --no-fund --progress=false ||

@@ -183,7 +183,7 @@ _json_array() {
       return 1
     fi
     # Array items get a path no lookup can name.
-    _json_value "$path[]" || return 1
+    _json_value "${path}[]" || return 1
     _json_skip_ws
     case ${_json_rest:0:1} in
       ',') _json_rest=${_json_rest:1} ;;

@@ -72,7 +72,7 @@ _node_newest_per_major() {
 }
 
 _node_resolve() {
-  local cache=$1 range=$2 line version lts
+  local cache=$1 range=$2 version lts
   local -a all=() lts_versions=()
   _node_index "$cache"
   while read -r version lts; do

@@ -410,6 +410,22 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(Number(env.WEB_CONCURRENCY)).to.be.greaterThan(0);
     });
 
+    it('works from an installed copy of the package (no package-lock.json, no sources)', async function () {
+      if (!builtSlug) this.skip();
+      const installed = path.join(builtSlug, 'node_modules', 'tsforeman');
+      expect(existsSync(path.join(installed, 'package-lock.json'))).to.equal(false);
+      const app = await fresh('plain-app');
+      const out = path.join(path.dirname(app), 'elsewhere');
+      const result = await execa(process.execPath, [path.join(installed, 'bin', 'tsforeman'), 'build', app, '--cache', smallCache, '--out', out], {
+        env: nodeEnv(),
+        extendEnv: false,
+        reject: false,
+      });
+      expect(result.exitCode, String(result.stdout) + String(result.stderr)).to.equal(0);
+      const tsunicorn = await execa(path.join(out, '.heroku/tsforeman/bin/tsunicorn'), ['--version'], { env: nodeEnv(), extendEnv: false });
+      expect(String(tsunicorn.stdout)).to.match(/^tsunicorn \d+\.\d+\.\d+/);
+    });
+
     it('exits non-zero when the build fails, and refuses to replace a folder it did not make', async () => {
       const app = await fresh('build-fails');
       const failed = await execa(process.execPath, [tsforeman, 'build', app, '--cache', path.join(work, 'cache-cli-fails')], {
