@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -106,8 +106,9 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
   const nodeEnv = (extra: Record<string, string> = {}) =>
     cleanEnv({ PATH: `${tools.node}:${tools.bare}`, NODE_MIRROR: mirror.url, ...extra });
 
+  /** A fresh copy of a fixture in its own folder under `work` (removed after the tests). */
   async function fresh(name: string): Promise<string> {
-    const dir = await makeTempDir(`app-${name}`);
+    const dir = await mkdtemp(path.join(work, `app-${name}-`));
     return copyFixture(name, dir);
   }
 
@@ -260,12 +261,12 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
 
     before(async function () {
       this.timeout(120_000);
-      template = await prepareTsApp(await makeTempDir('ts-template'), packed, path.join(work, 'lock-cache'));
+      template = await prepareTsApp(await mkdtemp(path.join(work, 'ts-template-')), packed, path.join(work, 'lock-cache'));
       cache = path.join(work, 'ts-cache');
     });
 
     async function build(label: string): Promise<{ dir: string; result: Awaited<ReturnType<typeof runScript>>; ms: number }> {
-      const dir = path.join(await makeTempDir(`ts-${label}`), 'app');
+      const dir = path.join(await mkdtemp(path.join(work, `ts-${label}-`)), 'app');
       await execa('cp', ['-R', template, dir]);
       const envDir = path.join(dir, '..', 'env');
       await mkdir(envDir);
