@@ -22,6 +22,8 @@ const SERVERS = path.join(ROOT, 'bench/servers');
 const DURATION = Number(process.env.BENCH_DURATION ?? '5');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '50');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '2');
+const CLOSE_CONNECTIONS = 20;
+const CLOSE_DURATION = 3;
 const AUTOCANNON = path.join(ROOT, 'node_modules/autocannon/autocannon.js');
 
 interface Target {
@@ -91,8 +93,10 @@ function stopServer(child: ChildProcess): void {
   }
 }
 
-function autocannon(port: number, seconds: number): { requestsPerSecond: number; p99: number; errors: number } {
-  const output = execFileSync(process.execPath, [AUTOCANNON, '-j', '-c', String(CONNECTIONS), '-d', String(seconds), `http://127.0.0.1:${port}/`], {
+function autocannon(port: number, seconds: number, closeEach = false): { requestsPerSecond: number; p99: number; errors: number } {
+  const close = closeEach ? ['-H', 'Connection=close'] : [];
+  const connections = closeEach ? CLOSE_CONNECTIONS : CONNECTIONS;
+  const output = execFileSync(process.execPath, [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...close, `http://127.0.0.1:${port}/`], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
     maxBuffer: 16 * 1024 * 1024,
@@ -107,15 +111,15 @@ function autocannon(port: number, seconds: number): { requestsPerSecond: number;
   return { requestsPerSecond: result.requests.average, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
 }
 
-async function measure(target: Target): Promise<Measurement> {
+async function measure(target: Target, closeEach = false): Promise<Measurement> {
   const countDirectory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-'));
   const { child, port } = await startServer(target, countDirectory);
   try {
     await sleep(500); // every worker up
-    autocannon(port, 1); // warm-up: JIT, connections
+    autocannon(port, 1, closeEach); // warm-up: JIT, connections
     await sleep(300);
     const before = readCounts(countDirectory);
-    const result = autocannon(port, DURATION);
+    const result = autocannon(port, closeEach ? CLOSE_DURATION : DURATION, closeEach);
     await sleep(400); // the counters are flushed every 200 ms
     const after = readCounts(countDirectory);
     const perWorker = [...after.entries()]
@@ -177,6 +181,15 @@ async function main(): Promise<void> {
       `${row.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} ${(row.requestsPerSecond / reference.requestsPerSecond).toFixed(2).padStart(10)} ` +
         `${String(row.p99).padStart(7)} ${(row.p99 / Math.max(reference.p99, 1)).toFixed(2).padStart(10)} ${String(row.errors).padStart(7)}  ${row.perWorker.join('/')}${share}`,
     );
+  }
+  // The cost of a new connection: where the schemes differ most (the master passes each one on in hand-off).
+  console.log(`\nnew connection per request (Connection: close), ${CLOSE_CONNECTIONS} connections, ${CLOSE_DURATION} s, one round:`);
+  const perConnection = TARGETS.slice(1, 4);
+  const closeResults: Measurement[] = [];
+  for (const target of perConnection) closeResults.push(await measure(target, true));
+  for (const [index, target] of perConnection.entries()) {
+    const row = closeResults[index]!;
+    console.log(`${target.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} req/s ${(row.requestsPerSecond / closeResults[0]!.requestsPerSecond).toFixed(2).padStart(6)} x cluster  p99 ${row.p99} ms  errors ${row.errors}  per worker ${row.perWorker.join('/')}`);
   }
   const shared = summary.find((row) => row.name.includes('shared'))!;
   console.log(`\ntarget: tsunicorn >= 0.95x cluster req/s and p99 <= 1.1x: ` +

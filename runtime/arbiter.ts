@@ -303,7 +303,9 @@ export class Arbiter {
 
   private reap(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker.pid);
-    const expected = worker.state === 'stopping' || this.stopping !== undefined;
+    // Ctrl-C and Heroku's TERM reach the workers too, maybe before the master's own handling of it.
+    const stopSignalQueued = this.signalQueue.some((queued) => queued === 'SIGINT' || queued === 'SIGTERM' || queued === 'SIGQUIT');
+    const expected = worker.state === 'stopping' || this.stopping !== undefined || stopSignalQueued;
     if (worker.bootFailure || (worker.state === 'booting' && (code === EXIT_APP_LOAD_ERROR || code === EXIT_BOOT_ERROR))) {
       this.onBootFailure(worker, worker.bootFailure ?? { exitCode: code!, reason: `worker exited with status ${code}` });
     } else if (this.haltStatus !== undefined) {
