@@ -5,14 +5,14 @@
  *
  *   const exitCode = await new Arbiter(configuration, { sources, version }).run();
  *
- * Sockets: with `--socket-sharing shared` (default) every worker gets the listening handles and accepts
- * by itself; with `handoff` only the master accepts. In both, a connection the master accepts (it listens
- * too, so the socket is never without an acceptor) is handed to a ready worker round-robin, or queued
- * until one is ready.
+ * Sockets: with `--socket-sharing handoff` (default) only the master accepts, and hands each connection
+ * to a ready worker round-robin (queued while none is ready and responsive); with `shared` every worker
+ * also gets the listening handles and accepts by itself, and whatever the master still accepts is handed
+ * over the same way. The listening sockets stay open until the master stops (TERM, INT, QUIT).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { unlinkSync, writeFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
@@ -275,6 +275,7 @@ export class Arbiter {
         this.wakeUp();
         break;
       case 'heartbeat':
+        if (this.pendingConnections.length > 0) this.flushPending();
         break;
     }
   }
@@ -303,6 +304,7 @@ export class Arbiter {
 
   private reap(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker.pid);
+    this.recoverHandedConnections(worker.child);
     // Ctrl-C and Heroku's TERM reach the workers too, maybe before the master's own handling of it.
     const stopSignalQueued = this.signalQueue.some((queued) => queued === 'SIGINT' || queued === 'SIGTERM' || queued === 'SIGQUIT');
     const expected = worker.state === 'stopping' || this.stopping !== undefined || stopSignalQueued;
@@ -348,14 +350,41 @@ export class Arbiter {
     // A worker that missed two heartbeats may be blocked: a connection sent there would wait on it.
     const stale = Date.now() - 2 * heartbeatIntervalMs(this.settings.timeout);
     let ready = [...this.workers.values()].filter((worker) => worker.state === 'ready' && !worker.killed);
-    const responsive = ready.filter((worker) => this.settings.timeout <= 0 || worker.lastHeartbeat >= stale);
-    if (responsive.length > 0) ready = responsive;
+    ready = ready.filter((worker) => this.settings.timeout <= 0 || worker.lastHeartbeat >= stale);
     if (ready.length === 0) {
+      // Wait for a worker to boot or heartbeat again (or be replaced) rather than feed a stuck one.
       this.pendingConnections.push({ socket, index });
       return;
     }
     const worker = ready[this.roundRobin++ % ready.length]!;
     if (!this.send(worker, { type: 'connection', index }, socket)) this.pendingConnections.push({ socket, index });
+  }
+
+  /**
+   * Connections sent to a worker that died before taking them. Node keeps a handle sent over IPC open
+   * until the child acknowledges it, in ChildProcess's `_pendingMessage` and `_handleQueue`, and never
+   * closes it when the child dies: the client would wait forever. Nothing was read from them
+   * (pauseOnConnect), so another worker can serve them whole.
+   */
+  private recoverHandedConnections(child: ChildProcess): void {
+    type Queued = { message?: { type?: string; index?: number; msg?: { type?: string; index?: number } }; handle?: unknown } | null | undefined;
+    const internals = child as unknown as { _pendingMessage?: Queued; _handleQueue?: Queued[] | null };
+    const queued = [internals._pendingMessage, ...(Array.isArray(internals._handleQueue) ? internals._handleQueue : [])];
+    internals._pendingMessage = null;
+    internals._handleQueue = null;
+    let recovered = 0;
+    for (const item of queued) {
+      const message = item?.message?.msg ?? item?.message;
+      if (!item?.handle || message?.type !== 'connection') continue;
+      // Queued messages still hold the Socket; the one in flight holds its bare handle.
+      const socket =
+        item.handle instanceof Socket
+          ? item.handle
+          : new Socket({ handle: item.handle, readable: true, writable: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
+      recovered++;
+      this.dispatch(socket, message.index ?? 0);
+    }
+    if (recovered > 0) this.log.info(`Handed ${recovered} connection(s) the exited worker never took to other workers`);
   }
 
   private flushPending(): void {

@@ -255,9 +255,9 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
     help: 'APP names a function (sync or async) that returns the app.',
   }),
   row({
-    name: 'socket_sharing', flags: ['--socket-sharing'], meta: 'MODE', default: 'shared',
-    parse: oneOf(['shared', 'handoff'] as const),
-    help: 'shared: workers accept on the listening socket themselves; handoff: the master accepts and hands each connection to a worker.',
+    name: 'socket_sharing', flags: ['--socket-sharing'], meta: 'MODE', default: 'handoff',
+    parse: oneOf(['handoff', 'shared'] as const),
+    help: 'handoff (default): the master accepts and hands connections to the workers round-robin; shared: the workers accept on the listening socket themselves (cheaper new connections, uneven spread of keep-alive connections).',
   }),
 ];
 

@@ -49,6 +49,23 @@ for (const sharing of ['shared', 'handoff'] as const) {
       expect(isAlive(stuck!)).to.equal(false);
     });
 
+    it('answers every request sent while a worker is stuck, on the other worker or its replacement', async () => {
+      const server = await start(['-w', '2', '--timeout', '1']);
+      await server.waitForWorkers(2);
+      request(server.url, '/block').catch(() => undefined);
+      const [blockedLine] = await server.waitFor(/^blocking in \d+$/);
+      const stuck = blockedLine!.split(' ').pop();
+      const answers: Promise<string>[] = [];
+      for (let index = 0; index < 8; index++) {
+        answers.push(request(server.url, '/').then((answer) => answer.body, (error: Error) => `failed: ${error.message}`));
+        await sleep(100);
+      }
+      const bodies = await Promise.all(answers);
+      expect(bodies.filter((body) => !/^ok \d+\n$/.test(body))).to.deep.equal([]);
+      expect(bodies).to.not.include(`ok ${stuck}\n`);
+      await server.waitFor(/WORKER TIMEOUT/);
+    });
+
     it('does not time out a slow request that does not block the event loop', async () => {
       const server = await start(['--timeout', '1']);
       const [worker] = await server.waitForWorkers(1);
