@@ -5,10 +5,10 @@
  *   - tsunicorn -w 2 with each socket-sharing scheme (shared listening socket / master hand-off),
  *   - tsunicorn -w 2 serving the same app as a fetch handler.
  * Keep-alive load, 50 connections, 1 s warm-up then 5 s measured per target; targets are interleaved over
- * BENCH_ROUNDS rounds (default 2) and the median round is reported. Prints req/s, p99 latency, ratios vs
+ * BENCH_ROUNDS rounds (default 3) and the median round is reported. Prints req/s, p99 latency, ratios vs
  * the cluster reference, and how the requests were spread over the workers.
  *
- *   npm run bench -- tsunicorn                        # BENCH_DURATION=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=2
+ *   npm run bench -- tsunicorn                        # BENCH_DURATION=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=3
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVERS = path.join(ROOT, 'bench/servers');
 const DURATION = Number(process.env.BENCH_DURATION ?? '5');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '50');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '2');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
 const CLOSE_CONNECTIONS = 20;
 const CLOSE_DURATION = 3;
 const AUTOCANNON = path.join(ROOT, 'node_modules/autocannon/autocannon.js');
@@ -34,7 +34,7 @@ interface Target {
 }
 
 const tsunicorn = (app: string, ...extra: string[]): string[] => [
-  path.join(ROOT, 'bin/tsunicorn'), path.join(SERVERS, app), '-w', '2', '-b', '127.0.0.1:0', '--log-level', 'warning', ...extra,
+  path.join(ROOT, 'bin/tsunicorn'), path.join(SERVERS, app), '-w', '2', '-b', '127.0.0.1:0', ...extra,
 ];
 const TSUNICORN_PORT = /Listening at: https?:\/\/127\.0\.0\.1:(\d+)/;
 
@@ -70,9 +70,7 @@ function get(port: number): Promise<number> {
 
 async function startServer(target: Target, countDirectory: string): Promise<{ child: ChildProcess; port: number }> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_COUNT_DIR: countDirectory, WORKERS: '2', PORT: undefined, WEB_CONCURRENCY: undefined };
-  // Warnings only: tsunicorn keeps Listening at info level, so read the port with --log-level info.
-  const command = target.command.map((arg) => (arg === 'warning' ? 'info' : arg));
-  const child = spawn(process.execPath, command, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, target.command, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk));

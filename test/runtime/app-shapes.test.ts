@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { APPS, TsunicornProcess, request, stopAllServers } from './tsunicorn-process.js';
 
@@ -18,7 +20,7 @@ describe('tsunicorn app shapes', function () {
     ['an object with fetch()', [app('fetch-object.mjs')], 'fetch object /hello\n'],
     ['an object with callback() (Koa)', [app('koa-like.mjs')], 'koa-like callback\n'],
     ['an async factory with --factory', [`${app('factory.mjs')}:createApp`, '--factory'], 'factory-built\n'],
-    ['the example app', ['examples/app.js'], ''],
+    ['the example app, with the Procfile line\'s flags', ['examples/app.js', '--limit-request-line', '8188', '--log-file', '-'], ''],
   ];
 
   for (const [shape, args, expected] of shapes) {
@@ -61,6 +63,28 @@ describe('tsunicorn app shapes', function () {
     const port = new URL(server.url).port;
     const proxied = await request(server.url, '/p', { headers: { 'X-Forwarded-Proto': 'https' } });
     expect(proxied.body).to.equal(`fetch handler http://127.0.0.1:${port}/p\n`);
+  });
+
+  it('serves a package specifier resolved from the current directory', async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-package-'));
+    try {
+      const packageDirectory = path.join(directory, 'node_modules', 'hello-package');
+      mkdirSync(packageDirectory, { recursive: true });
+      writeFileSync(path.join(packageDirectory, 'package.json'), JSON.stringify({ name: 'hello-package', main: 'server.cjs' }));
+      writeFileSync(path.join(packageDirectory, 'server.cjs'), "exports.handler = (req, res) => res.end('from a package\\n');\n");
+      const server = await TsunicornProcess.start(['hello-package', ...bind], { cwd: directory });
+      expect((await request(server.url, '/')).body).to.equal('from a package\n');
+    } finally {
+      await stopAllServers();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('fails with status 3 and the reason when a worker cannot boot for another reason', async () => {
+    const server = await TsunicornProcess.start([app('esm-listener.mjs'), ...bind, '--certfile', '/nonexistent/cert.pem', '--keyfile', '/nonexistent/key.pem'], { listening: 0 });
+    expect((await server.waitForExit()).code).to.equal(3);
+    const reasons = server.stderr.filter((line) => /\[ERROR\] Worker failed to boot: cannot read --certfile\/--keyfile: ENOENT/.test(line));
+    expect(reasons).to.have.length(1);
   });
 
   it('fails with status 4 and the reason, once, when the app throws at import', async () => {

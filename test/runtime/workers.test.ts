@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import http from 'node:http';
 import path from 'node:path';
 import { APPS, TsunicornProcess, isAlive, request, sleep, stopAllServers, waitUntilServing } from './tsunicorn-process.js';
 
@@ -136,6 +137,31 @@ for (const sharing of ['shared', 'handoff'] as const) {
       await server.waitFor(/Handling signal: term/);
       expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);
       for (const pid of workers) expect(isAlive(pid)).to.equal(false);
+    });
+
+    it('closes idle keep-alive connections at SIGTERM instead of waiting for --graceful-timeout', async () => {
+      const server = await start(['-w', '1', '--graceful-timeout', '60', '--keep-alive', '60']);
+      await server.waitForWorkers(1);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const url = new URL(server.url);
+      const closed = new Promise<void>((resolve, reject) => {
+        const req = http.get({ host: url.hostname, port: url.port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            expect(res.headers.connection).to.equal('keep-alive');
+            // The connection now sits idle in the agent; the server must close it.
+            req.socket!.once('close', () => resolve());
+            server.signal('SIGTERM');
+          });
+        });
+        req.on('error', reject);
+      });
+      try {
+        await closed;
+        expect((await server.waitForExit(10000)).code).to.equal(0);
+      } finally {
+        agent.destroy();
+      }
     });
 
     it('drains a worker that receives SIGTERM directly, and the master replaces it', async () => {
