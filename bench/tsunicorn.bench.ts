@@ -132,6 +132,40 @@ async function measure(target: Target, closeEach = false): Promise<Measurement> 
   }
 }
 
+/** wrk, when installed: a second load generator, written in C, so the figures do not hinge on autocannon. */
+function wrkInstalled(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // wrk --version exits 1 after printing its version; only a missing binary is ENOENT.
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+function parseWrkLatency(text: string): number {
+  const match = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(text);
+  if (!match) return NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+async function measureWithWrk(target: Target): Promise<{ requestsPerSecond: number; p99: number }> {
+  const countDirectory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-'));
+  const { child, port } = await startServer(target, countDirectory);
+  try {
+    await sleep(500);
+    const args = ['-t', '1', '-c', String(CONNECTIONS), '--latency', `http://127.0.0.1:${port}/`];
+    execFileSync('wrk', ['-d', '1s', ...args], { stdio: 'ignore' });
+    const output = execFileSync('wrk', ['-d', `${DURATION}s`, ...args], { encoding: 'utf8' });
+    return { requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? NaN), p99: parseWrkLatency(output) };
+  } finally {
+    stopServer(child);
+    rmSync(countDirectory, { recursive: true, force: true });
+    await sleep(300);
+  }
+}
+
 function readCounts(directory: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const file of readdirSync(directory)) counts.set(file, Number(readFileSync(path.join(directory, file), 'utf8')));
@@ -188,6 +222,18 @@ async function main(): Promise<void> {
   for (const [index, target] of perConnection.entries()) {
     const row = closeResults[index]!;
     console.log(`${target.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} req/s ${(row.requestsPerSecond / closeResults[0]!.requestsPerSecond).toFixed(2).padStart(6)} x cluster  p99 ${row.p99} ms  errors ${row.errors}  per worker ${row.perWorker.join('/')}`);
+  }
+  if (wrkInstalled()) {
+    console.log(`\nwrk (1 thread, ${CONNECTIONS} keep-alive connections, ${DURATION} s after a 1 s warm-up, one round):`);
+    const wrkTargets = TARGETS.slice(1, 4);
+    const wrkResults: { requestsPerSecond: number; p99: number }[] = [];
+    for (const target of wrkTargets) wrkResults.push(await measureWithWrk(target));
+    for (const [index, target] of wrkTargets.entries()) {
+      const row = wrkResults[index]!;
+      console.log(`${target.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} req/s ${(row.requestsPerSecond / wrkResults[0]!.requestsPerSecond).toFixed(2).padStart(6)} x cluster  p99 ${row.p99.toFixed(2)} ms`);
+    }
+  } else {
+    console.log('\n(wrk not installed: skipped its figures; apt-get install wrk to add them)');
   }
   const chosen = summary.find((row) => row.name.includes('default'))!;
   console.log(`\ntarget: tsunicorn (default scheme) >= 0.95x cluster req/s and p99 <= 1.1x: ` +
