@@ -129,10 +129,11 @@ export class Worker {
 
   private takeConnection(socket: Socket | undefined): void {
     if (!socket || !this.server) return;
-    // What http.Server does for sockets it accepts itself: no Nagle delay on responses.
+    // What http.Server does for sockets it accepts itself: no Nagle delay on responses. The socket is
+    // already reading (net.Server and the IPC hand-over both start it); resuming it again would take
+    // the http parser off its fast path.
     socket.setNoDelay(true);
     this.server.emit('connection', socket);
-    socket.resume();
   }
 
   private track(socket: Socket): void {
