@@ -36,9 +36,19 @@ type Mode =
   | 'detached';
 
 interface Exchange {
+  gate: ConnectionGate;
   req: IncomingMessage;
   res: ServerResponse;
   done: boolean;
+}
+
+/** Where a response finds its exchange, so one shared listener serves every response (no closure per request). */
+const EXCHANGE = Symbol('tsunicorn.exchange');
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+function onResponseDone(this: TrackedResponse): void {
+  const exchange = this[EXCHANGE];
+  if (exchange && !exchange.done) exchange.gate.exchangeDone(exchange);
 }
 
 export interface GateOptions {
@@ -119,7 +129,8 @@ export class ConnectionGate implements Sweepable {
   private currentRequest: IncomingMessage | undefined;
   private currentExchange: Exchange | undefined;
   private captured: Exchange | undefined;
-  private readonly open = new Set<Exchange>();
+  /** Exchanges whose response has neither finished nor closed (responses finish in request order). */
+  private openExchanges = 0;
   private headsForwarded = 0;
   private forwardingHead = false;
   private readonly connectedAt = Date.now();
@@ -151,17 +162,19 @@ export class ConnectionGate implements Sweepable {
 
   /** The server's 'request' listener reports each request reaching the app. */
   onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const exchange: Exchange = { req, res, done: false };
+    const exchange: Exchange = { gate: this, req, res, done: false };
     this.captured = exchange;
-    this.open.add(exchange);
-    const finished = () => {
-      if (exchange.done) return;
-      exchange.done = true;
-      this.open.delete(exchange);
-      if (this.pendingRejection) this.sendRejectionWhenReady();
-    };
-    res.once('finish', finished);
-    res.once('close', finished);
+    this.openExchanges++;
+    (res as TrackedResponse)[EXCHANGE] = exchange;
+    res.on('finish', onResponseDone);
+    res.on('close', onResponseDone);
+  }
+
+  /** A response finished or closed (called once per exchange). */
+  exchangeDone(exchange: Exchange): void {
+    exchange.done = true;
+    this.openExchanges--;
+    if (this.pendingRejection) this.sendRejectionWhenReady();
   }
 
   /** Answers with an error and closes, after the responses already owed on this connection. */
@@ -251,8 +264,21 @@ export class ConnectionGate implements Sweepable {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.mode === 'closing' || this.mode === 'ignore' || this.mode === 'detached') return;
-    this.queue.push(chunk);
-    this.pump();
+    if (this.pumping || this.queue.length > 0 || this.socket.isPaused() || this.socket.destroyed) {
+      this.queue.push(chunk);
+      this.pump();
+      return;
+    }
+    // The usual case, nothing waiting: what pump() does for a queue of one, without the queue.
+    this.pumping = true;
+    let left: Buffer | undefined;
+    try {
+      left = this.process(chunk);
+    } finally {
+      this.pumping = false;
+    }
+    if (left) this.queue.unshift(left);
+    else if (this.queue.length > 0) this.pump();
   };
 
   private readonly onResume = (): void => {
@@ -284,9 +310,13 @@ export class ConnectionGate implements Sweepable {
       if (this.socket.isPaused()) return data;
       switch (this.mode) {
         case 'head': {
-          if (this.headStartedAt === null) this.headStartedAt = Date.now();
           const result = this.scanner.feed(data);
-          if (result.kind === 'partial') return undefined;
+          if (result.kind === 'partial') {
+            // The clock starts at the head's first byte; a head that completes in the chunk it starts in
+            // (the usual case) never needs it.
+            if (this.headStartedAt === null) this.headStartedAt = Date.now();
+            return undefined;
+          }
           if (result.kind === 'reject') {
             this.fail(result.rejection);
             return undefined;
@@ -364,7 +394,8 @@ export class ConnectionGate implements Sweepable {
   }
 
   private forward(bytes: Buffer): void {
-    for (const listener of this.downstream) listener.call(this.socket, bytes);
+    const downstream = this.downstream;
+    for (let i = 0; i < downstream.length; i++) downstream[i]!.call(this.socket, bytes);
   }
 
   /** Node freed its parser (upgrade or CONNECT): give the remaining input back to the socket. */
@@ -381,7 +412,9 @@ export class ConnectionGate implements Sweepable {
   private sendRejectionWhenReady(): void {
     const pending = this.pendingRejection;
     if (!pending) return;
-    for (const exchange of this.open) if (exchange !== pending.broken) return;
+    // Every earlier response must be out first; only the one whose body broke may still be open.
+    const brokenOpen = pending.broken !== undefined && !pending.broken.done ? 1 : 0;
+    if (this.openExchanges > brokenOpen) return;
     this.pendingRejection = undefined;
     const socket = this.socket;
     if (socket.destroyed) return;

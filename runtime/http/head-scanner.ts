@@ -70,11 +70,34 @@ const COLON = 0x3a;
 const EMPTY = Buffer.alloc(0);
 const PARTIAL: ScanResult = { kind: 'partial' };
 
-const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /** RFC 3986 host (reg-name or IP literal) with an optional port. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5})?$/;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,40}$/;
 const KNOWN_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress', 'identity']);
+
+const NO_CODINGS: readonly string[] = Object.freeze([]) as readonly string[];
+const HOST_NAME = Buffer.from('host', 'latin1');
+const CONTENT_LENGTH_NAME = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING_NAME = Buffer.from('transfer-encoding', 'latin1');
+
+const isDigit = (byte: number): boolean => byte >= 0x30 && byte <= 0x39;
+
+/** Whether the header name at `start` is `lowerName` (ASCII case-insensitive; the caller checked the length). */
+function sameName(buffer: Buffer, start: number, lowerName: Buffer): boolean {
+  for (let i = 0; i < lowerName.length; i++) {
+    let byte = buffer[start + i]!;
+    if (byte >= 0x41 && byte <= 0x5a) byte += 0x20;
+    if (byte !== lowerName[i]) return false;
+  }
+  return true;
+}
+
+/** Whether buffer[from, to) is exactly `text` (latin1). */
+function sameText(buffer: Buffer, from: number, to: number, text: string | null): boolean {
+  if (text === null || to - from !== text.length) return false;
+  for (let i = 0; i < text.length; i++) if (buffer[from + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
 
 const reject = (status: 400 | 414 | 431 | 501 | 505, detail: string): ScanResult => ({
   kind: 'reject',
@@ -94,9 +117,14 @@ export class HeadScanner {
   private sawRequestLine = false;
   private fields = 0;
   private httpMinorVersion: 0 | 1 = 1;
-  private hosts: string[] = [];
-  private contentLengths: string[] = [];
-  private transferEncodings: string[] = [];
+  /** Host lines seen, and where the (trimmed) value of the first one is in buffer. */
+  private hostCount = 0;
+  private hostFrom = 0;
+  private hostTo = 0;
+  private readonly contentLengths: string[] = [];
+  private readonly transferEncodings: string[] = [];
+  /** The last Host value that passed HOST: a keep-alive client repeats it on every request. */
+  private validHost: string | null = null;
 
   constructor(private readonly limits: HeadLimits) {}
 
@@ -114,32 +142,41 @@ export class HeadScanner {
     this.sawRequestLine = false;
     this.fields = 0;
     this.httpMinorVersion = 1;
-    this.hosts = [];
-    this.contentLengths = [];
-    this.transferEncodings = [];
+    // Emptied in place: the scanner runs once per request and these are almost always empty or one long.
+    this.hostCount = 0;
+    this.contentLengths.length = 0;
+    this.transferEncodings.length = 0;
   }
 
   feed(chunk: Buffer): ScanResult {
     const previousLength = this.buffer.length;
     this.append(chunk);
     const buffer = this.buffer;
+    const length = buffer.length;
     for (;;) {
-      // Bytes before previousLength were searched already: the open line has no LF there.
-      const lf = buffer.indexOf(LF, Math.max(previousLength, this.lineStart));
-      if (lf === -1) return this.checkPartialLine(previousLength);
       const start = this.lineStart;
+      // Bytes of the open line before previousLength - 1 were searched already: no LF, and no CR (a CR
+      // is only allowed as the last byte of an incomplete line, see checkPartialLine). One pass finds the
+      // line's end and its first CR; a byte loop beats Buffer#indexOf's call overhead on short lines.
+      let at = previousLength - 1 > start ? previousLength - 1 : start;
+      let cr = -1;
+      for (; at < length; at++) {
+        const byte = buffer[at]!;
+        if (byte === LF) break;
+        if (byte === CR && cr === -1) cr = at;
+      }
+      if (at === length) return this.checkPartialLine(previousLength);
+      const lf = at;
       if (lf === start || buffer[lf - 1] !== CR) return reject(400, 'bare LF line ending in request head');
       const end = lf - 1; // the CR
-      const cr = buffer.indexOf(CR, start);
-      if (cr < end) return reject(400, 'bare CR in request head');
-      const length = end - start;
+      if (cr !== -1 && cr < end) return reject(400, 'bare CR in request head');
       this.lineStart = lf + 1;
 
       if (!this.sawRequestLine) {
-        if (length === 0) {
+        if (end === start) {
           // RFC 9112 2.2: empty lines before the request line are ignored; they are not passed on.
           this.headStart = lf + 1;
-          if (this.headStart === buffer.length) {
+          if (this.headStart === length) {
             this.reset();
             return PARTIAL;
           }
@@ -151,7 +188,7 @@ export class HeadScanner {
         continue;
       }
 
-      if (length === 0) return this.finish(lf + 1);
+      if (end === start) return this.finish(lf + 1);
       const failed = this.checkHeaderLine(start, end);
       if (failed) return failed;
     }
@@ -208,12 +245,29 @@ export class HeadScanner {
   private checkRequestLine(start: number, end: number): ScanResult | undefined {
     const length = end - start;
     if (length > this.limits.requestLine) return this.requestLineTooLong(length);
-    const parts = this.buffer.toString('latin1', start, end).split(' ');
-    if (parts.length !== 3 || parts.some((part) => part.length === 0)) return reject(400, 'malformed request line');
-    const version = VERSION.exec(parts[2] ?? '');
-    if (!version) return reject(400, 'malformed HTTP version');
-    const major = Number(version[1]);
-    const minor = Number(version[2]);
+    // Exactly three non-empty parts separated by single spaces: method, target, version.
+    const buffer = this.buffer;
+    let firstSpace = -1;
+    let secondSpace = -1;
+    for (let at = start; at < end; at++) {
+      if (buffer[at] !== SP) continue;
+      if (firstSpace === -1) firstSpace = at;
+      else if (secondSpace === -1) secondSpace = at;
+      else return reject(400, 'malformed request line');
+    }
+    if (firstSpace === start || secondSpace === -1 || secondSpace === firstSpace + 1 || secondSpace === end - 1) {
+      return reject(400, 'malformed request line');
+    }
+    // "HTTP/" digit "." digit, and nothing else.
+    const v = secondSpace + 1;
+    if (
+      end - v !== 8 || buffer[v] !== 0x48 || buffer[v + 1] !== 0x54 || buffer[v + 2] !== 0x54 || buffer[v + 3] !== 0x50 ||
+      buffer[v + 4] !== 0x2f || !isDigit(buffer[v + 5]!) || buffer[v + 6] !== 0x2e || !isDigit(buffer[v + 7]!)
+    ) {
+      return reject(400, 'malformed HTTP version');
+    }
+    const major = buffer[v + 5]! - 0x30;
+    const minor = buffer[v + 7]! - 0x30;
     if (major !== 1 || (minor !== 0 && minor !== 1)) return reject(505, `HTTP/${major}.${minor} is not supported`);
     this.httpMinorVersion = minor;
     return undefined;
@@ -228,26 +282,40 @@ export class HeadScanner {
       return reject(431, `header line is ${lineWithCrlf} bytes with its CRLF, limit ${this.limits.fieldSize}`);
     }
     this.fields++;
-    const colon = buffer.indexOf(COLON, start);
-    if (colon === -1 || colon >= end) return reject(400, 'malformed header line (no colon)');
+    let colon = start;
+    while (colon < end && buffer[colon] !== COLON) colon++;
+    if (colon === end) return reject(400, 'malformed header line (no colon)');
     if (colon === start) return reject(400, 'malformed header line (empty name)');
+    // Only the three framing/authority headers matter here; match their names without building strings.
     const nameLength = colon - start;
-    // Only the three framing/authority headers matter here; compare lengths before building strings.
-    if (nameLength !== 4 && nameLength !== 14 && nameLength !== 17) return undefined;
-    const name = buffer.toString('latin1', start, colon).toLowerCase();
-    if (name !== 'host' && name !== 'content-length' && name !== 'transfer-encoding') return undefined;
-    const value = buffer.toString('latin1', colon + 1, end).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (name === 'host') this.hosts.push(value);
-    else if (name === 'content-length') this.contentLengths.push(value);
-    else this.transferEncodings.push(value);
+    let list: string[] | null;
+    if (nameLength === 4 && sameName(buffer, start, HOST_NAME)) list = null;
+    else if (nameLength === 14 && sameName(buffer, start, CONTENT_LENGTH_NAME)) list = this.contentLengths;
+    else if (nameLength === 17 && sameName(buffer, start, TRANSFER_ENCODING_NAME)) list = this.transferEncodings;
+    else return undefined;
+    let from = colon + 1;
+    let to = end;
+    while (from < to && (buffer[from] === SP || buffer[from] === HT)) from++;
+    while (to > from && (buffer[to - 1] === SP || buffer[to - 1] === HT)) to--;
+    if (list) {
+      list.push(buffer.toString('latin1', from, to));
+    } else if (this.hostCount++ === 0) {
+      // Kept as offsets (they stay valid as the buffer grows): the value is compared, not copied.
+      this.hostFrom = from;
+      this.hostTo = to;
+    }
     return undefined;
   }
 
   /** The head is complete: the framing and Host rules, in the order documented in the README. */
   private finish(headEnd: number): ScanResult {
-    const codings: string[] = [];
-    for (const value of this.transferEncodings) {
-      for (const part of value.split(',')) codings.push(part.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase());
+    let codings = NO_CODINGS;
+    if (this.transferEncodings.length > 0) {
+      const listed: string[] = [];
+      for (const value of this.transferEncodings) {
+        for (const part of value.split(',')) listed.push(part.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase());
+      }
+      codings = listed;
     }
     for (const coding of codings) {
       if (coding === '') return reject(400, 'empty transfer coding');
@@ -271,23 +339,27 @@ export class HeadScanner {
     if (contentLength !== null && codings.length > 0) return reject(400, 'both Content-Length and Transfer-Encoding');
     if (codings.length > 0 && this.httpMinorVersion === 0) return reject(400, 'Transfer-Encoding in an HTTP/1.0 request');
 
-    if (this.hosts.length > 1) return reject(400, 'duplicate Host header');
-    if (this.hosts.length === 0 && this.httpMinorVersion === 1) return reject(400, 'missing Host header');
-    const host = this.hosts[0];
-    if (host !== undefined) {
-      if (host === '') return reject(400, 'empty Host header');
+    if (this.hostCount > 1) return reject(400, 'duplicate Host header');
+    if (this.hostCount === 0 && this.httpMinorVersion === 1) return reject(400, 'missing Host header');
+    const buffer = this.buffer;
+    if (this.hostCount === 1 && !sameText(buffer, this.hostFrom, this.hostTo, this.validHost)) {
+      if (this.hostFrom === this.hostTo) return reject(400, 'empty Host header');
+      const host = buffer.toString('latin1', this.hostFrom, this.hostTo);
       if (!HOST.test(host)) return reject(400, 'malformed Host header');
+      this.validHost = host;
     }
 
+    // The usual case, one head in one chunk, hands the chunk itself on: no views to allocate.
+    const whole = this.headStart === 0 && headEnd === buffer.length;
     return {
       kind: 'head',
       head: {
-        bytes: this.buffer.subarray(this.headStart, headEnd),
+        bytes: whole ? buffer : buffer.subarray(this.headStart, headEnd),
         httpMinorVersion: this.httpMinorVersion,
         contentLength,
         chunked: codings.length > 0,
       },
-      rest: this.buffer.subarray(headEnd),
+      rest: whole ? EMPTY : buffer.subarray(headEnd),
     };
   }
 }
