@@ -144,8 +144,8 @@ export class HeadScanner {
     this.httpMinorVersion = 1;
     // Emptied in place: the scanner runs once per request and these are almost always empty or one long.
     this.hostCount = 0;
-    this.contentLengths.length = 0;
-    this.transferEncodings.length = 0;
+    if (this.contentLengths.length > 0) this.contentLengths.length = 0;
+    if (this.transferEncodings.length > 0) this.transferEncodings.length = 0;
   }
 
   feed(chunk: Buffer): ScanResult {

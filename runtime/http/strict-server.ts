@@ -39,11 +39,18 @@ export { DEFAULT_SLOW_CLIENT_TIMEOUTS } from './slow-client.js';
 /** Slack above the largest head the scanner lets through, so Node's own header cap never decides first. */
 const PARSER_HEADER_SLACK = 4096;
 
+/** Each socket's gate, kept on the socket itself: looked up once per request, cheaper than a WeakMap. */
+const GATE = Symbol('tsunicorn.gate');
+type GatedSocket = Duplex & { [GATE]?: ConnectionGate };
+
+function gateOf(socket: Duplex | null): ConnectionGate | undefined {
+  return socket ? (socket as GatedSocket)[GATE] : undefined;
+}
+
 export function createStrictServer(listener: http.RequestListener, options: StrictServerOptions): http.Server | https.Server {
   const limits = resolveLimits(options);
   const timeouts: SlowClientTimeouts = { ...DEFAULT_SLOW_CLIENT_TIMEOUTS, ...options.slowClient };
   const keepAliveMs = Math.max(0, Math.round(options.keepAliveSeconds * 1000));
-  const gates = new WeakMap<Duplex, ConnectionGate>();
   const sweeper = new ConnectionSweeper(timeouts);
 
   const serverOptions: http.ServerOptions = {
@@ -57,12 +64,17 @@ export function createStrictServer(listener: http.RequestListener, options: Stri
     keepAliveTimeout: keepAliveMs,
   };
 
-  const onRequest: http.RequestListener = (req, res) => {
-    gates.get(req.socket)?.onRequest(req, res);
-    // --keep-alive 0: every response closes its connection (Node would read 0 as "never time out").
-    if (keepAliveMs === 0) res.shouldKeepAlive = false;
-    listener(req, res);
-  };
+  const onRequest: http.RequestListener = keepAliveMs === 0
+    ? (req, res) => {
+      gateOf(req.socket)?.onRequest(req, res);
+      // --keep-alive 0: every response closes its connection (Node would read 0 as "never time out").
+      res.shouldKeepAlive = false;
+      listener(req, res);
+    }
+    : (req, res) => {
+      gateOf(req.socket)?.onRequest(req, res);
+      listener(req, res);
+    };
 
   const server = options.tls
     ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs }, onRequest)
@@ -80,13 +92,13 @@ export function createStrictServer(listener: http.RequestListener, options: Stri
       onClose: (closed) => sweeper.remove(closed),
     });
     if (!gate) return;
-    gates.set(socket, gate);
+    (socket as GatedSocket)[GATE] = gate;
     sweeper.add(gate);
   };
   server.on(options.tls ? 'secureConnection' : 'connection', attach);
 
   server.on('clientError', (error: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
-    const gate = gates.get(socket);
+    const gate = gateOf(socket);
     const action = classifyClientError(error.code, error.reason, gate?.inRequestLine ?? true);
     if (!gate) {
       socket.destroy();
