@@ -62,6 +62,70 @@ describe('HeadScanner: the same verdict however the bytes are split', function (
   });
 });
 
+describe('HeadScanner: request line, Host and framing verdicts', function () {
+  /** Verdict of one head fed whole: the status and detail of a rejection, or what the head carries. */
+  function verdict(input: string, scanner = new HeadScanner(limits)): string {
+    const result = scanner.feed(Buffer.from(input, 'latin1'));
+    if (result.kind === 'reject') return `${result.rejection.status} ${result.rejection.detail}`;
+    if (result.kind === 'partial') return 'partial';
+    return `head 1.${result.head.httpMinorVersion} length=${result.head.contentLength} chunked=${result.head.chunked}`;
+  }
+  const table: Array<[string, string]> = [
+    [`GET  / HTTP/1.1\r\n${H}\r\n`, '400 malformed request line'],
+    [` GET / HTTP/1.1\r\n${H}\r\n`, '400 malformed request line'],
+    [`GET / HTTP/1.1 \r\n${H}\r\n`, '400 malformed request line'],
+    [`GET\t/ HTTP/1.1\r\n${H}\r\n`, '400 malformed request line'],
+    [`GET /\r\n${H}\r\n`, '400 malformed request line'],
+    [`GET / HTTP/1.1x\r\n${H}\r\n`, '400 malformed HTTP version'],
+    [`GET / HTTP/11.1\r\n${H}\r\n`, '400 malformed HTTP version'],
+    [`GET / http/1.1\r\n${H}\r\n`, '400 malformed HTTP version'],
+    [`GET / HTTP/1.\r\n${H}\r\n`, '400 malformed HTTP version'],
+    [`GET / HTTP/a.1\r\n${H}\r\n`, '400 malformed HTTP version'],
+    [`GET / HTTP/2.0\r\n${H}\r\n`, '505 HTTP/2.0 is not supported'],
+    [`GET / HTTP/1.2\r\n${H}\r\n`, '505 HTTP/1.2 is not supported'],
+    ['GET / HTTP/1.0\r\n\r\n', 'head 1.0 length=null chunked=false'],
+    ['GET / HTTP/1.1\r\n\r\n', '400 missing Host header'],
+    ['GET / HTTP/1.1\r\nHost : h\r\n\r\n', '400 missing Host header'],
+    ['GET / HTTP/1.1\r\nHost:  h  \r\n\r\n', 'head 1.1 length=null chunked=false'],
+    ['GET / HTTP/1.1\r\nhoSt:h\r\n\r\n', 'head 1.1 length=null chunked=false'],
+    ['GET / HTTP/1.1\r\nHost:\t\r\n\r\n', '400 empty Host header'],
+    ['GET / HTTP/1.1\r\nHOST: h\r\nhost: h\r\n\r\n', '400 duplicate Host header'],
+    ['GET / HTTP/1.1\r\nHost: a b\r\n\r\n', '400 malformed Host header'],
+    ['GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n', 'head 1.1 length=null chunked=false'],
+    [`GET / HTTP/1.1\r\n: x\r\n${H}\r\n`, '400 malformed header line (empty name)'],
+    [`GET / HTTP/1.1\r\nnocolon\r\n${H}\r\n`, '400 malformed header line (no colon)'],
+    [`POST / HTTP/1.1\r\n${H}Content-Length:  12 \r\n\r\n`, 'head 1.1 length=12 chunked=false'],
+    [`POST / HTTP/1.1\r\n${H}content-LENGTH: 1 2\r\n\r\n`, '400 invalid Content-Length'],
+    [`POST / HTTP/1.1\r\n${H}Content-Length: +1\r\n\r\n`, '400 invalid Content-Length'],
+    [`POST / HTTP/1.1\r\n${H}TE: x\r\nTransfer-Encoding: chunked\r\n\r\n`, 'head 1.1 length=null chunked=true'],
+    [`POST / HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n`, '400 Transfer-Encoding in an HTTP/1.0 request'],
+  ];
+  for (const [input, expected] of table) {
+    it(`${JSON.stringify(input.slice(0, 50))} -> ${expected}`, function () {
+      expect(verdict(input)).to.equal(expected);
+    });
+  }
+
+  it('checks every Host on a reused scanner, not only the first one it saw', function () {
+    const scanner = new HeadScanner(limits);
+    expect(verdict('GET / HTTP/1.1\r\nHost: a\r\n\r\n', scanner)).to.equal('head 1.1 length=null chunked=false');
+    scanner.reset();
+    expect(verdict('GET / HTTP/1.1\r\nHost: a\r\n\r\n', scanner)).to.equal('head 1.1 length=null chunked=false');
+    scanner.reset();
+    expect(verdict('GET / HTTP/1.1\r\nHost: a/b\r\n\r\n', scanner)).to.equal('400 malformed Host header');
+    scanner.reset();
+    expect(verdict('GET / HTTP/1.1\r\nHost:\r\n\r\n', scanner)).to.equal('400 empty Host header');
+  });
+
+  it('hands on the chunk itself when it is exactly one head, and views otherwise', function () {
+    const chunk = Buffer.from(`GET / HTTP/1.1\r\n${H}\r\n`, 'latin1');
+    const whole = new HeadScanner(limits).feed(chunk);
+    expect(whole.kind === 'head' && whole.head.bytes === chunk && whole.rest.length === 0).to.equal(true);
+    const withRest = new HeadScanner(limits).feed(Buffer.concat([chunk, Buffer.from('X')]));
+    expect(withRest.kind === 'head' && withRest.head.bytes.toString('latin1') === chunk.toString('latin1') && withRest.rest.toString() === 'X').to.equal(true);
+  });
+});
+
 describe('endAfterTerminator: where a chunked message may end', function () {
   const at = (tail: string, data: string) => endAfterTerminator(Buffer.from(tail, 'latin1'), Buffer.from(data, 'latin1'));
   it('finds CRLFCRLF inside the data and across the previous bytes', function () {
