@@ -40,6 +40,13 @@ interface WorkerProcess {
 
 type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1';
 const HANDLED_SIGNALS: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1'];
+/**
+ * A signal sent to the whole process group (Heroku's TERM to every process of a dyno, Ctrl-C) can reach
+ * a worker, and come back from it over IPC, before the master's own handler runs. A worker that left on
+ * its own without an error is therefore replaced only after this settle time, so a master that is
+ * stopping too does not boot a worker just to kill it.
+ */
+const SIGNAL_SETTLE_MS = 250;
 /** Booting includes Node's start-up and the app's import: never judge it by a --timeout under this. */
 const MIN_BOOT_TIMEOUT_S = 10;
 /** How long a quick shutdown (INT/QUIT) waits for workers before SIGKILL. */
@@ -71,6 +78,8 @@ export class Arbiter {
   private wake: (() => void) | undefined;
   private stopping: 'graceful' | 'quick' | undefined;
   private stopDeadline = 0;
+  /** No replacement worker is started before this time (see SIGNAL_SETTLE_MS). */
+  private replacementsHeldUntil = 0;
   private haltStatus: number | undefined;
   private readonly pendingConnections: { socket: Socket; index: number }[] = [];
   private roundRobin = 0;
@@ -131,7 +140,7 @@ export class Arbiter {
       } else {
         this.manageWorkers();
       }
-      if (this.signalQueue.length === 0) await this.sleep(tick);
+      if (this.signalQueue.length === 0) await this.sleep(Math.min(tick, Math.max(1, this.replacementsHeldUntil - Date.now())));
     }
   }
 
@@ -210,7 +219,9 @@ export class Arbiter {
   private manageWorkers(): void {
     const currentGeneration = () =>
       [...this.workers.values()].filter((worker) => worker.generation === this.generation && worker.state !== 'stopping');
-    for (let count = currentGeneration().length; count < this.targetWorkers; count++) this.spawnWorker();
+    if (Date.now() >= this.replacementsHeldUntil) {
+      for (let count = currentGeneration().length; count < this.targetWorkers; count++) this.spawnWorker();
+    }
     const current = currentGeneration();
     if (current.length > this.targetWorkers) {
       // TTOU: the oldest go first.
@@ -271,6 +282,7 @@ export class Arbiter {
         break;
       case 'retiring':
         // It stops taking connections; the `stop` reply tells it that none is on its way any more.
+        if (message.reason === 'received SIGTERM') this.holdReplacements();
         this.stopWorker(worker);
         this.wakeUp();
         break;
@@ -308,6 +320,9 @@ export class Arbiter {
     // Ctrl-C and Heroku's TERM reach the workers too, maybe before the master's own handling of it.
     const stopSignalQueued = this.signalQueue.some((queued) => queued === 'SIGINT' || queued === 'SIGTERM' || queued === 'SIGQUIT');
     const expected = worker.state === 'stopping' || this.stopping !== undefined || stopSignalQueued;
+    if (!expected && !worker.killed && (code === 0 || signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT')) {
+      this.holdReplacements();
+    }
     if (worker.bootFailure || (worker.state === 'booting' && (code === EXIT_APP_LOAD_ERROR || code === EXIT_BOOT_ERROR))) {
       this.onBootFailure(worker, worker.bootFailure ?? { exitCode: code!, reason: `worker exited with status ${code}` });
     } else if (this.haltStatus !== undefined) {
@@ -319,6 +334,10 @@ export class Arbiter {
     }
     void this.runHook('child_exit', { pid: worker.pid, exitCode: code, signal });
     this.wakeUp();
+  }
+
+  private holdReplacements(): void {
+    this.replacementsHeldUntil = Math.max(this.replacementsHeldUntil, Date.now() + SIGNAL_SETTLE_MS);
   }
 
   private onBootFailure(worker: WorkerProcess, failure: { exitCode: number; reason: string }): void {

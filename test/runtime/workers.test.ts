@@ -176,6 +176,19 @@ for (const sharing of ['shared', 'handoff'] as const) {
       expect(next.body).to.not.equal(`ok ${worker}\n`);
     });
 
+    it('drains on a TERM that reaches the workers before the master (Heroku signals every process) without booting a replacement', async () => {
+      const server = await start(['-w', '2']);
+      const workers = await server.waitForWorkers(2);
+      for (const pid of workers) process.kill(pid, 'SIGTERM');
+      await sleep(100); // the master's own TERM arrives a moment later, within its settle time
+      server.signal('SIGTERM');
+      expect((await server.waitForExit()).code).to.equal(0);
+      const booted = server.lines.filter((line) => line.includes('Booting worker with pid:'));
+      expect(booted, server.lines.join('\n')).to.have.length(2);
+      for (let attempt = 0; attempt < 50 && workers.some(isAlive); attempt++) await sleep(50);
+      for (const pid of workers) expect(isAlive(pid)).to.equal(false);
+    });
+
     it('stops quickly on SIGINT with status 0', async () => {
       const server = await start(['-w', '2']);
       const workers = await server.waitForWorkers(2);
