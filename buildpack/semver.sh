@@ -9,9 +9,15 @@
 
 SEMVER_ERROR=""
 _SEMVER_SETS=()
+_semver_k=0
 
-# A version as one comparable integer: major, minor and patch in fixed-width fields.
-_semver_key() { printf '%s' $(((10#$1) * 100000000 + (10#$2) * 10000 + (10#$3))); }
+# A version as one comparable integer: major, minor and patch in fixed-width fields. The setter
+# keeps the per-version loop of semver_max_satisfying free of subshells (index.json lists hundreds).
+_semver_set_key() { _semver_k=$(((10#$1) * 100000000 + (10#$2) * 10000 + (10#$3))); }
+_semver_key() {
+  _semver_set_key "$@"
+  printf '%s' "$_semver_k"
+}
 
 _SEMVER_COMPARATOR='^(<=|>=|<|>|=|~>|~|\^)?v?(x|X|\*|[0-9]+)(\.(x|X|\*|[0-9]+))?(\.(x|X|\*|[0-9]+))?$'
 
@@ -127,17 +133,13 @@ _semver_in_set() {
   return 0
 }
 
-_semver_version_key() {
-  local version=${1#v}
-  if ! [[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]; then return 1; fi
-  _semver_key "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
-}
-
+# Is version $1 inside the compiled range? Leaves its key in _semver_k.
 _semver_matches_compiled() {
-  local key set
-  key=$(_semver_version_key "$1") || return 1
+  local set
+  [[ ${1#v} =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || return 1
+  _semver_set_key "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
   for set in "${_SEMVER_SETS[@]}"; do
-    if _semver_in_set "$key" "$set"; then return 0; fi
+    if _semver_in_set "$_semver_k" "$set"; then return 0; fi
   done
   return 1
 }
@@ -152,16 +154,13 @@ semver_satisfies() {
 # Prints the highest of the versions ($2...) inside range $1; status 1 when none is, 2 when the
 # range is invalid.
 semver_max_satisfying() {
-  local range=$1 version best="" best_key=-1 key
+  local range=$1 version best="" best_key=-1
   shift
   _semver_compile "$range" || return 2
   for version in "$@"; do
-    if _semver_matches_compiled "$version"; then
-      key=$(_semver_version_key "$version")
-      if ((key > best_key)); then
-        best=${version#v}
-        best_key=$key
-      fi
+    if _semver_matches_compiled "$version" && ((_semver_k > best_key)); then
+      best=${version#v}
+      best_key=$_semver_k
     fi
   done
   [[ -n $best ]] || return 1
