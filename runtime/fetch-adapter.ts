@@ -46,11 +46,8 @@ export function toWebRequest(req: IncomingMessage, signal: AbortSignal, options:
 export async function writeWebResponse(response: Response, res: ServerResponse, method: string | undefined): Promise<void> {
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
-  const cookies = response.headers.getSetCookie();
-  response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') res.setHeader(name, value);
-  });
-  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+  // Node keeps each Set-Cookie a header of its own (a Headers getter would join them with commas).
+  res.setHeaders(response.headers);
   if (!response.body || method === 'HEAD') {
     res.end();
     return;
