@@ -56,14 +56,14 @@ export class Worker {
   }
 
   async boot(): Promise<void> {
-    const trusted = this.settings.forwarded_allow_ips;
+    const trusted = new Set(this.settings.forwarded_allow_ips);
+    const isTrustedProxy = trusted.has('*')
+      ? () => true
+      : (address: string | undefined) => address !== undefined && trusted.has(stripMappedIPv4(address));
     const listener = await loadApp(this.settings.app ?? '', {
       cwd: this.cwd,
       factory: this.settings.factory,
-      fetch: {
-        secure: this.settings.certfile !== undefined,
-        isTrustedProxy: (address) => trusted.includes('*') || (address !== undefined && trusted.includes(stripMappedIPv4(address))),
-      },
+      fetch: { secure: this.settings.certfile !== undefined, isTrustedProxy },
     });
     let tls: { cert: Buffer; key: Buffer } | undefined;
     if (this.settings.certfile && this.settings.keyfile) {
