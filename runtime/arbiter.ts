@@ -367,9 +367,11 @@ export class Arbiter {
       return;
     }
     // A worker that missed two heartbeats may be blocked: a connection sent there would wait on it.
-    const stale = Date.now() - 2 * heartbeatIntervalMs(this.settings.timeout);
-    let ready = [...this.workers.values()].filter((worker) => worker.state === 'ready' && !worker.killed);
-    ready = ready.filter((worker) => this.settings.timeout <= 0 || worker.lastHeartbeat >= stale);
+    const stale = this.settings.timeout > 0 ? Date.now() - 2 * heartbeatIntervalMs(this.settings.timeout) : -Infinity;
+    const ready: WorkerProcess[] = [];
+    for (const worker of this.workers.values()) {
+      if (worker.state === 'ready' && !worker.killed && worker.lastHeartbeat >= stale) ready.push(worker);
+    }
     if (ready.length === 0) {
       // Wait for a worker to boot or heartbeat again (or be replaced) rather than feed a stuck one.
       this.pendingConnections.push({ socket, index });
