@@ -9,7 +9,7 @@ import { TsunicornError, firstLine } from './errors.js';
 import { helpText } from './settings.js';
 
 function packageVersion(): string {
-  // dist/runtime/cli.js and runtime/cli.ts both sit two levels under the package root... or one.
+  // The package root is two levels up from dist/runtime/cli.js, one level up from runtime/cli.ts (run through tsx).
   for (const relative of ['../../package.json', '../package.json']) {
     try {
       const manifest = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
