@@ -109,8 +109,8 @@ _json_value() {
   local path=$1
   _json_skip_ws
   case ${_json_rest:0:1} in
-    '{') _json_object "$path" ;;
-    '[') _json_array "$path" ;;
+    '{') _json_container "$path" '}' ;;
+    '[') _json_container "$path" ']' ;;
     '"')
       _json_string || return 1
       if [[ $path == "$_json_want" ]]; then _json_found=$_json_token; fi
@@ -126,73 +126,48 @@ _json_value() {
   esac
 }
 
-_json_object() {
-  local path=$1 key
+# Reads an object (close '}') or an array (close ']') whose opening bracket starts _json_rest.
+_json_container() {
+  local path=$1 close=$2 key
   _json_rest=${_json_rest:1}
   _json_skip_ws
-  if [[ ${_json_rest:0:1} == '}' ]]; then
+  if [[ ${_json_rest:0:1} == "$close" ]]; then
     _json_rest=${_json_rest:1}
     return 0
   fi
   while :; do
     _json_skip_ws
-    if [[ ${_json_rest:0:1} == '}' ]]; then
-      _json_fail "a trailing comma before '}' (JSON allows none)"
+    if [[ ${_json_rest:0:1} == "$close" ]]; then
+      _json_fail "a trailing comma before '$close' (JSON allows none)"
       return 1
     fi
-    if [[ ${_json_rest:0:1} != '"' ]]; then
-      _json_fail "expected a key in double quotes"
-      return 1
-    fi
-    _json_string || return 1
-    key=$_json_token
-    _json_skip_ws
-    if [[ ${_json_rest:0:1} != ':' ]]; then
-      _json_fail "expected ':' after a key"
-      return 1
-    fi
-    _json_rest=${_json_rest:1}
-    _json_value "${path:+$path.}$key" || return 1
-    _json_skip_ws
-    case ${_json_rest:0:1} in
-      ',') _json_rest=${_json_rest:1} ;;
-      '}')
-        _json_rest=${_json_rest:1}
-        return 0
-        ;;
-      *)
-        _json_fail "expected ',' or '}'"
+    if [[ $close == ']' ]]; then
+      # Array items get a path no lookup can name.
+      _json_value "${path}[]" || return 1
+    else
+      if [[ ${_json_rest:0:1} != '"' ]]; then
+        _json_fail "expected a key in double quotes"
         return 1
-        ;;
-    esac
-  done
-}
-
-_json_array() {
-  local path=$1
-  _json_rest=${_json_rest:1}
-  _json_skip_ws
-  if [[ ${_json_rest:0:1} == ']' ]]; then
-    _json_rest=${_json_rest:1}
-    return 0
-  fi
-  while :; do
-    _json_skip_ws
-    if [[ ${_json_rest:0:1} == ']' ]]; then
-      _json_fail "a trailing comma before ']' (JSON allows none)"
-      return 1
+      fi
+      _json_string || return 1
+      key=$_json_token
+      _json_skip_ws
+      if [[ ${_json_rest:0:1} != ':' ]]; then
+        _json_fail "expected ':' after a key"
+        return 1
+      fi
+      _json_rest=${_json_rest:1}
+      _json_value "${path:+$path.}$key" || return 1
     fi
-    # Array items get a path no lookup can name.
-    _json_value "${path}[]" || return 1
     _json_skip_ws
     case ${_json_rest:0:1} in
       ',') _json_rest=${_json_rest:1} ;;
-      ']')
+      "$close")
         _json_rest=${_json_rest:1}
         return 0
         ;;
       *)
-        _json_fail "expected ',' or ']'"
+        _json_fail "expected ',' or '$close'"
         return 1
         ;;
     esac
@@ -207,7 +182,7 @@ json_read() {
   JSON_ERROR=""
   # $(<file) drops trailing newlines only, which are whitespace to JSON anyway.
   _json_text=$(<"$file")
-  # A UTF-8 byte order mark is not JSON; npm rejects it too.
+  # A UTF-8 byte order mark is not JSON: rejected here (and by package-json.cjs), though npm strips one.
   _json_rest=$_json_text
   _json_skip_ws
   if [[ -z $_json_rest ]]; then
