@@ -11,9 +11,9 @@ export interface PrinterStyle {
 }
 
 /** After this long without a newline, a partial line is printed as it is (a prompt still shows). */
-export const PARTIAL_LINE_DELAY_MS = 150;
+const PARTIAL_LINE_DELAY_MS = 150;
 /** A line longer than this is printed in pieces so one runaway writer cannot exhaust memory. */
-export const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_LINE_BYTES = 1024 * 1024;
 
 const NEWLINE = 0x0a;
 const RESET = '\u001b[0m';
@@ -26,7 +26,7 @@ export function nameWidthFor(names: readonly string[]): number {
 }
 
 /** `HH:MM:SS` in local time. */
-export function formatClock(date: Date): string {
+function formatClock(date: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
   return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
@@ -47,8 +47,12 @@ export class Printer {
   private readonly out: Writable;
   private readonly style: PrinterStyle;
   private readonly colors = new Map<string, string>();
+  /** Each name's prefix as bytes; with timestamps, valid for the second in `clockSecond` only. */
+  private readonly prefixes = new Map<string, Buffer>();
   private readonly sources = new Set<Readable>();
   private readonly pendingFlushes = new Set<LineSplitter>();
+  /** Where the lines of the block being written start (reused, so no array per chunk). */
+  private readonly lineStarts: number[] = [];
   private blocked = false;
   private broken = false;
   private clockSecond = -1;
@@ -67,12 +71,12 @@ export class Printer {
 
   /** Prints every line read from `source` under `name`, until the source ends. */
   attach(name: string, source: Readable): void {
-    const splitter = new LineSplitter((lines) => this.writeLines(name, lines), this.pendingFlushes);
+    const splitter = new LineSplitter((block) => this.writeBlock(name, block), this.pendingFlushes);
     this.sources.add(source);
     if (this.blocked) source.pause();
     source.on('data', (chunk: Buffer) => splitter.push(chunk));
     const detach = () => {
-      splitter.end();
+      splitter.flush();
       this.sources.delete(source);
     };
     source.once('end', detach);
@@ -82,7 +86,7 @@ export class Printer {
 
   /** A line from the manager itself, under the name `system`. */
   system(text: string): void {
-    this.writeLines('system', [Buffer.from(text)]);
+    this.writeBlock('system', Buffer.from(text));
   }
 
   /** Prints every held partial line now (before the manager exits). */
@@ -102,12 +106,27 @@ export class Printer {
     this.resume();
   }
 
-  private writeLines(name: string, lines: readonly Buffer[]): void {
-    if (this.broken || lines.length === 0) return;
-    const prefix = Buffer.from(this.prefixFor(name));
-    const parts: Buffer[] = [];
-    for (const line of lines) parts.push(prefix, line, NEWLINE_BUFFER);
-    const ok = this.out.write(Buffer.concat(parts));
+  /**
+   * Writes `block` (one or more lines joined by `\n`, the last without its newline) as prefixed
+   * lines, in one buffer and one write: the only per-line work is finding the newline and copying.
+   */
+  private writeBlock(name: string, block: Buffer): void {
+    if (this.broken) return;
+    const prefix = this.prefixFor(name);
+    const starts = this.lineStarts;
+    starts.length = 0;
+    starts.push(0);
+    for (let newline = block.indexOf(NEWLINE); newline !== -1; newline = block.indexOf(NEWLINE, newline + 1)) {
+      starts.push(newline + 1);
+    }
+    const out = Buffer.allocUnsafe(starts.length * prefix.length + block.length + 1);
+    let written = 0;
+    for (let i = 0; i < starts.length; i++) {
+      written += prefix.copy(out, written);
+      written += block.copy(out, written, starts[i], starts[i + 1] ?? block.length);
+    }
+    out[written] = NEWLINE;
+    const ok = this.out.write(out);
     if (!ok && !this.blocked) {
       this.blocked = true;
       for (const source of this.sources) source.pause();
@@ -120,19 +139,25 @@ export class Printer {
     for (const source of this.sources) source.resume();
   }
 
-  private prefixFor(name: string): string {
-    const label = `${this.style.timestamp ? `${this.clock()} ` : ''}${name.padEnd(this.style.nameWidth)} |`;
-    return this.style.color ? `${this.colorFor(name)}${label}${RESET} ` : `${label} `;
+  /** Built once per name, and again only when the clock shows a new second. */
+  private prefixFor(name: string): Buffer {
+    if (this.style.timestamp) this.tickClock();
+    let prefix = this.prefixes.get(name);
+    if (prefix === undefined) {
+      const label = `${this.style.timestamp ? `${this.clockText} ` : ''}${name.padEnd(this.style.nameWidth)} |`;
+      prefix = Buffer.from(this.style.color ? `${this.colorFor(name)}${label}${RESET} ` : `${label} `);
+      this.prefixes.set(name, prefix);
+    }
+    return prefix;
   }
 
-  private clock(): string {
+  private tickClock(): void {
     const now = Date.now();
     const second = Math.floor(now / 1000);
-    if (second !== this.clockSecond) {
-      this.clockSecond = second;
-      this.clockText = formatClock(new Date(now));
-    }
-    return this.clockText;
+    if (second === this.clockSecond) return;
+    this.clockSecond = second;
+    this.clockText = formatClock(new Date(now));
+    this.prefixes.clear();
   }
 
   private colorFor(name: string): string {
@@ -146,43 +171,39 @@ export class Printer {
   }
 }
 
-const NEWLINE_BUFFER = Buffer.from([NEWLINE]);
-
 /**
- * Cuts a byte stream into whole lines (without their `\n`). A trailing partial line is held until
- * its newline arrives, or printed alone after PARTIAL_LINE_DELAY_MS, or at the end of the stream.
- * A `\r` before the `\n` is kept: it is part of what the child wrote.
+ * Cuts a byte stream into blocks of whole lines: each block is one or more lines joined by `\n`,
+ * without the last line's `\n` (a chunk's complete lines are handed on together, uncopied). A
+ * trailing partial line is held until its newline arrives, or printed alone after
+ * PARTIAL_LINE_DELAY_MS, or at the end of the stream. A `\r` before the `\n` is kept: it is part
+ * of what the child wrote. `registry` holds the splitters that have a partial line waiting.
  */
-export class LineSplitter {
+class LineSplitter {
   private pending: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly emit: (lines: Buffer[]) => void;
+  private readonly emit: (block: Buffer) => void;
   private readonly registry: Set<LineSplitter>;
 
-  constructor(emit: (lines: Buffer[]) => void, registry: Set<LineSplitter> = new Set()) {
+  constructor(emit: (block: Buffer) => void, registry: Set<LineSplitter>) {
     this.emit = emit;
     this.registry = registry;
   }
 
   push(chunk: Buffer): void {
-    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    const lines: Buffer[] = [];
-    let start = 0;
-    let newline = data.indexOf(NEWLINE, this.pending ? this.pending.length : 0);
-    while (newline !== -1) {
-      lines.push(data.subarray(start, newline));
-      start = newline + 1;
-      newline = data.indexOf(NEWLINE, start);
-    }
-    let rest = start < data.length ? data.subarray(start) : null;
+    const held = this.pending;
+    const data = held ? Buffer.concat([held, chunk]) : chunk;
+    const lastInChunk = chunk.lastIndexOf(NEWLINE);
+    const end = lastInChunk === -1 ? -1 : (held ? held.length : 0) + lastInChunk;
+    let block = end === -1 ? null : data.subarray(0, end);
+    let rest = end + 1 < data.length ? data.subarray(end + 1) : null;
     if (rest && rest.length > MAX_LINE_BYTES) {
-      lines.push(rest);
+      block = data;
       rest = null;
     }
-    if (lines.length > 0) this.emit(lines);
+    if (block) this.emit(block);
     this.pending = rest;
     if (rest === null) this.cancelTimer();
-    else if (start > 0) this.restartTimer();
+    else if (end !== -1) this.restartTimer();
     else this.ensureTimer();
   }
 
@@ -192,12 +213,8 @@ export class LineSplitter {
     if (this.pending) {
       const line = this.pending;
       this.pending = null;
-      this.emit([line]);
+      this.emit(line);
     }
-  }
-
-  end(): void {
-    this.flush();
   }
 
   private ensureTimer(): void {
