@@ -81,14 +81,23 @@ export function instanceId(app: string, instance: ProcessInstance): string {
   return `${app}-${instance.name}`;
 }
 
-/** The variables each instance gets besides the env files' ones; these win over the files. */
-export function instanceEnv(plan: ExportPlan, instance: ProcessInstance): [string, string][] {
-  const own: Record<string, string> = { PORT: String(instance.port), PS: instance.name, DYNO: instance.name };
+/** The env files' variables with `own` (PORT, PS, ...) on top: these win over the files and come last. */
+export function envWithOwn(plan: ExportPlan, own: Readonly<Record<string, string>>): [string, string][] {
   const fromFiles = Object.entries(plan.env).filter(([key]) => !(key in own));
   return [...fromFiles, ...Object.entries(own)];
+}
+
+/** The variables of one instance: the env files', then its PORT, PS and DYNO. */
+export function instanceEnv(plan: ExportPlan, instance: ProcessInstance): [string, string][] {
+  return envWithOwn(plan, { PORT: String(instance.port), PS: instance.name, DYNO: instance.name });
 }
 
 /** Timeout in whole seconds, rounded up (formats that count in seconds). */
 export function timeoutSeconds(plan: ExportPlan): number {
   return Math.ceil(plan.timeoutMs / 1000);
+}
+
+/** Timeout as a duration: `8s`, or `1500ms` when it is not whole seconds (systemd, compose). */
+export function timeoutSpan(plan: ExportPlan): string {
+  return plan.timeoutMs % 1000 === 0 ? `${plan.timeoutMs / 1000}s` : `${plan.timeoutMs}ms`;
 }

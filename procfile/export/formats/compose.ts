@@ -1,5 +1,5 @@
 import type { ExportPlan, Exporter, ProcessType } from '../exporter.js';
-import { headerText } from '../exporter.js';
+import { envWithOwn, headerText, timeoutSpan } from '../exporter.js';
 import { dnsLabel, yamlKey, yamlString } from '../quote.js';
 import type { TemplateSet } from '../template.js';
 
@@ -39,8 +39,7 @@ function publishedPorts(type: ProcessType): string {
 }
 
 function service(plan: ExportPlan, templates: TemplateSet, type: ProcessType): string {
-  const own: Record<string, string> = { PORT: String(type.port), PS: type.entry.name };
-  const env = [...Object.entries(plan.env).filter(([key]) => !(key in own)), ...Object.entries(own)];
+  const env = envWithOwn(plan, { PORT: String(type.port), PS: type.entry.name });
   return templates.render('service.yaml', {
     name: yamlKey(type.entry.name),
     type: yamlString(type.entry.name),
@@ -50,7 +49,7 @@ function service(plan: ExportPlan, templates: TemplateSet, type: ProcessType): s
     environment: env.map(([key, value]) => `${yamlKey(key)}: ${composeString(value)}`).join('\n'),
     ports: type.entry.name === WEB ? publishedPorts(type) : '',
     port: String(type.port),
-    timeout: yamlString(plan.timeoutMs % 1000 === 0 ? `${plan.timeoutMs / 1000}s` : `${plan.timeoutMs}ms`),
+    timeout: yamlString(timeoutSpan(plan)),
     replicas: String(type.count),
   });
 }

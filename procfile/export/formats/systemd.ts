@@ -1,5 +1,5 @@
 import type { ExportPlan, Exporter, ExportFile } from '../exporter.js';
-import { headerText, instanceEnv, instanceId } from '../exporter.js';
+import { headerText, instanceEnv, instanceId, timeoutSpan } from '../exporter.js';
 import type { TemplateSet } from '../template.js';
 
 /**
@@ -69,10 +69,6 @@ export function execStart(command: string): string {
   return `/bin/sh -c ${quoteWord(command.replaceAll('$', () => '$$'))}`;
 }
 
-function timeSpan(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
 function render(plan: ExportPlan, templates: TemplateSet) {
   const header = `# ${headerText(plan.app)}`;
   const target = `${plan.app}.target`;
@@ -100,7 +96,7 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       environment_lines: instanceEnv(plan, instance).map(([key, value]) => environmentLine(key, value)).join('\n'),
       exec_start: execStart(instance.entry.command),
       command: escapeSpecifiers(instance.entry.command),
-      timeout: timeSpan(plan.timeoutMs),
+      timeout: timeoutSpan(plan),
       output_lines: output.join('\n'),
     });
     files.push({ path: `${id}.service`, content, mode: 0o644 });
