@@ -35,9 +35,12 @@ export_env_dir() {
   if ((${#exported[@]} > 0)); then info "Config vars for the build: ${exported[*]}"; fi
 }
 
-run_script_if_defined() {
+# The lifecycle scripts package.json defines, space-separated (read once, when Node checks the file).
+DEFINED_SCRIPTS=""
+has_script() { [[ " $DEFINED_SCRIPTS " == *" $1 "* ]]; }
+
+run_script() {
   local name=$1 status=0
-  "$PKG_HELPER_NODE" "$PKG_HELPER" script package.json "$name" >/dev/null || return 3
   info "Running $name"
   run_package_script "$BUILD_DIR" "$name" || status=$?
   if ((status != 0)); then
@@ -68,15 +71,14 @@ step_done
 
 step "Installing Node.js"
 install_node "$BUILD_DIR" "$CACHE_DIR" "$ENGINES_NODE"
-PKG_HELPER_NODE=$(command -v node)
-"$PKG_HELPER_NODE" "$PKG_HELPER" check package.json 2>/dev/null ||
-  fail "$("$PKG_HELPER_NODE" "$PKG_HELPER" check package.json 2>&1 || true)" "Fix package.json and push again."
+DEFINED_SCRIPTS=$(node "$PKG_HELPER" check package.json heroku-prebuild heroku-postbuild build heroku-cleanup 2>&1) ||
+  fail "$DEFINED_SCRIPTS" "Fix package.json and push again."
 step_done
 
 export NODE_ENV=${NODE_ENV:-production}
-if "$PKG_HELPER_NODE" "$PKG_HELPER" script package.json heroku-prebuild >/dev/null; then
+if has_script heroku-prebuild; then
   step "Before installing dependencies"
-  run_script_if_defined heroku-prebuild
+  run_script heroku-prebuild
   step_done
 fi
 
@@ -87,7 +89,11 @@ step_done
 
 step "Building"
 cd "$BUILD_DIR"
-if ! run_script_if_defined heroku-postbuild && ! run_script_if_defined build; then
+if has_script heroku-postbuild; then
+  run_script heroku-postbuild
+elif has_script build; then
+  run_script build
+else
   info "No \"heroku-postbuild\" or \"build\" script: nothing to build"
 fi
 step_done
@@ -100,9 +106,7 @@ else
   prune_dev_dependencies "$BUILD_DIR"
 fi
 cd "$BUILD_DIR"
-if "$PKG_HELPER_NODE" "$PKG_HELPER" script package.json heroku-cleanup >/dev/null; then
-  run_script_if_defined heroku-cleanup
-fi
+if has_script heroku-cleanup; then run_script heroku-cleanup; fi
 step_done
 
 step "Adding tsforeman and tsunicorn"

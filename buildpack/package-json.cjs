@@ -2,10 +2,9 @@
 // The buildpack's questions about package.json once Node is installed (CommonJS, so it runs on
 // whatever Node version the app asked for).
 //
-//   node package-json.cjs check FILE          strict parse and field types; exit 1 with one line
-//   node package-json.cjs script FILE NAME    prints the script, exit 3 when it is not defined
-//   node package-json.cjs field FILE NAME     prints a top-level string field (empty when absent)
-//   node package-json.cjs hash ROOT PATH...   SHA-256 over files/folders under ROOT (a cache key)
+//   node package-json.cjs check FILE [SCRIPT...]  strict parse and field types (exit 1 with one line);
+//                                                prints which of the SCRIPTs are defined, space-separated
+//   node package-json.cjs hash ROOT PATH...      SHA-256 over files/folders under ROOT (a cache key)
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
@@ -31,7 +30,7 @@ function load(file) {
   }
 }
 
-function check(file) {
+function check(file, wantedScripts) {
   const pkg = load(file);
   if (pkg === null || typeof pkg !== 'object' || Array.isArray(pkg)) die(`${file}:1: must hold a JSON object`);
   if (pkg.main !== undefined && typeof pkg.main !== 'string') die(`${file}: "main" must be a string`);
@@ -55,6 +54,11 @@ function check(file) {
       die(`${file}: "${key}" must be an object`);
     }
   }
+  const scripts = pkg.scripts || {};
+  const defined = wantedScripts.filter(
+    (name) => Object.prototype.hasOwnProperty.call(scripts, name) && scripts[name].trim() !== '',
+  );
+  process.stdout.write(defined.join(' ') + '\n');
 }
 
 function listFiles(root, relative, out) {
@@ -84,20 +88,8 @@ function hash(root, entries) {
 const [command, file, name, ...rest] = process.argv.slice(2);
 switch (command) {
   case 'check':
-    check(file);
+    check(file, name === undefined ? [] : [name, ...rest]);
     break;
-  case 'script': {
-    const scripts = load(file).scripts || {};
-    const script = Object.prototype.hasOwnProperty.call(scripts, name) ? scripts[name] : undefined;
-    if (typeof script !== 'string' || script.trim() === '') process.exit(3);
-    process.stdout.write(script + '\n');
-    break;
-  }
-  case 'field': {
-    const value = load(file)[name];
-    if (typeof value === 'string') process.stdout.write(value + '\n');
-    break;
-  }
   case 'hash':
     process.stdout.write(hash(file, [name, ...rest]) + '\n');
     break;
