@@ -35,13 +35,17 @@ _corepack() {
   corepack "$@"
 }
 
-_yarn_major() {
-  local version
-  if ! version=$(_corepack yarn --version 2>&1); then
-    fail "corepack could not run yarn: $(printf '%s\n' "$version" | grep -m1 -E '^(Error|Usage Error|Internal Error)' || printf '%s' "${version##*$'\n'}")" \
+# Sets YARN_IN_USE to the version corepack runs. Asked once: each corepack start costs time.
+YARN_IN_USE=""
+_yarn_version() {
+  [[ -z $YARN_IN_USE ]] || return 0
+  local output
+  if ! output=$(_corepack yarn --version 2>&1); then
+    fail "corepack could not run yarn: $(printf '%s\n' "$output" | grep -m1 -E '^(Error|Usage Error|Internal Error)' || printf '%s' "${output##*$'\n'}")" \
       "Check the \"packageManager\" field of package.json (e.g. \"yarn@1.22.22\"), or switch to npm."
   fi
-  printf '%s' "${version%%.*}"
+  # The version is the last line; corepack may print a notice before it.
+  YARN_IN_USE=${output##*$'\n'}
 }
 
 install_dependencies() {
@@ -69,10 +73,9 @@ install_dependencies() {
           "If $LOCKFILE is out of sync with package.json, run npm install locally and commit $LOCKFILE."
       ;;
     yarn:*)
-      local major
-      major=$(_yarn_major)
-      info "yarn.lock found: yarn $(_corepack yarn --version) through corepack"
-      if [[ $major == 1 ]]; then
+      _yarn_version
+      info "yarn.lock found: yarn $YARN_IN_USE through corepack"
+      if [[ ${YARN_IN_USE%%.*} == 1 ]]; then
         run_indented _corepack yarn install --frozen-lockfile --production=false --non-interactive ||
           fail "yarn install failed (see above)" "Run yarn install locally and commit yarn.lock."
       else
@@ -120,7 +123,8 @@ prune_dev_dependencies() {
         fail "npm prune failed (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
       ;;
     yarn)
-      if [[ $(_yarn_major) == 1 ]]; then
+      _yarn_version
+      if [[ ${YARN_IN_USE%%.*} == 1 ]]; then
         run_indented _corepack yarn install --frozen-lockfile --production=true --ignore-scripts --prefer-offline --non-interactive ||
           fail "yarn could not prune devDependencies (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
       else
