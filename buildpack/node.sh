@@ -129,7 +129,7 @@ _node_download() {
   fi
   info "Verified SHA-256 $actual"
   # Keep only the tarball of the version in use, so the cache does not grow with every upgrade.
-  rm -f "$cache"/node-v*-linux-x64.tar.* "$cache"/node-v*-linux-x64.tar.*.sha256
+  rm -f "$cache"/node-v*-linux-x64.tar.*  # their .sha256 files too
   mv "$tmp/$name" "$cache/$name"
   printf '%s\n' "$actual" >"$cache/$name.sha256"
   rm -rf "$tmp"
