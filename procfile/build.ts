@@ -33,7 +33,7 @@ export interface BuildResult {
 }
 
 /** The build failed inside the buildpack; its own output already said why. */
-export class BuildFailedError extends UserError {
+class BuildFailedError extends UserError {
   constructor(message: string) {
     super(message, 1);
     this.name = 'BuildFailedError';
@@ -60,7 +60,7 @@ const BUILDPACK_PARTS = [
 ];
 
 /** The root of this package: the folder holding buildpack/compile.sh (from dist/ or from sources). */
-export function packageRoot(): string {
+function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(path.join(dir, 'buildpack', 'compile.sh')) && existsSync(path.join(dir, 'package.json'))) return dir;
@@ -84,13 +84,13 @@ export async function stageBuildpack(dest: string, root = packageRoot()): Promis
 }
 
 /** `<APP_DIR>/../<app>-slug`: next to the app, where it is easy to find and to delete. */
-export function defaultSlugDir(appDir: string): string {
+function defaultSlugDir(appDir: string): string {
   const app = path.resolve(appDir);
   return path.join(path.dirname(app), `${path.basename(app)}-slug`);
 }
 
 /** `$XDG_CACHE_HOME/tsforeman/<app>-<hash of its path>` (else ~/.cache/...): one cache per app. */
-export function defaultCacheDir(appDir: string, environment: NodeJS.ProcessEnv): string {
+function defaultCacheDir(appDir: string, environment: NodeJS.ProcessEnv): string {
   const app = path.resolve(appDir);
   const base = environment.XDG_CACHE_HOME || path.join(environment.HOME || os.homedir(), '.cache');
   const id = createHash('sha256').update(app).digest('hex').slice(0, 8);
@@ -98,36 +98,20 @@ export function defaultCacheDir(appDir: string, environment: NodeJS.ProcessEnv):
 }
 
 /**
- * Reads the `default_process_types` map of bin/release's YAML. Our release script writes exactly
- * `  name: "command"` lines (a JSON-compatible double-quoted scalar) or plain scalars.
+ * Reads the `default_process_types` of bin/release's output. That is our own release.sh, whose
+ * format is fixed: `  name: "command"` lines, the command quoted as JSON would (a YAML double-quoted
+ * scalar), so JSON.parse reads it and the `yaml` package (a devDependency) is not needed at run time.
  */
-export function parseReleaseYaml(text: string): Record<string, string> {
+function parseReleaseYaml(text: string): Record<string, string> {
   const types: Record<string, string> = {};
-  let inside = false;
-  for (const line of text.split(/\r?\n/)) {
-    if (/^default_process_types:\s*$/.test(line)) {
-      inside = true;
-      continue;
+  for (const line of text.split('\n')) {
+    const entry = /^ {2}([A-Za-z0-9_-]+): (".*")$/.exec(line);
+    if (!entry) continue;
+    try {
+      types[entry[1]] = JSON.parse(entry[2]) as string;
+    } catch {
+      throw new BuildFailedError(`bin/release printed a value tsforeman cannot read: ${line.trim()}`);
     }
-    if (!inside) continue;
-    if (line.trim() === '') continue;
-    const entry = /^\s+([A-Za-z0-9_-]+):\s*(.*)$/.exec(line);
-    if (!entry) {
-      inside = false;
-      continue;
-    }
-    const raw = entry[2].trim();
-    let command = raw;
-    if (raw.startsWith('"')) {
-      try {
-        command = JSON.parse(raw) as string;
-      } catch {
-        throw new BuildFailedError(`bin/release printed a value tsforeman cannot read: ${line.trim()}`);
-      }
-    } else if (raw.startsWith("'") && raw.endsWith("'")) {
-      command = raw.slice(1, -1).replaceAll("''", "'");
-    }
-    types[entry[1]] = command;
   }
   return types;
 }
