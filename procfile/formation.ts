@@ -33,16 +33,19 @@ export function parseFormation(specs: readonly string[]): Formation {
   return formation;
 }
 
-/** Rejects formation names that are not process types of the Procfile. */
-export function checkFormation(formation: Formation, procfile: Procfile): void {
-  const known = new Set(procfile.entries.map((e) => e.name));
-  for (const name of formation.counts.keys()) {
-    if (!known.has(name)) {
-      throw new UserError(
-        `formation names unknown process type "${name}" (${procfile.file} has: ${[...known].join(', ')})`,
-      );
+/** Rejects names that are not process types of the Procfile; `lead` starts the message (`--restart: `). */
+export function checkProcessTypes(names: Iterable<string>, procfile: Procfile, lead = ''): void {
+  const known = procfile.entries.map((entry) => entry.name);
+  for (const name of names) {
+    if (!known.includes(name)) {
+      throw new UserError(`${lead}unknown process type "${name}" (${procfile.file} has: ${known.join(', ')})`);
     }
   }
+}
+
+/** Rejects formation names that are not process types of the Procfile. */
+export function checkFormation(formation: Formation, procfile: Procfile): void {
+  checkProcessTypes(formation.counts.keys(), procfile, 'formation names ');
 }
 
 export function countFor(formation: Formation, type: string): number {
@@ -70,12 +73,7 @@ export function expandInstances(
   basePort: number,
   only: readonly string[] = [],
 ): ProcessInstance[] {
-  const known = new Set(procfile.entries.map((e) => e.name));
-  for (const name of only) {
-    if (!known.has(name)) {
-      throw new UserError(`unknown process type "${name}" (${procfile.file} has: ${[...known].join(', ')})`);
-    }
-  }
+  checkProcessTypes(only, procfile);
   const instances: ProcessInstance[] = [];
   procfile.entries.forEach((entry, typeIndex) => {
     if (only.length > 0 && !only.includes(entry.name)) return;

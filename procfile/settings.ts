@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { envFilesFor, loadEnvFiles, type EnvMap } from './env.js';
 import { UserError } from './errors.js';
-import { parsePort } from './formation.js';
+import { checkProcessTypes, parsePort } from './formation.js';
 import { hasProfileScripts, loadProfileEnv } from './profile.js';
 import { readProcfile, type Procfile } from './procfile.js';
 
@@ -103,12 +103,7 @@ export function parseTimeout(value: string): number {
 /** Splits `TYPE[,TYPE]` lists (repeatable flags) and checks every name is a Procfile type. */
 export function parseTypeList(values: readonly string[] | undefined, procfile: Procfile, flag: string): string[] {
   const names = (values ?? []).flatMap((value) => value.split(',')).map((name) => name.trim()).filter((name) => name !== '');
-  const known = new Set(procfile.entries.map((entry) => entry.name));
-  for (const name of names) {
-    if (!known.has(name)) {
-      throw new UserError(`${flag}: unknown process type "${name}" (${procfile.file} has: ${[...known].join(', ')})`);
-    }
-  }
+  checkProcessTypes(names, procfile, `${flag}: `);
   return names;
 }
 
