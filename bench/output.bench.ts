@@ -70,7 +70,7 @@ async function reference(): Promise<Measure> {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const problems: string[] = [];
   for (let n = 1; n <= PROCESSES; n++) {
-    problems.push(...verify(readFileSync(path.join(work, `direct.${n}`), 'latin1').split('\n'), n, (line) => line));
+    problems.push(...verify(readFileSync(path.join(work, `direct.${n}`), 'latin1').split('\n'), n));
   }
   return { seconds, problems };
 }
@@ -92,7 +92,7 @@ async function manager(name: string, command: string[]): Promise<Measure> {
   for (let n = 1; n <= PROCESSES; n++) {
     const prefix = new RegExp(`^(?:\\d\\d:\\d\\d:\\d\\d )?p${n}\\.1 +\\| `);
     const mine = lines.filter((line) => prefix.test(line)).map((line) => line.replace(prefix, ''));
-    problems.push(...verify(mine, n, (line) => line));
+    problems.push(...verify(mine, n));
   }
   return { seconds, problems };
 }
@@ -119,7 +119,7 @@ async function waitForDoneLines(file: string, child: ChildProcess): Promise<void
       if (read > 0) {
         const text = carry + buffer.toString('latin1', 0, read);
         const cut = text.lastIndexOf('\n');
-        for (const match of text.slice(0, cut + 1).matchAll(/\| done \d+$/gm)) if (match) done++;
+        done += [...text.slice(0, cut + 1).matchAll(/\| done \d+$/gm)].length;
         carry = text.slice(cut + 1);
         if (done >= PROCESSES) return;
         continue;
@@ -133,11 +133,10 @@ async function waitForDoneLines(file: string, child: ChildProcess): Promise<void
 }
 
 /** Every line of process k present, whole and in order: `p<k> <i> <pad>` for i = 0..M-1, then `done k`. */
-function verify(lines: readonly string[], k: number, body: (line: string) => string): string[] {
+function verify(lines: readonly string[], k: number): string[] {
   const problems: string[] = [];
   let expected = 0;
-  for (const raw of lines) {
-    const line = body(raw);
+  for (const line of lines) {
     // foreman reports a process's start and end under the process's own name.
     if (line === '' || line === `done ${k}` || /^(started with pid \d+|terminated by SIG\w+|exited with code \d+)$/.test(line)) {
       continue;

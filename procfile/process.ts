@@ -92,10 +92,6 @@ export class ManagedProcess {
     return this.childPid;
   }
 
-  get isRunning(): boolean {
-    return this.running;
-  }
-
   /** Spawns the child and returns its pid (also its process group id). */
   start(): number {
     const child = execa('/bin/sh', ['-c', shellScript(this.spec.command)], {

@@ -35,7 +35,7 @@ export interface Project {
 export const DEFAULT_PORT = 5000;
 
 /** Commander parser for repeatable flags (no default, so --help shows none). */
-function collect(value: string, previous: string[] | undefined): string[] {
+export function collectRepeated(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
@@ -46,7 +46,7 @@ export function addProjectOptions(command: Command): Command {
     .option(
       '-e, --env <files>',
       'env files, comma separated or repeated; later files win (default: ROOT/.env if it exists)',
-      collect,
+      collectRepeated,
     );
 }
 
@@ -106,8 +106,6 @@ export function parseTypeList(values: readonly string[] | undefined, procfile: P
   checkProcessTypes(names, procfile, `${flag}: `);
   return names;
 }
-
-export { collect as collectRepeated };
 
 /**
  * The environment every process starts from: the inherited one, the env files over it (foreman and

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeExit, exitStatusCode, ManagedProcess, type ExitStatus, type ProcessSpec } from './process.js';
 import type { Printer } from './printer.js';
 
@@ -111,11 +112,6 @@ export class Supervisor {
 
   get stopping(): boolean {
     return this.state === 'stopping' || this.state === 'done';
-  }
-
-  /** Names of the instances, in start order. */
-  get names(): string[] {
-    return this.slots.map((slot) => slot.spec.name);
   }
 
   /** Begins the shutdown (SIGTERM, then SIGKILL after the timeout). A second call kills at once. */
@@ -296,8 +292,4 @@ export class Supervisor {
     this.state = 'done';
     this.finish(this.status ?? 0);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -54,7 +54,7 @@ function commandWord(value: string): string {
  * (supervisord strips those). Anything else goes through `env` on the command line instead.
  */
 function environmentValue(value: string): string | undefined {
-  if (/[\r\n]/.test(value) || /\s[;#]/.test(value) || /^['"]|['"]$/.test(value)) return undefined;
+  if (/\s[;#]/.test(value) || /^['"]|['"]$/.test(value)) return undefined;
   if (!value.includes('"')) return `"${value}"`;
   if (!value.includes("'")) return `'${value}'`;
   return undefined;
