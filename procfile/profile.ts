@@ -35,7 +35,7 @@ export async function loadProfileEnv(root: string, environment: NodeJS.ProcessEn
     encoding: 'utf8',
     stripFinalNewline: false,
   });
-  if (result.failed || result.exitCode !== 0) {
+  if (result.failed) {
     const why = String(result.stderr ?? '').trim().split('\n').pop() || result.shortMessage;
     throw new UserError(`cannot source ${path.join(appRoot, '.profile.d')}/*.sh: ${why}`);
   }
