@@ -54,28 +54,29 @@ export async function writeWebResponse(response: Response, res: ServerResponse, 
   }
   const reader = response.body.getReader();
   try {
-    // A body that arrives in one piece goes out with a Content-Length, in one write.
+    // A body that is complete at once (a string, a buffer) goes out with a Content-Length, in one write.
+    // A stream that has nothing more to give in this turn of the event loop is streamed as it comes, so
+    // its first chunk (a server-sent event, say) is not held back until a second one exists.
     const first = await reader.read();
     if (first.done) {
       res.end();
       return;
     }
-    const second = await reader.read();
-    if (second.done) {
+    const next = reader.read();
+    const ready = await Promise.race([next, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))]);
+    if (ready?.done) {
       if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
         res.setHeader('content-length', first.value.byteLength);
       }
       res.end(first.value);
       return;
     }
-    if (!(await writeChunk(res, first.value)) || !(await writeChunk(res, second.value))) {
+    if (!(await writeChunk(res, first.value))) {
       await reader.cancel();
       return;
     }
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (!(await writeChunk(res, value))) {
+    for (let chunk = ready ?? (await next); !chunk.done; chunk = await reader.read()) {
+      if (!(await writeChunk(res, chunk.value))) {
         await reader.cancel();
         return;
       }

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { APPS, TsunicornProcess, request, stopAllServers } from './tsunicorn-process.js';
+import http from 'node:http';
+import { APPS, TsunicornProcess, request, sleep, stopAllServers } from './tsunicorn-process.js';
 
 const app = (file: string) => path.join(APPS, file);
 const bind = ['-b', '127.0.0.1:0'];
@@ -38,6 +39,25 @@ describe('tsunicorn app shapes', function () {
       }
     });
   }
+
+  it('sends a streamed fetch response\'s first chunk before the stream has a second one', async () => {
+    const server = await TsunicornProcess.start([app('fetch-handler.mjs'), ...bind, '-w', '1']);
+    const url = new URL('/events', server.url);
+    const received: string[] = [];
+    const done = new Promise<number>((resolve, reject) => {
+      http.get(url, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => received.push(chunk));
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      }).on('error', reject);
+    });
+    // The second event is only produced after /release: the first must have arrived without it.
+    for (let attempt = 0; attempt < 300 && !received.join('').includes('data: first'); attempt++) await sleep(50);
+    expect(received.join(''), 'the first event, before the stream had a second').to.equal('data: first\n\n');
+    expect((await request(server.url, '/release')).body).to.equal('released\n');
+    expect(await done).to.equal(200);
+    expect(received.join('')).to.equal('data: first\n\ndata: second\n\n');
+  });
 
   it('serves a fetch handler: URL, set-cookie, POST bodies, streamed bodies', async () => {
     const server = await TsunicornProcess.start([app('fetch-handler.mjs'), ...bind]);
