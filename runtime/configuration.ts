@@ -18,28 +18,11 @@ import {
   type Settings,
 } from './settings.js';
 import { enableTypeScript, isTypeScriptFile } from './typescript-loader.js';
+import type { Hooks } from './hooks.js';
 
-/** What a hook learns about the server. */
-export interface ServerInfo {
-  pid: number;
-  settings: Settings;
-}
+export type { Hooks, ServerInfo, WorkerExitInfo } from './hooks.js';
 
-export interface WorkerExitInfo {
-  pid: number;
-  exitCode: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** Hooks a config module may export (all run in the master). */
-export interface Hooks {
-  on_starting?: (server: ServerInfo) => unknown;
-  when_ready?: (server: ServerInfo) => unknown;
-  on_reload?: (server: ServerInfo) => unknown;
-  child_exit?: (server: ServerInfo, worker: WorkerExitInfo) => unknown;
-  on_exit?: (server: ServerInfo) => unknown;
-}
-
+/** The hooks tsunicorn calls (the master's); the others that hooks.ts declares are not run yet. */
 const HOOK_NAMES = ['on_starting', 'when_ready', 'on_reload', 'child_exit', 'on_exit'] as const;
 
 export interface ConfigurationSources {

@@ -1,0 +1,66 @@
+/**
+ * The package's importable API: `defineConfig` for a `tsunicorn.config.ts`. It returns its argument
+ * unchanged; its only job is the type, so an editor completes the settings and hooks and `tsc` rejects
+ * a misspelled key or a hook with the wrong parameters.
+ *
+ *   import { defineConfig } from 'tsforeman';
+ *   export default defineConfig({ workers: 4, when_ready(server) { console.log(server.pid); } });
+ */
+import type { Hooks } from './hooks.js';
+import type { LogLevel, SocketSharing } from './settings.js';
+
+export type { Hooks, ServerInfo, WorkerExitInfo, WorkerInfo, WorkerToFork } from './hooks.js';
+export type { BindAddress, LogLevel, Settings, SocketSharing } from './settings.js';
+
+/**
+ * Every setting of the table in settings.ts under its config keys, with the values a config file may
+ * give (docs/settings.md describes each). A test type-checks every key of the table against this.
+ */
+export interface ConfigSettings {
+  /** `path/to/module[:name]` or a package specifier, when the command line names no APP. */
+  app?: string;
+  /** gunicorn's spelling of `app`. */
+  wsgi_app?: string;
+  /** `HOST:PORT`, `[::]:PORT`, `:PORT`, `unix:/path`; several addresses as an array. */
+  bind?: string | string[];
+  workers?: number;
+  timeout?: number;
+  graceful_timeout?: number;
+  keepalive?: number;
+  keep_alive?: number;
+  max_requests?: number;
+  max_requests_jitter?: number;
+  limit_request_line?: number;
+  limit_request_fields?: number;
+  limit_request_field_size?: number;
+  /** Error log file; `-` is stderr. */
+  errorlog?: string;
+  error_logfile?: string;
+  log_file?: string;
+  /** Access log file; `-` is stdout. */
+  accesslog?: string;
+  access_logfile?: string;
+  access_log_format?: string;
+  access_logformat?: string;
+  loglevel?: LogLevel;
+  log_level?: LogLevel;
+  config?: string;
+  reload?: boolean;
+  preload_app?: boolean;
+  preload?: boolean;
+  pidfile?: string;
+  pid?: string;
+  /** Comma-separated addresses trusted for X-Forwarded-Proto, or `*`. */
+  forwarded_allow_ips?: string;
+  certfile?: string;
+  keyfile?: string;
+  factory?: boolean;
+  socket_sharing?: SocketSharing;
+}
+
+/** What a tsunicorn config module exports: settings and hooks. */
+export type TsunicornConfig = ConfigSettings & Hooks;
+
+export function defineConfig(config: TsunicornConfig): TsunicornConfig {
+  return config;
+}
