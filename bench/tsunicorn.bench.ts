@@ -72,8 +72,8 @@ async function startServer(target: Target, countDirectory: string): Promise<{ ch
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_COUNT_DIR: countDirectory, WORKERS: '2', PORT: undefined, WEB_CONCURRENCY: undefined };
   const child = spawn(process.execPath, target.command, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = target.port.exec(output)?.[1];
     if (port && (await get(Number(port))) === 200) return { child, port: Number(port) };

@@ -108,7 +108,7 @@ function parseReleaseYaml(text: string): Record<string, string> {
     const entry = /^ {2}([A-Za-z0-9_-]+): (".*")$/.exec(line);
     if (!entry) continue;
     try {
-      types[entry[1]] = JSON.parse(entry[2]) as string;
+      types[entry[1]!] = JSON.parse(entry[2]!) as string;
     } catch {
       throw new BuildFailedError(`bin/release printed a value tsforeman cannot read: ${line.trim()}`);
     }

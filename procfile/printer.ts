@@ -164,7 +164,7 @@ export class Printer {
     if (name === 'system') return SYSTEM_COLOR;
     let color = this.colors.get(name);
     if (color === undefined) {
-      color = PALETTE[this.colors.size % PALETTE.length] as string;
+      color = PALETTE[this.colors.size % PALETTE.length]!;
       this.colors.set(name, color);
     }
     return color;

@@ -245,7 +245,7 @@ export class Arbiter {
     const entry = workerEntry();
     const child = fork(entry.file, [], {
       cwd: this.options.sources.cwd,
-      env: this.options.sources.env as NodeJS.ProcessEnv,
+      env: this.options.sources.env,
       execArgv: entry.execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -37,7 +37,7 @@ export function toWebRequest(req: IncomingMessage, signal: AbortSignal, options:
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
   if (hasBody) {
-    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.body = Readable.toWeb(req);
     init.duplex = 'half';
   }
   return new Request(requestUrl(req, options), init);
@@ -52,7 +52,7 @@ export async function writeWebResponse(response: Response, res: ServerResponse, 
     res.end();
     return;
   }
-  const reader = response.body.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
   try {
     // A body that is complete at once (a string, a buffer) goes out with a Content-Length, in one write.
     // A stream that has nothing more to give in this turn of the event loop is streamed as it comes, so

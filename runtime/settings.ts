@@ -262,7 +262,7 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
 ];
 
 function row<K extends SettingName>(setting: SettingRow<K>): SettingRow<SettingName> {
-  return setting as unknown as SettingRow<SettingName>;
+  return setting;
 }
 
 function flagLabel(setting: SettingRow<SettingName>): string {
@@ -296,7 +296,7 @@ export function parseCommandLine(argv: readonly string[], source: string): Parse
     setting.flags.filter((flag) => flag.startsWith('--')).forEach((flag, index) => {
       const option = flag.slice(2);
       options[option] = { type: setting.meta ? 'string' : 'boolean', multiple: true };
-      if (index === 0 && short) options[option]!.short = short;
+      if (index === 0 && short) options[option].short = short;
       byOption.set(option, setting);
     });
   }

@@ -14,7 +14,9 @@ function send(message: WorkerMessage): Promise<void> {
   });
 }
 
-process.once('message', async (message: unknown) => {
+process.once('message', (message: unknown) => void boot(message));
+
+async function boot(message: unknown): Promise<void> {
   if (!isMasterMessage(message) || message.type !== 'boot') return;
   const { settings, cwd } = message;
   const log = new Logger({
@@ -37,4 +39,4 @@ process.once('message', async (message: unknown) => {
   process.on('uncaughtException', (error) => log.exception('Uncaught exception in the app', error));
   process.on('unhandledRejection', (error) => log.exception('Unhandled promise rejection in the app', error));
   worker.serve();
-});
+}

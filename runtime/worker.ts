@@ -81,7 +81,7 @@ export class Worker {
         keepAliveSeconds: this.settings.keepalive,
         onClientError: (message) => this.log.debug(message),
         tls,
-      }) as Server;
+      });
     } catch (error) {
       throw new BootError(`cannot create the HTTP server: ${firstLine(error)}`);
     }
@@ -201,8 +201,8 @@ export class Worker {
     const started = process.hrtime.bigint();
     const startedAt = new Date();
     let bytes = 0;
-    const write = res.write;
-    const end = res.end;
+    const write = res.write.bind(res);
+    const end = res.end.bind(res);
     const count = (chunk: unknown, encoding: unknown) => {
       if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
       else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;

@@ -75,7 +75,7 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,40}$/;
 const KNOWN_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress', 'identity']);
 
-const NO_CODINGS: readonly string[] = Object.freeze([]) as readonly string[];
+const NO_CODINGS: readonly string[] = Object.freeze([]);
 const HOST_NAME = Buffer.from('host', 'latin1');
 const CONTENT_LENGTH_NAME = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING_NAME = Buffer.from('transfer-encoding', 'latin1');

@@ -160,7 +160,7 @@ describe('buildpack bash parts', function () {
       const text = await execa('cat', [path.join(home, '.profile.d', 'tsforeman-nodejs.sh')]);
       expect(String(text.stdout)).not.to.include(home);
       const { pathValue, nodeEnv } = await boot({});
-      expect(pathValue.split(':').slice(0, 2)).to.deep.equal([`${home}/.heroku/node/bin`, `${home}/node_modules/.bin`]);
+      expect(pathValue?.split(':').slice(0, 2)).to.deep.equal([`${home}/.heroku/node/bin`, `${home}/node_modules/.bin`]);
       expect(nodeEnv).to.equal('production');
       expect((await boot({ NODE_ENV: 'staging' })).nodeEnv).to.equal('staging');
     });

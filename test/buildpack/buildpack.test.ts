@@ -406,7 +406,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(existsSync(path.join(out, '.heroku/tsforeman/bin/tsunicorn'))).to.equal(true);
 
       const env = await loadProfileEnv(out, { PATH: tools.bare, HOME: '/home/someone' });
-      expect(env.PATH.split(':')).to.include(`${out}/.heroku/tsforeman/bin`);
+      expect(env.PATH?.split(':')).to.include(`${out}/.heroku/tsforeman/bin`);
       expect(env).to.include({ NODE_ENV: 'production', HOME: '/home/someone' });
       expect(Number(env.WEB_CONCURRENCY)).to.be.greaterThan(0);
     });

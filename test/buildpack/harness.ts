@@ -190,7 +190,7 @@ export async function packThisPackage(dir: string): Promise<string> {
     extendEnv: false,
   });
   const [packed] = JSON.parse(String(result.stdout)) as Array<{ filename: string }>;
-  return path.join(dir, packed.filename);
+  return path.join(dir, packed!.filename);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, eventually, processAlive, project, runTsforeman, startManager } from './helpers.js';
+import { cleanup, processAlive, project, runTsforeman, startManager } from './helpers.js';
 
 /** The output with pids replaced, so it can be compared byte for byte. */
 const withoutPids = (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace(/pid \d+/g, 'pid N'), 'latin1');

@@ -154,7 +154,7 @@ describe('tsunicorn reload, logs and files', function () {
     const body = await new Promise<string>((resolve, reject) => {
       const req = https.get(`${server.url}/`, { rejectUnauthorized: false, agent: false }, (res) => {
         let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk));
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
         res.on('end', () => resolve(text));
       });
       req.on('error', reject);

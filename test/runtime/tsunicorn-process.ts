@@ -48,7 +48,7 @@ export class TsunicornProcess {
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? ROOT,
-      env: env as NodeJS.ProcessEnv,
+      env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -128,13 +128,13 @@ export class TsunicornProcess {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const pids = this.workerPids();
-      if (pids.length === count && (await this.bootedCount(pids)) === count) return pids;
+      if (pids.length === count && this.bootedCount(pids) === count) return pids;
       if (Date.now() > deadline) throw new Error(`expected ${count} workers, have ${pids.length}:\n${this.lines.join('\n')}`);
       await sleep(100);
     }
   }
 
-  private async bootedCount(pids: number[]): Promise<number> {
+  private bootedCount(pids: number[]): number {
     // A worker is up once the master logged it; it serves once it booted (answering is checked by callers).
     const booted = this.lines.filter((line) => /Booting worker with pid: (\d+)/.test(line)).map((line) => Number(/pid: (\d+)/.exec(line)![1]));
     return pids.filter((pid) => booted.includes(pid)).length;

@@ -45,6 +45,7 @@ const TEMPLATES = {
  * parser turns a raw CR into LF, so CR is written as a character reference.
  */
 export function xmlText(value: string, what: string): string {
+  // eslint-disable-next-line no-control-regex -- finding the control characters XML forbids is the point
   if (/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(value)) {
     throw new UserError(`launchd plists cannot hold ${what}: it contains a control character XML forbids`);
   }

@@ -46,6 +46,7 @@ export function escapeSpecifiers(value: string): string {
  * `$` is not touched: only ExecStart expands variables, and its caller doubles them.
  */
 export function quoteWord(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   const escaped = value.replace(/[\\"\x00-\x1f\x7f]/g, (char) => {
     switch (char) {
       case '\\': return '\\\\';

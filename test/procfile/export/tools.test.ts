@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
@@ -22,6 +22,44 @@ import {
  * systemd's own unit loader, supervisord's config parser, an XML/plist parser, runit's chpst
  * running the run script, and a YAML parser for the container formats.
  */
+
+/** The parts of an exported Kubernetes object that the tests read. */
+interface KubernetesObject {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec: {
+    replicas?: number;
+    selector: { matchLabels?: Record<string, string> };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { terminationGracePeriodSeconds: number; securityContext: unknown; containers: KubernetesContainer[] };
+    };
+    ports?: unknown[];
+  };
+}
+
+interface KubernetesContainer {
+  image: string;
+  command: string[];
+  envFrom: unknown[];
+  env: { name: string; value: string }[];
+  ports?: unknown[];
+  readinessProbe?: { tcpSocket: unknown };
+  livenessProbe?: { tcpSocket: unknown };
+}
+
+/** The parts of an exported compose file that the tests read. */
+interface ComposeFile {
+  services: Record<string, {
+    image: string;
+    deploy: { replicas: number };
+    user: string;
+    entrypoint: string[];
+    environment: Record<string, string>;
+    ports?: string[];
+  }>;
+}
 describe('tsforeman export: the real tools accept the output', function () {
   afterEach(removeTempDirs);
 
@@ -38,14 +76,14 @@ describe('tsforeman export: the real tools accept the output', function () {
       ['demo-web.1.service', 'demo-web.2.service', 'demo-worker.1.service', 'demo.target'],
     );
 
-    const verify = run(analyze!, ['verify', '--man=no', ...units]);
+    const verify = run(analyze, ['verify', '--man=no', ...units]);
     expect(verify.status, verify.stderr).to.equal(0);
     expect(verify.stderr.split('\n').filter((line) => line.includes(out)), 'warnings about the units').to.deep.equal([]);
 
     const commands = demoCommands();
     for (const instance of DEMO_INSTANCES) {
       // At debug level, verify prints the unit as systemd loaded it.
-      const dumped = run(analyze!, ['verify', '--man=no', join(out, `${instance.id}.service`)], {
+      const dumped = run(analyze, ['verify', '--man=no', join(out, `${instance.id}.service`)], {
         ...process.env,
         SYSTEMD_LOG_LEVEL: 'debug',
       });
@@ -79,7 +117,7 @@ describe('tsforeman export: the real tools accept the output', function () {
     const supervisord = which('supervisord');
     if (supervisord === undefined) this.skip(); // Debian package: supervisor
     // Use the Python that supervisord itself runs with, which has the supervisor package.
-    const python = readFileSync(supervisord!, 'utf8').split('\n')[0]!.replace(/^#!\s*/, '').split(' ')[0]!;
+    const python = readFileSync(supervisord, 'utf8').split('\n')[0]!.replace(/^#!\s*/, '').split(' ')[0]!;
     const logs = tempDir();
     const out = exportDemo('supervisord', ['-m', 'web=2,worker=1,clock=0', '-u', 'daemon', '-t', '8', '-l', logs]);
     writeFileSync(join(out, 'main.conf'), [
@@ -125,7 +163,7 @@ print(json.dumps(groups))
       const environment = { ...program.environment };
       if (argv[0] === '/usr/bin/env') {
         argv.shift();
-        while (argv[0]!.includes('=')) {
+        while (argv[0].includes('=')) {
           const pair = argv.shift()!;
           environment[pair.slice(0, pair.indexOf('='))] = pair.slice(pair.indexOf('=') + 1);
         }
@@ -200,12 +238,11 @@ print(json.dumps(groups))
     const out = exportDemo('kubernetes');
     const docs = parseAllDocuments(readFileSync(join(out, 'demo.kubernetes.yaml'), 'utf8'));
     for (const doc of docs) expect(doc.errors, 'YAML errors').to.deep.equal([]);
-    type Obj = Record<string, any>;
-    const objects = docs.map((doc) => doc.toJS() as Obj);
+    const objects = docs.map((doc) => doc.toJS() as KubernetesObject);
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).to.deep.equal([
       'ConfigMap/demo-env', 'Deployment/demo-web', 'Deployment/demo-worker', 'Deployment/demo-clock', 'Service/demo-web',
     ]);
-    const [configMap, web, worker, clock, service] = objects as [Obj, Obj, Obj, Obj, Obj];
+    const [configMap, web, worker, clock, service] = objects as [KubernetesObject, KubernetesObject, KubernetesObject, KubernetesObject, KubernetesObject];
     expect(configMap.data).to.deep.equal(demoEnv());
     expect([web.spec.replicas, worker.spec.replicas, clock.spec.replicas]).to.deep.equal([2, 1, 0]);
 
@@ -215,18 +252,18 @@ print(json.dumps(groups))
       expect(deployment.spec.selector.matchLabels).to.deep.equal(pod.metadata.labels);
       expect(pod.spec.terminationGracePeriodSeconds).to.equal(8);
       expect(pod.spec.securityContext).to.deep.equal({ runAsUser: 1000 });
-      const [container] = pod.spec.containers as Obj[];
+      const [container] = pod.spec.containers;
       expect(container!.image).to.equal(IMAGE);
       // Kubernetes turns `$$` into `$` in a command.
-      expect(container!.command.map((word: string) => word.replaceAll('$$', '$'))).to.deep.equal(['/bin/sh', '-c', commands[type]]);
+      expect(container!.command.map((word) => word.replaceAll('$$', '$'))).to.deep.equal(['/bin/sh', '-c', commands[type]]);
       expect(container!.envFrom).to.deep.equal([{ configMapRef: { name: 'demo-env' } }]);
       expect(container!.env.slice(0, 2)).to.deep.equal([{ name: 'PORT', value: String(port) }, { name: 'PS', value: type }]);
     }
-    const [webContainer] = web.spec.template.spec.containers as Obj[];
+    const [webContainer] = web.spec.template.spec.containers;
     expect(webContainer!.ports).to.deep.equal([{ name: 'http', containerPort: 5000 }]);
-    expect(webContainer!.readinessProbe.tcpSocket).to.deep.equal({ port: 5000 });
-    expect(webContainer!.livenessProbe.tcpSocket).to.deep.equal({ port: 5000 });
-    const [workerContainer] = worker.spec.template.spec.containers as Obj[];
+    expect(webContainer!.readinessProbe?.tcpSocket).to.deep.equal({ port: 5000 });
+    expect(webContainer!.livenessProbe?.tcpSocket).to.deep.equal({ port: 5000 });
+    const [workerContainer] = worker.spec.template.spec.containers;
     expect(workerContainer).to.not.have.property('readinessProbe');
     expect(service.spec.selector).to.deep.equal(web.spec.template.metadata.labels);
     expect(service.spec.ports).to.deep.equal([{ name: 'http', port: 80, targetPort: 5000 }]);
@@ -234,22 +271,21 @@ print(json.dumps(groups))
 
   it('compose: a service per type with deploy.replicas, the environment, the image and web ports', () => {
     const out = exportDemo('compose');
-    type Obj = Record<string, any>;
-    const compose = parseYaml(readFileSync(join(out, 'demo.compose.yaml'), 'utf8')) as Obj;
+    const compose = parseYaml(readFileSync(join(out, 'demo.compose.yaml'), 'utf8')) as ComposeFile;
     expect(Object.keys(compose.services)).to.deep.equal(['web', 'worker', 'clock']);
     // compose turns `$$` into `$` when it reads the file.
     const literal = (value: string) => value.replaceAll('$$', '$');
     const commands = demoCommands();
     for (const [type, replicas, port] of [['web', 2, 5000], ['worker', 1, 5100], ['clock', 0, 5200]] as const) {
-      const service = compose.services[type] as Obj;
+      const service = compose.services[type]!;
       expect(service.image).to.equal(IMAGE);
       expect(service.deploy.replicas).to.equal(replicas);
       expect(service.user).to.equal('app');
       expect(service.entrypoint.map(literal)).to.deep.equal(['/bin/sh', '-c', commands[type]]);
-      const environment = Object.fromEntries(Object.entries(service.environment as Record<string, string>).map(([k, v]) => [k, literal(v)]));
+      const environment = Object.fromEntries(Object.entries(service.environment).map(([k, v]) => [k, literal(v)]));
       expect(environment).to.deep.equal({ ...demoEnv(), PORT: String(port), PS: type });
     }
-    expect(compose.services.web.ports).to.deep.equal(['5000-5001:5000']);
+    expect(compose.services.web!.ports).to.deep.equal(['5000-5001:5000']);
     expect(compose.services.worker).to.not.have.property('ports');
   });
 });
