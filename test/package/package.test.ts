@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,12 @@ function scratch(): string {
   folders.push(dir);
   return dir;
 }
+
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
 after(() => {
   for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -155,6 +162,38 @@ export const other = defineConfig({
     const result = await run(process.execPath, ['--input-type=module', '-e', script], app);
     expect(result.stderr).to.equal('');
     expect(result.stdout).to.equal('true\n');
+  });
+
+  it("serves with the installed tsunicorn, reading a tsunicorn.config.ts that imports defineConfig", async () => {
+    writeFileSync(path.join(app, 'app.js'), "export default (req, res) => res.end('ok');\n");
+    writeFileSync(path.join(app, 'tsunicorn.config.ts'), `
+import { defineConfig } from 'tsforeman';
+export default defineConfig({
+  bind: 'unix:${path.join(app, 'app.sock')}',
+  workers: 2,
+  when_ready(server) { console.log(\`ready with \${server.settings.workers} workers\`); },
+});
+`);
+    const child = spawn(path.join(app, 'node_modules', '.bin', 'tsunicorn'), ['app.js'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => { if (output.includes('ready with 2 workers')) resolve(); });
+      void exited.then(() => reject(new Error(`tsunicorn exited before it was ready:\n${output}`)));
+    });
+    const body = await new Promise<string>((resolve, reject) => {
+      get({ socketPath: path.join(app, 'app.sock'), path: '/' }, (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    expect(body).to.equal('ok');
+    child.kill('SIGTERM');
+    expect(await exited, output).to.equal(0);
   });
 
   it('installs no file outside what the package lists', () => {
