@@ -20,7 +20,7 @@ import {
 import { enableTypeScript, isTypeScriptFile } from './typescript-loader.js';
 import type { Hooks } from './hooks.js';
 
-export type { Hooks, ServerInfo, WorkerExitInfo } from './hooks.js';
+export type { ForkingWorkerInfo, Hooks, ServerInfo, WorkerExitInfo, WorkerInfo } from './hooks.js';
 
 /** The hooks tsunicorn calls (the master's); the others that hooks.ts declares are not run yet. */
 const HOOK_NAMES = ['on_starting', 'when_ready', 'on_reload', 'child_exit', 'on_exit'] as const;

@@ -9,7 +9,7 @@
 import type { Hooks } from './hooks.js';
 import type { LogLevel, SocketSharing } from './settings.js';
 
-export type { Hooks, ServerInfo, WorkerExitInfo, WorkerInfo, WorkerToFork } from './hooks.js';
+export type { ForkingWorkerInfo, Hooks, ServerInfo, WorkerExitInfo, WorkerInfo } from './hooks.js';
 export type { BindAddress, LogLevel, Settings, SocketSharing } from './settings.js';
 
 /**

@@ -1,53 +1,57 @@
 /**
- * The hooks a config file may define (gunicorn's names) and what each one receives. These types are
- * part of the package's public API (`defineConfig` in define-config.ts uses them), so a user's
- * `tsunicorn.config.ts` is checked against the same signatures the arbiter and workers call.
+ * The server hooks a config file may export, with gunicorn's names and what each one receives. These types
+ * are also the package's public API: `defineConfig` (define-config.ts) checks a user's tsunicorn.config.ts
+ * against them, so they are declared once, here.
  */
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Settings } from './settings.js';
 
-/** What a hook learns about the server: the master's pid and the resolved settings. */
+/** What a hook learns about the server (the master). */
 export interface ServerInfo {
+  /** The master's pid. */
   pid: number;
   settings: Settings;
 }
 
-/** A worker as its own hooks see it (worker side). */
+/** A worker, as worker-side hooks see it. */
 export interface WorkerInfo {
   pid: number;
-  /** Order in which the master started the workers (1, 2, ...), as gunicorn's `worker.age`. */
+  /** The master's pid. */
+  ppid: number;
+  /** Counts the workers this master started, 1 for the first (gunicorn's `worker.age`). */
   age: number;
-  /** The worker's HTTP(S) server: attach `upgrade` listeners (WebSockets) here. */
-  server: HttpServer | HttpsServer;
+  /** The worker's HTTP server: undefined in post_fork, set from post_worker_init on. */
+  server: Server | HttpsServer | undefined;
 }
 
-/** A worker the master is about to start (`pre_fork`): its process does not exist yet. */
-export interface WorkerToFork {
+/** The worker pre_fork sees: not started yet, so no pid and no server. */
+export interface ForkingWorkerInfo {
+  pid: undefined;
   age: number;
+  server: undefined;
 }
 
-/** A worker that has exited (`child_exit`). */
+/** The worker child_exit sees: how it ended. */
 export interface WorkerExitInfo {
   pid: number;
+  age: number;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
 }
 
-/** A hook may be synchronous or return a promise, which is awaited. */
-type HookResult = void | Promise<void>;
+type HookResult = unknown;
 
-/** Hooks a config module may export. A hook that throws is logged and does not stop the server. */
 export interface Hooks {
   // Master side.
   on_starting?: (server: ServerInfo) => HookResult;
   when_ready?: (server: ServerInfo) => HookResult;
   on_reload?: (server: ServerInfo) => HookResult;
-  pre_fork?: (server: ServerInfo, worker: WorkerToFork) => HookResult;
+  pre_fork?: (server: ServerInfo, worker: ForkingWorkerInfo) => HookResult;
   child_exit?: (server: ServerInfo, worker: WorkerExitInfo) => HookResult;
   nworkers_changed?: (server: ServerInfo, newValue: number, oldValue: number) => HookResult;
   on_exit?: (server: ServerInfo) => HookResult;
-  // Worker side (each worker is a fresh Node process that loads the config file too).
+  // Worker side.
   post_fork?: (server: ServerInfo, worker: WorkerInfo) => HookResult;
   post_worker_init?: (worker: WorkerInfo) => HookResult;
   pre_request?: (worker: WorkerInfo, req: IncomingMessage) => HookResult;
