@@ -21,27 +21,67 @@ export async function makeTempDir(prefix: string): Promise<string> {
 }
 
 /**
- * A node-vX-linux-x64.tar.xz made from the Node running the tests: its binary plus npm and
- * corepack from the same install prefix (docs and man pages left out to keep it small).
+ * The root of the machine's own copy of a package that ships with Node (npm, corepack), found through
+ * its command on PATH (e.g. /usr/bin/npm -> /usr/lib/node_modules/npm/bin/npm-cli.js), or null.
+ */
+function machinePackage(command: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, command);
+    if (dir === '' || !existsSync(candidate)) continue;
+    // The entry script sits in the package's bin/ (npm) or dist/ (corepack).
+    const root = path.dirname(path.dirname(realpathSync(candidate)));
+    if (path.basename(root) === command && existsSync(path.join(root, 'package.json'))) return root;
+  }
+  return null;
+}
+
+/** The commands a Node.js release links to a package it bundles, as in the official tarballs. */
+const BUNDLED: Record<string, Record<string, string>> = {
+  npm: { npm: 'npm/bin/npm-cli.js', npx: 'npm/bin/npx-cli.js' },
+  corepack: { corepack: 'corepack/dist/corepack.js' },
+};
+
+/**
+ * A node-vX-linux-x64.tar.xz made from the Node running the tests: its binary plus npm and corepack
+ * from the same install prefix (docs and man pages left out to keep it small). A Node that came
+ * without them (the npm registry's `node` package is the binary alone) gets the machine's npm and
+ * corepack, laid out as a release tarball lays them out, so that the build finds `npm` as on Heroku.
  */
 export async function buildNodeTarball(dir: string): Promise<string> {
   const prefix = path.dirname(path.dirname(realpathSync(process.execPath)));
   const top = `node-v${NODE_VERSION}-linux-x64`;
-  const wanted = ['bin/node', 'bin/npm', 'bin/npx', 'bin/corepack', 'lib/node_modules/npm', 'lib/node_modules/corepack'];
-  const present = wanted.filter((entry) => existsSync(path.join(prefix, entry)));
+  const sources: Array<{ from: string; entries: string[] }> = [{ from: prefix, entries: ['bin/node'] }];
+  const links = path.join(dir, 'tarball-links');
+  for (const [name, commands] of Object.entries(BUNDLED)) {
+    const own = [`lib/node_modules/${name}`, ...Object.keys(commands).map((command) => `bin/${command}`)];
+    if (existsSync(path.join(prefix, 'lib', 'node_modules', name))) {
+      sources[0].entries.push(...own.filter((entry) => existsSync(path.join(prefix, entry))));
+      continue;
+    }
+    const machine = machinePackage(name);
+    if (!machine) throw new Error(`${process.execPath} comes without ${name}, and the machine has none on PATH to add`);
+    await mkdir(path.join(links, 'bin'), { recursive: true });
+    for (const [command, target] of Object.entries(commands)) {
+      await symlink(`../lib/node_modules/${target}`, path.join(links, 'bin', command));
+    }
+    sources.push({ from: links, entries: Object.keys(commands).map((command) => `bin/${command}`) });
+    // Stored as lib/node_modules/NAME by the transform below.
+    sources.push({ from: path.dirname(machine), entries: [name] });
+  }
   const output = path.join(dir, TARBALL_NAME);
+  const args = sources.flatMap(({ from, entries }) => ['-C', from, ...entries]);
   // 'S': leave symlink targets (../lib/node_modules/npm/bin/npm-cli.js) untouched.
   await execa(
     'bash',
     [
       '-c',
-      'set -o pipefail; tar -C "$1" -cf - --exclude=lib/node_modules/npm/docs --exclude=lib/node_modules/npm/man ' +
-        '--transform "s,^,$2/,S" "${@:4}" | xz -T2 -0 > "$3"',
+      'set -o pipefail; tar -cf - --exclude=npm/docs --exclude=npm/man ' +
+        '--transform "s,^\\(npm\\|corepack\\)\\(/\\|$\\),lib/node_modules/&,S" --transform "s,^,$1/,S" "${@:3}" | ' +
+        'xz -T2 -0 > "$2"',
       'pack',
-      prefix,
       top,
       output,
-      ...present,
+      ...args,
     ],
     { stdio: 'inherit' },
   );
