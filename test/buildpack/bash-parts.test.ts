@@ -69,42 +69,100 @@ describe('buildpack bash parts', function () {
     }
   });
 
-  describe('semver ranges', () => {
-    const versions = '22.11.0 22.1.0 21.7.3 20.18.0 20.1.0 20.0.0 19.9.0 18.20.4 18.0.0 0.12.18';
+  describe('semver ranges (the answers of node-semver 7.8.6, recorded from the npm package)', () => {
+    const versions = '25.0.0 22.11.0 22.1.0 21.7.3 21.0.0 20.18.0 20.1.0 20.0.0 19.9.0 18.20.4 18.0.0 0.12.18 0.0.3';
+    /** Range, then semver.maxSatisfying(versions, range) ('' for null). */
     const cases: Array<[string, string]> = [
-      ['20.1.0', '20.1.0'],
-      ['v20.1.0', '20.1.0'],
-      ['=20.1.0', '20.1.0'],
-      ['20', '20.18.0'],
-      ['20.x', '20.18.0'],
-      ['20.1.x', '20.1.0'],
-      ['^20.1.0', '20.18.0'],
-      ['~20.1', '20.1.0'],
-      ['>=20', '22.11.0'],
-      ['>= 20', '22.11.0'],
-      ['20 || 22', '22.11.0'],
-      ['18 || 20.1', '20.1.0'],
-      ['>=18 <21', '20.18.0'],
-      ['>18', '22.11.0'],
-      ['>20.18.0 <22', '21.7.3'],
-      ['<=20.1', '20.1.0'],
-      ['<20', '19.9.0'],
-      ['18 - 20', '20.18.0'],
-      ['*', '22.11.0'],
-      ['^0.12', '0.12.18'],
+      ["20.1.0", "20.1.0"],
+      ["v20.1.0", "20.1.0"],
+      ["=20.1.0", "20.1.0"],
+      ["20", "20.18.0"],
+      ["20.x", "20.18.0"],
+      ["20.1.x", "20.1.0"],
+      ["^20.1.0", "20.18.0"],
+      ["~20.1", "20.1.0"],
+      [">=20", "25.0.0"],
+      [">= 20", "25.0.0"],
+      ["20 || 22", "22.11.0"],
+      ["18 || 20.1", "20.1.0"],
+      [">=18 <21", "20.18.0"],
+      [">18", "25.0.0"],
+      [">20.18.0 <22", "21.7.3"],
+      ["<=20.1", "20.1.0"],
+      ["<20", "19.9.0"],
+      ["18 - 20", "20.18.0"],
+      ["*", "25.0.0"],
+      ["^0.12", "0.12.18"],
+      // pre-release tags, build metadata, empty alternatives
+      [">=20.0.0-0", "25.0.0"],
+      ["<21.0.0-0", "20.18.0"],
+      [">=20.0.0-0 <21.0.0-0", "20.18.0"],
+      ["^20.0.0-0", "20.18.0"],
+      ["~20.1.0-beta", "20.1.0"],
+      [">20.0.0-0", "25.0.0"],
+      ["<=21.0.0-0", "20.18.0"],
+      ["20.0.0-0", ""],
+      ["=20.1.0-rc.1", ""],
+      ["20.1.0-rc.1 - 21.0.0-0", "20.18.0"],
+      ["20 - 22.0.0-0", "21.7.3"],
+      ["20.x.x-0", "20.18.0"],
+      [">=21.0.0-0 || 18.x", "25.0.0"],
+      ["^0.0.3-0", "0.0.3"],
+      ["20.1.0+build.5", "20.1.0"],
+      ["20 ||", "25.0.0"],
+      ["|| 20", "25.0.0"],
+      ["20 || || 22", "25.0.0"],
+      ["||", "25.0.0"],
+      [" ", "25.0.0"],
+      ["=20 - 22", "22.11.0"],
+      ["x.x.x", "25.0.0"],
+      [">x", ""],
+      ["<x", ""],
     ];
-    for (const [range, expected] of cases) {
-      it(`"${range}" picks ${expected}`, async () => {
-        const result = await bash(`source "${PARTS}/semver.sh"; semver_max_satisfying "$1" ${versions}`, [range]);
-        expect(result).to.include({ code: 0, stdout: expected });
-      });
-    }
+
+    it('picks the version node-semver picks, for every range of the table', async () => {
+      // One bash for the whole table: each line is "status version".
+      const script =
+        `source "${PARTS}/semver.sh"; for range; do ` +
+        `best=$(semver_max_satisfying "$range" ${versions}); echo "$? $best"; done`;
+      const result = await bash(script, cases.map(([range]) => range));
+      const lines = result.stdout.split('\n');
+      expect(lines.map((line, i) => [cases[i][0], line.replace(/^\d+ ?/, '')])).to.deep.equal(cases);
+      expect(lines.map((line) => line.split(' ')[0])).to.deep.equal(cases.map(([, best]) => (best === '' ? '1' : '0')));
+    });
+
+    it('a pre-release version satisfies a range only through a tag on the same major.minor.patch', async () => {
+      /** Version, range, semver.satisfies(version, range). */
+      const table: Array<[string, string, boolean]> = [
+        ['23.0.0-rc.1', '*', false],
+        ['23.0.0-rc.1', '>=22', false],
+        ['23.0.0-rc.1', '>=23.0.0-0', true],
+        ['23.0.0-rc.1', '>=23.0.0-rc.2', false],
+        ['23.0.0-rc.10', '>=23.0.0-rc.9', true],
+        ['23.0.0-rc.1', '>=22 <=23.0.0-rc.1', true],
+        ['23.0.0-1', '>=23.0.0-alpha', false],
+        ['23.0.0-alpha', '>=23.0.0-alpha.0', false],
+        ['23.0.0-rc.1', '23.0.0-rc.1 ||', false],
+        ['v23.0.0-rc.1', '^23.0.0-rc.1', true],
+        ['21.0.0-rc.1', '20', false],
+      ];
+      const script = `source "${PARTS}/semver.sh"; while (($#)); do semver_satisfies "$1" "$2" && echo true || echo false; shift 2; done`;
+      const result = await bash(script, table.flatMap(([version, range]) => [version, range]));
+      expect(result.stdout.split('\n')).to.deep.equal(table.map(([, , satisfied]) => String(satisfied)));
+    });
 
     it('status 1 when nothing satisfies, 2 with the reason when the range is invalid', async () => {
       const none = await bash(`source "${PARTS}/semver.sh"; semver_max_satisfying '>=99' ${versions}`);
       expect(none).to.include({ code: 1, stdout: '' });
       const bad = await bash(`source "${PARTS}/semver.sh"; semver_max_satisfying 'banana' ${versions} || { echo "$? $SEMVER_ERROR"; }`);
       expect(bad.stdout).to.equal('2 cannot parse "banana" as a version or comparator');
+    });
+
+    it('refuses what node-semver refuses', async () => {
+      const invalid = ['20 | 22', '*-0', '20.x-0', '20.1-0', '020', '20.01', '20.1.0-', '20.1.0-01', '20.1.0-alpha_1', '20.x.1', 'v 20', '>20 - 22'];
+      const script = `source "${PARTS}/semver.sh"; for range; do semver_valid_range "$range"; echo $?; done`;
+      const result = await bash(script, invalid);
+      expect(result.stdout.split('\n')).to.deep.equal(invalid.map(() => '1'));
     });
   });
 
