@@ -1,11 +1,25 @@
+# shellcheck shell=bash
 # bin/compile BUILD_DIR CACHE_DIR [ENV_DIR]: builds the Node.js app in BUILD_DIR in place.
 # Before Node is installed this uses only bash, coreutils, grep, sed, curl and tar (xz for .tar.xz).
 set -euo pipefail
 BP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for part in output json semver node dependencies tsforeman profile; do
-  # shellcheck source=/dev/null
-  source "$BP_DIR/buildpack/$part.sh"
-done
+# One line each, so that shellcheck follows them (the directives name the files next to this one).
+# shellcheck source=output.sh
+source "$BP_DIR/buildpack/output.sh"
+# shellcheck source=json.sh
+source "$BP_DIR/buildpack/json.sh"
+# shellcheck source=package-json.sh
+source "$BP_DIR/buildpack/package-json.sh"
+# shellcheck source=semver.sh
+source "$BP_DIR/buildpack/semver.sh"
+# shellcheck source=node.sh
+source "$BP_DIR/buildpack/node.sh"
+# shellcheck source=dependencies.sh
+source "$BP_DIR/buildpack/dependencies.sh"
+# shellcheck source=tsforeman.sh
+source "$BP_DIR/buildpack/tsforeman.sh"
+# shellcheck source=profile.sh
+source "$BP_DIR/buildpack/profile.sh"
 
 if [[ $# -lt 2 ]]; then
   echo "usage: bin/compile BUILD_DIR CACHE_DIR [ENV_DIR]" >&2
@@ -17,7 +31,6 @@ mkdir -p "$2" || fail "Cannot create CACHE_DIR $2"
 CACHE_DIR=$(cd "$2" && pwd)
 ENV_DIR=${3:-}
 BUILD_STARTED_MS=$(now_ms)
-PKG_HELPER="$BP_DIR/buildpack/package-json.cjs"
 
 # Config vars, one file each, except those that would break the build image itself.
 export_env_dir() {
@@ -35,8 +48,7 @@ export_env_dir() {
   if ((${#exported[@]} > 0)); then info "Config vars for the build: ${exported[*]}"; fi
 }
 
-# The lifecycle scripts package.json defines, space-separated (read once, when Node checks the file).
-DEFINED_SCRIPTS=""
+# Is lifecycle script $1 defined (DEFINED_SCRIPTS, from read_package_json)?
 has_script() { [[ " $DEFINED_SCRIPTS " == *" $1 "* ]]; }
 
 run_script() {
@@ -55,11 +67,8 @@ cd "$BUILD_DIR"
 
 step "Reading package.json"
 [[ -f package.json ]] || fail "No package.json in the app" "A Node.js app needs a package.json at its root."
-# Checked in bash before anything is downloaded; Node checks it again once installed.
-json_read package.json || fail "package.json:$JSON_ERROR" "Fix package.json so it is valid JSON (no comments, no trailing commas)."
-ENGINES_NODE=$(json_read package.json engines.node)
-APP_MAIN=$(json_read package.json main)
-APP_START=$(json_read package.json scripts.start)
+# Read once, in bash, before anything is downloaded: every later step uses what this sets.
+read_package_json package.json
 detect_package_manager "$BUILD_DIR"
 info "engines.node: ${ENGINES_NODE:-(not set)}"
 info "package manager: $PACKAGE_MANAGER${LOCKFILE:+ ($LOCKFILE)}"
@@ -71,8 +80,6 @@ step_done
 
 step "Installing Node.js"
 install_node "$BUILD_DIR" "$CACHE_DIR" "$ENGINES_NODE"
-DEFINED_SCRIPTS=$(node "$PKG_HELPER" check package.json heroku-prebuild heroku-postbuild build heroku-cleanup 2>&1) ||
-  fail "$DEFINED_SCRIPTS" "Fix package.json and push again."
 step_done
 
 export NODE_ENV=${NODE_ENV:-production}

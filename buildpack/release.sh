@@ -1,8 +1,9 @@
+# shellcheck shell=bash
 # bin/release BUILD_DIR: YAML on stdout with the web process the app gets when it has no Procfile:
 # `tsunicorn MAIN --log-file -` when package.json has "main", else `npm start`.
 set -euo pipefail
 BP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=buildpack/json.sh
+# shellcheck source=json.sh
 source "$BP_DIR/buildpack/json.sh"
 
 if [[ $# -lt 1 ]]; then
@@ -20,10 +21,12 @@ yaml_quote() {
 
 main=""
 if [[ -f $build_dir/package.json ]]; then
-  if ! main=$(json_read "$build_dir/package.json" main); then
+  if ! json_read "$build_dir/package.json"; then
     echo " !     $build_dir/package.json:$JSON_ERROR" >&2
     exit 1
   fi
+  json_get main
+  main=$JSON_VALUE
 fi
 
 if [[ -n $main ]]; then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Step 6 of bin/compile: `tsforeman` and `tsunicorn` in the slug, and the Procfile checked with them.
 #
 #   provide_tsforeman BUILD_DIR CACHE_DIR BP_DIR   # sets TSFOREMAN_BIN; TSFOREMAN_VENDORED=1 when
@@ -56,9 +57,9 @@ provide_tsforeman() {
   fi
   local key
   if _tsforeman_dist_complete "$bp_dir"; then
-    key=$(node "$bp_dir/buildpack/package-json.cjs" hash "$bp_dir" package.json package-lock.json bin/tsforeman bin/tsunicorn dist)
+    key=$(node "$bp_dir/buildpack/tree-hash.cjs" "$bp_dir" package.json package-lock.json bin/tsforeman bin/tsunicorn dist)
   else
-    key=$(node "$bp_dir/buildpack/package-json.cjs" hash "$bp_dir" package.json package-lock.json bin/tsforeman bin/tsunicorn tsconfig.json procfile runtime)
+    key=$(node "$bp_dir/buildpack/tree-hash.cjs" "$bp_dir" package.json package-lock.json bin/tsforeman bin/tsunicorn tsconfig.json procfile runtime)
   fi
   key="tsforeman-${key:0:16}"
   local store="$cache_dir/tsforeman"
@@ -83,6 +84,7 @@ provide_tsforeman() {
   mkdir -p "$build_dir/.heroku"
   cp -R "$store/$key" "$build_dir/.heroku/tsforeman"
   TSFOREMAN_BIN="$build_dir/.heroku/tsforeman/bin/tsforeman"
+  # shellcheck disable=SC2034 # read by write_profile and write_export (profile.sh)
   TSFOREMAN_VENDORED=1
 }
 

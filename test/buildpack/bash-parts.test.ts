@@ -12,6 +12,8 @@ const PARTS = path.join(REPO_ROOT, 'buildpack');
 async function bash(script: string, args: string[] = [], env: Record<string, string> = {}) {
   const result = await execa('bash', ['-c', script, 'bash', ...args], {
     reject: false,
+    // Not a pipe: bash reads ~/.bashrc when its stdin is a socket (libuv pipes are), as under sshd.
+    stdin: 'ignore',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     extendEnv: false,
   });
@@ -28,29 +30,99 @@ describe('buildpack bash parts', function () {
   });
 
   describe('json_read (package.json without node)', () => {
-    async function read(text: string, field = '') {
+    /** Writes `text` (a string, or bytes) as package.json and prints "kind|value|line" per field. */
+    async function read(text: string | Buffer, ...fields: string[]) {
       const file = path.join(dir, 'package.json');
       await writeFile(file, text);
-      return bash(`source "${PARTS}/json.sh"; json_read "$1" "$2" || { echo "ERR $JSON_ERROR"; exit 1; }`, [file, field]);
+      const script =
+        `source "${PARTS}/json.sh"; json_read "$1" || { echo "ERR $JSON_ERROR"; exit 1; }; shift; ` +
+        'for field; do json_get $field; printf "%s|%s|%s\\n" "$JSON_KIND" "$JSON_VALUE" "$JSON_LINE"; done';
+      const result = await bash(script, [file, ...fields]);
+      return { ...result, values: result.stdout.split('\n') };
     }
 
-    it('reads nested and top-level string fields, decoding escapes', async () => {
-      const text = '{\n "engines": {"node": ">=18 <21"},\n "main": "dist/caf\\u00e9 \\"x\\".js",\n "n": [1, -2.5e3, true, null, {}]\n}\n';
-      expect((await read(text, 'engines.node')).stdout).to.equal('>=18 <21');
-      expect((await read(text, 'main')).stdout).to.equal('dist/café "x".js');
-      const missing = await read(text, 'scripts.start');
-      expect(missing.code).to.equal(0);
-      expect(missing.stdout).to.equal('');
+    it('reads top-level members and members of top-level objects, decoding escapes, with their line', async () => {
+      const text =
+        '{\n "engines": {"node": ">=18 <21"},\n "main": "dist/caf\\u00e9 \\"x\\" \\ud83d\\ude00.js",\n' +
+        ' "n": [1, -2.5e3, true, null, {}],\n "deep": {"a": {"main": "no"}, "b": false}\n}\n';
+      const result = await read(text, 'engines node', 'main', 'scripts start', 'n', 'deep', 'deep a', 'deep b', 'engines');
+      expect(result.values).to.deep.equal([
+        'string|>=18 <21|2',
+        'string|dist/café "x" 😀.js|3',
+        '||',
+        'array||4',
+        'object||5',
+        'object||5',
+        'boolean||5',
+        'object||2',
+      ]);
     });
 
-    it('ignores values that are not strings and keys inside arrays', async () => {
-      const result = await read('{"engines": {"node": 20}, "list": [{"main": "no"}]}', 'engines.node');
-      expect(result).to.include({ code: 0, stdout: '' });
-      expect((await read('{"list": [{"main": "no"}]}', 'main')).stdout).to.equal('');
+    it('keeps nothing from inside arrays or deeper objects', async () => {
+      const result = await read('{"engines": {"node": 20}, "list": [{"main": "no"}], "d": {"e": {"main": "no"}}}', 'engines node', 'main');
+      expect(result.values).to.deep.equal(['number||1', '||']);
+    });
+
+    it('accepts a UTF-8 byte order mark at the start, as npm does, and nowhere else', async () => {
+      const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+      const withBom = await read(Buffer.concat([bom, Buffer.from('{\n"main": "a.js"}')]), 'main');
+      expect(withBom.values).to.deep.equal(['string|a.js|2']);
+      const late = await read(Buffer.concat([Buffer.from(' '), bom, Buffer.from('{}')]));
+      expect(late.code).to.equal(1);
+      expect(late.stdout).to.match(/^ERR 1: unexpected '/);
+    });
+
+    it('a repeated name keeps its last value, as JSON.parse and npm do', async () => {
+      const result = await read(
+        '{"engines": {"node": "18"}, "main": "a.js", "engines": {}, "main": "b.js",' +
+          ' "scripts": {"build": 1, "build": "tsc"}, "x": {"y": "1"}, "x": 2}',
+        'engines node', 'engines', 'main', 'scripts build', 'x y', 'x',
+      );
+      expect(result.values).to.deep.equal(['||', 'object||1', 'string|b.js|1', 'string|tsc|1', '||', 'number||1']);
+      const members = await bash(
+        `source "${PARTS}/json.sh"; json_read "$1"; json_members scripts; echo "\${JSON_MEMBERS[*]}"`,
+        [path.join(dir, 'package.json')],
+      );
+      expect(members.stdout).to.equal('build');
+    });
+
+    it('matches names after decoding them, and never mistakes a dotted name for a nested one', async () => {
+      const result = await read('{"eng\\u0069nes": {"n\\u006fde": "20.x"}, "scripts.start": "no"}', 'engines node', 'scripts start');
+      expect(result.values).to.deep.equal(['string|20.x|1', '||']);
+    });
+
+    // Accepted or refused exactly as JSON.parse does (the byte order mark aside).
+    const corpus = [
+      '{}', '[]', '"text"', '0', '-0', '1e5', '0.5E-3', '-1.25e+10', 'true', 'null', ' \r\n\t{ } \n',
+      '{"a": "\\/\\b\\f\\n\\r\\t\\\\\\"\\u0041"}', '{"a": "\\ud800"}', '{"a": "\u007f"}', '{"a": [[], {}, [{"b": [1]}]]}',
+      '{"": 1}', '{"a": 1, "a": 2}', '01', '1.', '.5', '+1', '1e', '-', '--1', '0x10', 'NaN', 'Infinity', 'True', 'nul',
+      '{"a": "\\x41"}', '{"a": "\\u12"}', '{"a": "\\u00zz"}', "{'a': 1}", '{a: 1}', '{"a" 1}', '{"a": 1 "b": 2}',
+      '[1,]', '[,1]', '{,}', '{"a": 1,}', '[1 2]', '{"a": "x\ty"}', '{"a": "x\ny"}', '\f{}', '{}\u000b', '"\u0000"',
+      '{"a": [1, 2}', '{"a": {"b": 1]}', '[', ']', '{', '}', '"', '"abc', '{} {}', '{}}', '[[]]]',
+    ];
+    it(`accepts and refuses what JSON.parse does (${corpus.length} inputs)`, async () => {
+      const expected = corpus.map((text) => {
+        try {
+          JSON.parse(text);
+          return 'ok';
+        } catch {
+          return 'error';
+        }
+      });
+      const files: string[] = [];
+      for (const [i, text] of corpus.entries()) {
+        files.push(path.join(dir, `corpus-${i}.json`));
+        await writeFile(files[i], text);
+      }
+      const result = await bash(`source "${PARTS}/json.sh"; for file; do json_read "$file" && echo ok || echo error; done`, files);
+      expect(result.stdout.split('\n').map((verdict, i) => [corpus[i], verdict])).to.deep.equal(
+        corpus.map((text, i) => [text, expected[i]]),
+      );
     });
 
     const invalid: Array<[string, string, RegExp]> = [
-      ['trailing comma', '{\n  "name": "x",\n  "main": "a.js",\n}\n', /^ERR 4: .*trailing comma/],
+      ['trailing comma', '{\n  "name": "x",\n  "main": "a.js",\n}\n', /^ERR 4: unexpected '}', a trailing comma before '}'/],
+      ['trailing comma in an array', '{"a": [\n1,\n]}', /^ERR 3: unexpected '\]', a trailing comma before '\]'/],
       ['missing comma', '{\n  "name": "x"\n  "main": "a.js"\n}', /^ERR 3: unexpected '"', expected ',' or '}'/],
       ['leading zero', '{"a": 01}', /^ERR 1: unexpected '1'/],
       ['raw tab in a string', '{"a": "x\ty"}', /^ERR 1: .*string/],
@@ -58,13 +130,57 @@ describe('buildpack bash parts', function () {
       ['single quotes', "{'a': 1}", /^ERR 1: .*key in double quotes/],
       ['empty file', '', /^ERR 1: the file is empty/],
       ['two values', '{} {}', /^ERR 1: .*end of the file/],
-      ['unclosed', '{"a": [1, 2', /^ERR 1: unexpected end of file/],
+      ['unclosed', '{"a": [1, 2', /^ERR 1: unexpected end of file, expected ',' or '\]'/],
+      ['NUL byte', '{"a":\n\u0000}', /^ERR 2: unexpected NUL byte/],
     ];
     for (const [name, text, error] of invalid) {
       it(`rejects ${name} with the line`, async () => {
         const result = await read(text);
         expect(result.code).to.equal(1);
         expect(result.stdout).to.match(error);
+      });
+    }
+  });
+
+  describe('read_package_json (the fields the build uses)', () => {
+    async function readPackage(text: string) {
+      const file = path.join(dir, 'package.json');
+      await writeFile(file, text);
+      const script =
+        `for part in output json package-json; do source "${PARTS}/$part.sh"; done; cd "$(dirname "$1")"; read_package_json package.json; ` +
+        'printf "%s|%s|%s|%s" "$ENGINES_NODE" "$APP_MAIN" "$APP_START" "$DEFINED_SCRIPTS"';
+      return bash(script, [file]);
+    }
+
+    it('sets engines.node, main, the start script and the lifecycle scripts that are not blank', async () => {
+      const result = await readPackage(
+        JSON.stringify({
+          engines: { node: '>=20.0.0-0 <23.0.0-0' },
+          main: 'dist/app.js',
+          scripts: { start: 'node dist/app.js', build: 'tsc', 'heroku-prebuild': ' ', 'heroku-cleanup': 'rm -rf src', test: 'mocha' },
+        }),
+      );
+      expect(result).to.include({ code: 0, stdout: '>=20.0.0-0 <23.0.0-0|dist/app.js|node dist/app.js|build heroku-cleanup' });
+    });
+
+    it('sees no engines.node when a later "engines" has none (the last repeated name wins)', async () => {
+      const result = await readPackage('{"engines": {"node": "18"}, "main": "a.js", "engines": {}}');
+      expect(result).to.include({ code: 0, stdout: '|a.js||' });
+    });
+
+    const wrong: Array<[string, string, string]> = [
+      ['a top-level array', '[1]', 'package.json:1: must hold a JSON object ({...}), not a JSON array'],
+      ['"main" not a string', '{\n"main": ["a.js"]}', 'package.json:2: "main" must be a string (the server file), not array'],
+      ['"engines" not an object', '{"engines": "20"}', 'package.json:1: "engines" must be an object such as {"node": "20.x"}, not string'],
+      ['"engines.node" not a string', '{"engines": {\n\n"node": 20}}', 'package.json:3: "engines.node" must be a string such as "20.x", not number'],
+      ['a script not a string', '{"scripts": {"start": "x",\n"build": null}}', 'package.json:2: "scripts.build" must be a string (a shell command), not null'],
+      ['"dependencies" not an object', '{"dependencies": []}', 'package.json:1: "dependencies" must be an object, not array'],
+    ];
+    for (const [name, text, message] of wrong) {
+      it(`fails on ${name}, naming the line`, async () => {
+        const result = await readPackage(text);
+        expect(result.code).to.equal(1);
+        expect(result.stderr).to.include(` !     ${message}\n`);
       });
     }
   });
