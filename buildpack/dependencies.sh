@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Step 3 and 5 of bin/compile: install dependencies by lockfile, prune devDependencies after the build.
 #
 #   detect_package_manager BUILD_DIR   # sets PACKAGE_MANAGER (npm|yarn|pnpm) and LOCKFILE (may be empty)

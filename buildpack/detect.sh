@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bin/detect BUILD_DIR: a Node.js app is one with a package.json.
 set -euo pipefail
 if [[ $# -lt 1 ]]; then

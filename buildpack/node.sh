@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Step 2 of bin/compile: a Node.js that satisfies engines.node, on PATH.
 #
 #   install_node BUILD_DIR CACHE_DIR RANGE
@@ -194,6 +195,7 @@ install_node() {
   local installed
   installed=$(node --version 2>&1) || fail "The Node.js just installed does not run: $installed" \
     "The build image must be linux-x64 with glibc."
+  # shellcheck disable=SC2034 # read by write_export (profile.sh)
   NODE_INSTALLED_BY_BUILDPACK=1
   info "Installed Node.js $installed into .heroku/node (npm $(npm --version 2>/dev/null || echo missing))"
 }

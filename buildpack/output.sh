@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Output conventions of a Heroku buildpack, and step timing.
 #   header "Installing dependencies"   ->  -----> Installing dependencies
 #   info "using npm 10.9.0"            ->         using npm 10.9.0

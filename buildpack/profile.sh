@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The environment of the app at dyno boot and of the buildpacks after this one.
 #
 #   write_profile BUILD_DIR      # .profile.d/tsforeman-nodejs.sh, sourced at boot with HOME = app dir
@@ -59,6 +60,7 @@ write_export() {
   if ((NODE_INSTALLED_BY_BUILDPACK)); then path="$build_dir/.heroku/node/bin:$path"; fi
   if ((TSFOREMAN_VENDORED)); then path="$path:$build_dir/.heroku/tsforeman/bin"; fi
   {
+    # shellcheck disable=SC2016 # "$PATH" is for the next buildpack's shell to expand
     printf 'export PATH=%q:"$PATH"\n' "$path"
     if ((NODE_INSTALLED_BY_BUILDPACK)); then printf 'export NODE_HOME=%q\n' "$build_dir/.heroku/node"; fi
     printf 'export NODE_ENV=%q\n' "${NODE_ENV:-production}"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Node-style semver ranges in bash, for engines.node before Node exists. The answers are those of
 # node-semver (the npm registry's `semver` package, default options), which npm and Heroku use.
 #
@@ -210,6 +211,7 @@ _semver_compile() {
   _SEMVER_FULL_SETS=()
   # Split on '||' (a newline never occurs in a range we accept).
   if [[ $range == *$'\n'* ]]; then
+    # shellcheck disable=SC2034 # a result, read by the callers of semver_valid_range
     SEMVER_ERROR="a range cannot span lines"
     return 1
   fi
