@@ -25,7 +25,7 @@ JSON_LINE=""
 JSON_MEMBERS=()
 # Kept values, by path: a top-level name, or two names joined by the unit separator (which no
 # decoded name we keep contains: see _json_name).
-declare -A _JSON_KINDS=() _JSON_STRINGS=() _JSON_LINES=()
+declare -gA _JSON_KINDS=() _JSON_STRINGS=() _JSON_LINES=()
 # Paths in the order they were first seen (with repeats), for json_members.
 _JSON_PATHS=()
 _JSON_SEP=$'\x1f'

@@ -230,6 +230,22 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
+  describe('package.json as npm reads it', () => {
+    it('a byte order mark, a repeated "engines" (the last wins) with a pre-release range: builds with the Node on PATH', async () => {
+      const app = await fresh('plain-app');
+      const range = `>=${NODE_MAJOR}.0.0-0 <${NODE_MAJOR + 1}.0.0-0`;
+      const manifest = `{"name": "bom-app", "engines": {"node": "18"}, "main": "server.js", "engines": {"node": "${range}"}}`;
+      await writeFile(path.join(app, 'package.json'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(manifest)]));
+      const result = await runScript(buildpack, 'compile', [app, smallCache], nodeEnv());
+      expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
+      expect(result.stdout).to.include(`       engines.node: ${range}\n`);
+      expect(result.stdout).to.include(`Using Node.js v${NODE_VERSION} already on PATH`);
+      expect(mirror.requests).to.deep.equal([]);
+      const release = await runScript(buildpack, 'release', [app], bareEnv());
+      expect(parseYaml(release.stdout)).to.deep.equal({ default_process_types: { web: 'tsunicorn server.js --log-file -' } });
+    });
+  });
+
   describe('other package managers, through corepack', () => {
     it('yarn.lock: installs, builds and prunes with yarn', async () => {
       const app = await fresh('yarn-app');
