@@ -74,15 +74,17 @@ function timed(body: string, cwd: string): Timing {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR_TIMES: times, BP: path.join(ROOT, 'buildpack'), NODE: process.execPath },
   });
   if (result.status !== 0) throw new Error(`bash failed (status ${result.status}): ${result.stderr}`);
-  const [real, user, sys] = readFileSync(times, 'utf8').trim().split(' ').map(Number);
-  return { real, cpu: user + sys, output: result.stdout };
+  const report = readFileSync(times, 'utf8').trim();
+  const [, real, user, sys] = /^([\d.]+) ([\d.]+) ([\d.]+)$/.exec(report) ?? [];
+  if (real === undefined || user === undefined || sys === undefined) throw new Error(`cannot read bash's time report: ${report}`);
+  return { real: Number(real), cpu: Number(user) + Number(sys), output: result.stdout };
 }
 
 function best(runs: Timing[]): Timing {
   return {
     real: Math.min(...runs.map((run) => run.real)),
     cpu: Math.min(...runs.map((run) => run.cpu)),
-    output: runs[0].output,
+    output: runs[0]?.output ?? '',
   };
 }
 

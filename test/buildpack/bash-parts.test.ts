@@ -109,12 +109,9 @@ describe('buildpack bash parts', function () {
           return 'error';
         }
       });
-      const files: string[] = [];
-      for (const [i, text] of corpus.entries()) {
-        files.push(path.join(dir, `corpus-${i}.json`));
-        await writeFile(files[i], text);
-      }
-      const result = await bash(`source "${PARTS}/json.sh"; for file; do json_read "$file" && echo ok || echo error; done`, files);
+      const files = corpus.map((text, i) => ({ file: path.join(dir, `corpus-${i}.json`), text }));
+      await Promise.all(files.map(({ file, text }) => writeFile(file, text)));
+      const result = await bash(`source "${PARTS}/json.sh"; for file; do json_read "$file" && echo ok || echo error; done`, files.map(({ file }) => file));
       expect(result.stdout.split('\n').map((verdict, i) => [corpus[i], verdict])).to.deep.equal(
         corpus.map((text, i) => [text, expected[i]]),
       );
@@ -243,7 +240,7 @@ describe('buildpack bash parts', function () {
         `best=$(semver_max_satisfying "$range" ${versions}); echo "$? $best"; done`;
       const result = await bash(script, cases.map(([range]) => range));
       const lines = result.stdout.split('\n');
-      expect(lines.map((line, i) => [cases[i][0], line.replace(/^\d+ ?/, '')])).to.deep.equal(cases);
+      expect(lines.map((line, i) => [cases[i]?.[0], line.replace(/^\d+ ?/, '')])).to.deep.equal(cases);
       expect(lines.map((line) => line.split(' ')[0])).to.deep.equal(cases.map(([, best]) => (best === '' ? '1' : '0')));
     });
 

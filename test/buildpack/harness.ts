@@ -50,12 +50,13 @@ const BUNDLED: Record<string, Record<string, string>> = {
 export async function buildNodeTarball(dir: string): Promise<string> {
   const prefix = path.dirname(path.dirname(realpathSync(process.execPath)));
   const top = `node-v${NODE_VERSION}-linux-x64`;
-  const sources: Array<{ from: string; entries: string[] }> = [{ from: prefix, entries: ['bin/node'] }];
+  const own: string[] = ['bin/node'];
+  const sources: Array<{ from: string; entries: string[] }> = [{ from: prefix, entries: own }];
   const links = path.join(dir, 'tarball-links');
   for (const [name, commands] of Object.entries(BUNDLED)) {
-    const own = [`lib/node_modules/${name}`, ...Object.keys(commands).map((command) => `bin/${command}`)];
     if (existsSync(path.join(prefix, 'lib', 'node_modules', name))) {
-      sources[0].entries.push(...own.filter((entry) => existsSync(path.join(prefix, entry))));
+      const entries = [`lib/node_modules/${name}`, ...Object.keys(commands).map((command) => `bin/${command}`)];
+      own.push(...entries.filter((entry) => existsSync(path.join(prefix, entry))));
       continue;
     }
     const machine = machinePackage(name);
