@@ -1,19 +1,22 @@
 /**
- * Loads the APP (`path/to/module[:name]` or `package[:name]`) and turns whatever it exports into one Node
- * request listener. Accepted shapes: a request listener `(req, res)`, a fetch handler `(request)` or an
- * object with `fetch()`, an object with `callback()` (Koa), and with --factory a function returning any of
- * those. Every failure is an AppLoadError with a one-line reason.
+ * Loads the APP (`path/to/module[:name]` or `package[:name]`) and turns whatever it exports into either
+ * one Node request listener or the server the app built. Accepted shapes: a request listener `(req, res)`,
+ * a fetch handler `(request)` or an object with `fetch()`, an object with `callback()` (Koa), an
+ * `http.Server`/`https.Server` that is not listening (Socket.IO, ws, Fastify's `app.server`), and with
+ * --factory a function returning any of those. Every failure is an AppLoadError with a one-line reason.
  *
- *   const listener = await loadApp('examples/app.js', { cwd, factory: false, fetch: adapterOptions });
+ *   const app = await loadApp('examples/app.js', { cwd, factory: false, fetch: adapterOptions });
+ *   if (app.kind === 'server') app.server.emit('connection', socket); else app.listener(req, res);
  */
 import { existsSync } from 'node:fs';
-import type { RequestListener } from 'node:http';
+import http, { type RequestListener } from 'node:http';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError, firstLine } from './errors.js';
 import { describeValue, fetchToRequestListener, type FetchAdapterOptions, type FetchHandler } from './fetch-adapter.js';
-import { enableTypeScript, isTypeScriptFile } from './typescript-loader.js';
+import { importModule } from './typescript-loader.js';
 
 export interface AppSpec {
   /** A file path (as given) or a package specifier. */
@@ -28,7 +31,13 @@ export interface LoadAppOptions {
   fetch: FetchAdapterOptions;
 }
 
-const DEFAULT_EXPORTS = ['default', 'app', 'handler'];
+export type LoadedApp =
+  | { kind: 'listener'; listener: RequestListener }
+  /** A server the app built: tsunicorn hands it connections and never calls listen() on it. */
+  | { kind: 'server'; server: http.Server | https.Server };
+
+/** `server` before `app`: a module exporting both (Socket.IO's usual layout) is served with its upgrades. */
+const DEFAULT_EXPORTS = ['default', 'server', 'app', 'handler'];
 
 /** Splits `module:name`; a colon followed by something that is not an identifier belongs to the path. */
 export function parseAppSpec(spec: string): AppSpec {
@@ -50,7 +59,6 @@ async function importAppModule(spec: AppSpec, cwd: string): Promise<Record<strin
   let url: string;
   if (file !== undefined) {
     if (!existsSync(file)) throw new AppLoadError(`cannot load app ${spec.module}: no such file`);
-    if (isTypeScriptFile(file)) enableTypeScript();
     url = pathToFileURL(file).href;
   } else {
     // A package specifier, resolved from the current directory's node_modules.
@@ -61,7 +69,7 @@ async function importAppModule(spec: AppSpec, cwd: string): Promise<Record<strin
     }
   }
   try {
-    return (await import(url)) as Record<string, unknown>;
+    return await importModule(file, url, cwd);
   } catch (error) {
     throw new AppLoadError(`cannot load app ${spec.module}: ${describeLoadError(error)}`);
   }
@@ -77,9 +85,13 @@ function describeLoadError(error: unknown): string {
   return where ? `${name}${line} (${where.replace(/^file:\/\//, '')})` : `${name}${line}`;
 }
 
+export function isServer(value: unknown): value is http.Server | https.Server {
+  return value instanceof http.Server || value instanceof https.Server;
+}
+
 /** Whether a value is one of the accepted app shapes. */
 function isUsable(value: unknown): boolean {
-  if (typeof value === 'function') return true;
+  if (typeof value === 'function' || isServer(value)) return true;
   if (value && typeof value === 'object') {
     const object = value as Record<string, unknown>;
     return typeof object.fetch === 'function' || typeof object.callback === 'function';
@@ -87,8 +99,20 @@ function isUsable(value: unknown): boolean {
   return false;
 }
 
-/** Turns one exported value into a Node request listener. */
-export function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, source: string): RequestListener {
+/** Turns one exported value into a Node request listener, or takes the server the app built. */
+export function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, source: string): LoadedApp {
+  if (isServer(value)) {
+    if (value.listening) {
+      throw new AppLoadError(
+        `${source} is a server that is already listening: export it without calling listen() (tsunicorn binds the addresses and hands it the connections)`,
+      );
+    }
+    return { kind: 'server', server: value };
+  }
+  return { kind: 'listener', listener: toRequestListener(value, fetchOptions, source) };
+}
+
+function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, source: string): RequestListener {
   if (typeof value === 'function') {
     // (req, res) and Express's (req, res, next) take two or more; a fetch handler takes the request only.
     if (value.length >= 2) return value as RequestListener;
@@ -110,11 +134,11 @@ export function toRequestListener(value: unknown, fetchOptions: FetchAdapterOpti
   }
   throw new AppLoadError(
     `${source} is ${describeValue(value)}: expected a request listener (req, res), a fetch handler (request), ` +
-      'or an object with fetch() or callback()',
+      'an object with fetch() or callback(), or an http.Server that is not listening',
   );
 }
 
-export async function loadApp(specText: string, options: LoadAppOptions): Promise<RequestListener> {
+export async function loadApp(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
   const spec = parseAppSpec(specText);
   const namespace = await importAppModule(spec, options.cwd);
   let exportName: string;
@@ -130,7 +154,7 @@ export async function loadApp(specText: string, options: LoadAppOptions): Promis
       const present = Object.keys(namespace).filter((key) => namespace[key] !== undefined);
       throw new AppLoadError(
         `${spec.module} exports nothing usable: expected ${options.factory ? 'a factory function' : 'an app'} as the ` +
-          `default export, "app" or "handler" (exports: ${present.length ? present.join(', ') : 'none'})`,
+          `default export, "server", "app" or "handler" (exports: ${present.length ? present.join(', ') : 'none'})`,
       );
     }
     exportName = found;
@@ -144,7 +168,7 @@ export async function loadApp(specText: string, options: LoadAppOptions): Promis
     } catch (error) {
       throw new AppLoadError(`--factory: ${source}() failed: ${describeLoadError(error)}`);
     }
-    return toRequestListener(value, options.fetch, `${source}()`);
+    return toLoadedApp(value, options.fetch, `${source}()`);
   }
-  return toRequestListener(value, options.fetch, source);
+  return toLoadedApp(value, options.fetch, source);
 }

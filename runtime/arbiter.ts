@@ -16,8 +16,9 @@ import { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
-import { loadConfiguration, type Configuration, type ConfigurationSources, type Hooks, type ServerInfo } from './configuration.js';
+import { loadConfiguration, type Configuration, type ConfigurationSources } from './configuration.js';
 import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine } from './errors.js';
+import { runHook, type Hooks, type ServerInfo } from './hooks.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
 import { Logger } from './logging.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
@@ -28,6 +29,8 @@ type WorkerState = 'booting' | 'ready' | 'stopping';
 interface WorkerProcess {
   child: ChildProcess;
   pid: number;
+  /** Counts the workers started, 1 for the first (the hooks' worker.age). */
+  age: number;
   generation: number;
   state: WorkerState;
   lastHeartbeat: number;
@@ -74,6 +77,9 @@ export class Arbiter {
   private readonly workers = new Map<number, WorkerProcess>();
   private generation = 0;
   private targetWorkers: number;
+  private workersStarted = 0;
+  /** Workers whose async pre_fork hook has not settled yet, by generation: forked when it does. */
+  private readonly forking: number[] = [];
   private readonly signalQueue: MasterSignal[] = [];
   private wake: (() => void) | undefined;
   private stopping: 'graceful' | 'quick' | undefined;
@@ -180,11 +186,11 @@ export class Arbiter {
         void this.reload();
         break;
       case 'SIGTTIN':
-        this.targetWorkers++;
+        this.setTargetWorkers(this.targetWorkers + 1);
         this.log.info(`Number of workers: ${this.targetWorkers}`);
         break;
       case 'SIGTTOU':
-        if (this.targetWorkers > 1) this.targetWorkers--;
+        this.setTargetWorkers(Math.max(1, this.targetWorkers - 1));
         this.log.info(`Number of workers: ${this.targetWorkers}`);
         break;
       case 'SIGUSR1':
@@ -215,12 +221,19 @@ export class Arbiter {
     }
   }
 
+  private setTargetWorkers(count: number): void {
+    const old = this.targetWorkers;
+    this.targetWorkers = count;
+    if (count !== old) void runHook(this.log, this.hooks.nworkers_changed, 'nworkers_changed', [this.info, count, old]);
+  }
+
   /** Keeps `targetWorkers` workers of the current generation; retires the old generation once it is ready. */
   private manageWorkers(): void {
     const currentGeneration = () =>
       [...this.workers.values()].filter((worker) => worker.generation === this.generation && worker.state !== 'stopping');
     if (Date.now() >= this.replacementsHeldUntil) {
-      for (let count = currentGeneration().length; count < this.targetWorkers; count++) this.spawnWorker();
+      const forking = this.forking.filter((generation) => generation === this.generation).length;
+      for (let count = currentGeneration().length + forking; count < this.targetWorkers; count++) this.spawnWorker();
     }
     const current = currentGeneration();
     if (current.length > this.targetWorkers) {
@@ -241,7 +254,24 @@ export class Arbiter {
 
   // ------------------------------------------------------------- workers
 
+  /** pre_fork, then the fork; an async pre_fork is awaited (the worker counts as starting meanwhile). */
   private spawnWorker(): void {
+    const age = ++this.workersStarted;
+    const preFork = this.hooks.pre_fork;
+    if (!preFork) {
+      this.fork(age);
+      return;
+    }
+    const generation = this.generation;
+    this.forking.push(generation);
+    void runHook(this.log, preFork, 'pre_fork', [this.info, { pid: undefined, age, server: undefined }]).then(() => {
+      this.forking.splice(this.forking.indexOf(generation), 1);
+      if (!this.stopping && this.haltStatus === undefined && generation === this.generation) this.fork(age);
+      this.wakeUp();
+    });
+  }
+
+  private fork(age: number): void {
     const entry = workerEntry();
     const child = fork(entry.file, [], {
       cwd: this.options.sources.cwd,
@@ -254,7 +284,7 @@ export class Arbiter {
       this.log.error('Cannot start a worker process');
       return;
     }
-    const worker: WorkerProcess = { child, pid, generation: this.generation, state: 'booting', lastHeartbeat: Date.now() };
+    const worker: WorkerProcess = { child, pid, age, generation: this.generation, state: 'booting', lastHeartbeat: Date.now() };
     this.workers.set(pid, worker);
     this.log.info(`Booting worker with pid: ${pid}`);
     child.on('message', (message: unknown) => {
@@ -262,7 +292,7 @@ export class Arbiter {
     });
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => this.reap(worker, code, signal));
-    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.options.sources.cwd });
+    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.options.sources.cwd, age });
   }
 
   private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage): void {
@@ -332,7 +362,7 @@ export class Arbiter {
     } else if (!expected && !signal) {
       this.log.log(code === 0 ? 'warning' : 'error', `Worker (pid:${worker.pid}) exited with code ${code}`);
     }
-    void this.runHook('child_exit', { pid: worker.pid, exitCode: code, signal });
+    void this.runHook('child_exit', { pid: worker.pid, age: worker.age, exitCode: code, signal });
     this.wakeUp();
   }
 
@@ -423,7 +453,7 @@ export class Arbiter {
         this.log.warning('Reload does not change --bind: restart the server to listen elsewhere');
       }
       next.bind = this.settings.bind;
-      if (next.workers !== this.settings.workers) this.targetWorkers = next.workers;
+      if (next.workers !== this.settings.workers) this.setTargetWorkers(next.workers);
       if (next.errorlog !== this.settings.errorlog || next.loglevel !== this.settings.loglevel) {
         this.log.close();
         this.log = this.makeLogger(next);
@@ -524,13 +554,8 @@ export class Arbiter {
     return this.haltStatus ?? 0;
   }
 
-  private async runHook<K extends keyof Hooks>(name: K, ...extra: unknown[]): Promise<void> {
-    const hook = this.hooks[name] as ((...args: unknown[]) => unknown) | undefined;
-    if (!hook) return;
-    try {
-      await hook(this.info, ...extra);
-    } catch (error) {
-      this.log.exception(`Hook ${name} failed`, error);
-    }
+  /** A master-side hook that takes the server first. */
+  private runHook(name: 'on_starting' | 'when_ready' | 'on_reload' | 'child_exit' | 'on_exit', ...extra: unknown[]): Promise<void> {
+    return runHook(this.log, this.hooks[name], name, [this.info, ...extra]);
   }
 }

@@ -5,6 +5,7 @@
  *
  *   const { settings, hooks } = await loadConfiguration({ argv, env, cwd });
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { SettingsError, firstLine } from './errors.js';
 import {
@@ -17,13 +18,10 @@ import {
   type ParsedArgs,
   type Settings,
 } from './settings.js';
-import { enableTypeScript, isTypeScriptFile } from './typescript-loader.js';
-import type { Hooks } from './hooks.js';
+import { hooksFromConfigObject, type Hooks } from './hooks.js';
+import { importModule } from './typescript-loader.js';
 
 export type { ForkingWorkerInfo, Hooks, ServerInfo, WorkerExitInfo, WorkerInfo } from './hooks.js';
-
-/** The hooks tsunicorn calls (the master's); the others that hooks.ts declares are not run yet. */
-const HOOK_NAMES = ['on_starting', 'when_ready', 'on_reload', 'child_exit', 'on_exit'] as const;
 
 export interface ConfigurationSources {
   argv: readonly string[];
@@ -62,31 +60,29 @@ export async function loadConfiguration(sources: ConfigurationSources): Promise<
   return { settings, hooks, configFile, help: false, version: false };
 }
 
+/** The hooks of a config file, for a worker (which gets its settings from the master). */
+export async function loadConfigHooks(file: string): Promise<Hooks> {
+  return (await importConfigFile(file)).hooks;
+}
+
 async function importConfigFile(file: string): Promise<{ settings: Partial<Settings>; hooks: Hooks }> {
-  if (isTypeScriptFile(file)) enableTypeScript();
   let namespace: Record<string, unknown>;
   try {
     // A query string makes every import (start, each HUP) read the file anew.
     const url = pathToFileURL(file);
     url.searchParams.set('generation', String(importGeneration++));
-    namespace = (await import(url.href)) as Record<string, unknown>;
+    namespace = await importModule(file, url.href);
   } catch (error) {
+    if (error instanceof SettingsError) throw error;
     throw new SettingsError(`${file}: cannot load config: ${firstLine(error)}`);
   }
   const exported = namespace.default;
   const object: Record<string, unknown> =
     exported && typeof exported === 'object' ? { ...(exported as Record<string, unknown>) } : {};
   for (const [key, value] of Object.entries(namespace)) {
-    if (key !== 'default' && !(key in object)) object[key] = value;
+    if (key !== 'default' && key !== 'module.exports' && !(key in object)) object[key] = value;
   }
-  const hooks: Hooks = {};
-  for (const name of HOOK_NAMES) {
-    const hook = object[name];
-    if (hook === undefined) continue;
-    if (typeof hook !== 'function') throw new SettingsError(`${file}: ${name} must be a function`);
-    (hooks as Record<string, unknown>)[name] = hook;
-    delete object[name];
-  }
+  const hooks = hooksFromConfigObject(object, (name) => whereInFile(file, name));
   let app: string | undefined;
   if ('app' in object || 'wsgi_app' in object) {
     const value = object.app ?? object.wsgi_app;
@@ -97,4 +93,16 @@ async function importConfigFile(file: string): Promise<{ settings: Partial<Setti
   }
   const settings = settingsFromConfigObject(object, file);
   return { settings: app === undefined ? settings : { ...settings, app }, hooks };
+}
+
+/** `file:line` of the first line that names `name`, or the file alone. */
+function whereInFile(file: string, name: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const pattern = new RegExp(`\\b${name.replace(/[$]/g, '\\$&')}\\b`);
+    const index = lines.findIndex((line) => pattern.test(line));
+    return index === -1 ? file : `${file}:${index + 1}`;
+  } catch {
+    return file;
+  }
 }

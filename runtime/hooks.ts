@@ -1,10 +1,17 @@
 /**
- * The server hooks a config file may export, with gunicorn's names and what each one receives. These types
- * are also the package's public API: `defineConfig` (define-config.ts) checks a user's tsunicorn.config.ts
- * against them, so they are declared once, here.
+ * The server hooks a config file may export, with gunicorn's names and meanings. Master-side hooks run in
+ * the master; worker-side hooks run in each worker, which imports the config file itself (functions do not
+ * travel over IPC). Every hook is optional and may be sync or async; one that throws or rejects is logged
+ * with its stack and changes nothing else. The types are also the package's public API: `defineConfig`
+ * (define-config.ts) checks a user's tsunicorn.config.ts against them.
+ *
+ *   const hooks = hooksFromConfigObject(object, file);          // takes the functions out of `object`
+ *   await runHook(log, hooks.worker_exit, 'worker_exit', [server, worker], deadline);
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import { SettingsError } from './errors.js';
+import type { Logger } from './logging.js';
 import type { Settings } from './settings.js';
 
 /** What a hook learns about the server (the master). */
@@ -58,4 +65,77 @@ export interface Hooks {
   post_request?: (worker: WorkerInfo, req: IncomingMessage, res: ServerResponse) => HookResult;
   worker_int?: (worker: WorkerInfo) => HookResult;
   worker_exit?: (server: ServerInfo, worker: WorkerInfo) => HookResult;
+}
+
+export type HookName = keyof Hooks;
+
+export const HOOK_NAMES: readonly HookName[] = [
+  'on_starting', 'when_ready', 'on_reload', 'pre_fork', 'child_exit', 'nworkers_changed', 'on_exit',
+  'post_fork', 'post_worker_init', 'pre_request', 'post_request', 'worker_int', 'worker_exit',
+];
+
+/** gunicorn hooks that have no meaning here, and why. */
+const UNSUPPORTED_HOOKS: Record<string, string> = {
+  pre_exec: 'it runs before a USR2 re-exec of the master, and tsunicorn has no USR2 re-exec',
+  worker_abort:
+    'gunicorn calls it in a timed-out worker on SIGABRT; tsunicorn ends a timed-out worker with SIGKILL, ' +
+    'where no code runs (use child_exit in the master)',
+  ssl_context: 'TLS comes from --certfile/--keyfile, or export an https.Server built with your own context',
+};
+
+/**
+ * Takes the hook functions out of a config object (which then holds settings only). Any other function
+ * is an error naming it, as an unknown setting is. `where(name)` says where in the file it is.
+ */
+export function hooksFromConfigObject(object: Record<string, unknown>, where: (name: string) => string): Hooks {
+  const hooks: Hooks = {};
+  for (const [name, value] of Object.entries(object)) {
+    if (typeof value !== 'function' || name === 'default') continue;
+    if ((HOOK_NAMES as readonly string[]).includes(name)) {
+      (hooks as Record<string, unknown>)[name] = value;
+      delete object[name];
+    } else if (name in UNSUPPORTED_HOOKS) {
+      throw new SettingsError(`${where(name)}: hook "${name}" is not supported: ${UNSUPPORTED_HOOKS[name]}`);
+    } else {
+      throw new SettingsError(`${where(name)}: unknown hook "${name}" (hooks: ${HOOK_NAMES.join(', ')})`);
+    }
+  }
+  for (const name of HOOK_NAMES) {
+    if (object[name] !== undefined) throw new SettingsError(`${where(name)}: ${name} must be a function`);
+  }
+  return hooks;
+}
+
+/**
+ * Calls a hook, awaits it, and logs a throw or rejection with its stack. With `until`, gives up waiting
+ * once that promise settles (the hook keeps running; the caller moves on).
+ */
+export async function runHook(
+  log: Logger,
+  hook: ((...args: never[]) => unknown) | undefined,
+  name: HookName,
+  args: unknown[],
+  until?: Promise<unknown>,
+): Promise<void> {
+  if (!hook) return;
+  const failed = (error: unknown) => log.exception(`Hook ${name} failed`, error);
+  try {
+    const result = Promise.resolve((hook as (...values: unknown[]) => unknown)(...args)).then(undefined, failed);
+    await (until ? Promise.race([result, until]) : result);
+  } catch (error) {
+    failed(error);
+  }
+}
+
+/** Calls a hook on the request path without waiting for it; a throw or rejection is logged. */
+export function callHookNow(log: Logger, hook: ((...args: never[]) => unknown) | undefined, name: HookName, args: unknown[]): void {
+  if (!hook) return;
+  try {
+    const result = (hook as (...values: unknown[]) => unknown)(...args);
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      (result as Promise<unknown>).then(undefined, (error: unknown) => log.exception(`Hook ${name} failed`, error));
+    }
+  } catch (error) {
+    log.exception(`Hook ${name} failed`, error);
+  }
 }

@@ -5,8 +5,8 @@
 import type { Settings } from './settings.js';
 
 export type MasterMessage =
-  /** First message to a new worker: the settings of its generation. */
-  | { type: 'boot'; settings: Settings; cwd: string }
+  /** First message to a new worker: the settings of its generation, and its `age` (the hooks' worker.age). */
+  | { type: 'boot'; settings: Settings; cwd: string; age: number }
   /** Shared sockets: the listening server number `index` comes with this message. */
   | { type: 'listen'; index: number }
   /** An accepted connection handed over by the master comes with this message. */

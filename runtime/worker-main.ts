@@ -18,14 +18,14 @@ process.once('message', (message: unknown) => void boot(message));
 
 async function boot(message: unknown): Promise<void> {
   if (!isMasterMessage(message) || message.type !== 'boot') return;
-  const { settings, cwd } = message;
+  const { settings, cwd, age } = message;
   const log = new Logger({
     errorlog: settings.errorlog,
     accesslog: settings.accesslog,
     accessLogFormat: settings.access_log_format,
     loglevel: settings.loglevel,
   });
-  const worker = new Worker(settings, cwd, log);
+  const worker = new Worker(settings, cwd, log, age);
   worker.startHeartbeat();
   try {
     await worker.boot();

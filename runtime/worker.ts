@@ -1,9 +1,11 @@
 /**
- * One worker process: loads the app, serves HTTP with the strict server, heartbeats to the master from its
- * event loop, counts requests for --max-requests, and drains gracefully on TERM (from the master or sent to
- * it directly, as Heroku does). Started by the master through worker-main.ts:
+ * One worker process: loads the app, serves HTTP with the strict server (one it builds, or the server the
+ * app built), heartbeats to the master from its event loop, counts requests for --max-requests, runs the
+ * worker-side hooks, and drains gracefully on TERM (from the master or sent to it directly, as Heroku
+ * does). Upgraded connections (WebSockets) are left to the app while draining, until the graceful deadline.
+ * Started by the master through worker-main.ts:
  *
- *   const worker = new Worker(settings, cwd, logger);
+ *   const worker = new Worker(settings, cwd, logger, age);
  *   await worker.boot();        // throws AppLoadError / BootError
  *   worker.serve();             // from now on: messages, signals, requests
  */
@@ -11,20 +13,29 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { loadApp } from './app-loader.js';
+import { loadConfigHooks } from './configuration.js';
 import { BootError, firstLine } from './errors.js';
-import { createStrictServer } from './http/strict-server.js';
+import { callHookNow, runHook, type Hooks, type ServerInfo, type WorkerInfo } from './hooks.js';
+import { HttpRejection } from './http/error-response.js';
+import { interceptEvent } from './http/event-intercept.js';
+import { createStrictServer, isTlsServer } from './http/strict-server.js';
 import { Logger } from './logging.js';
 import { heartbeatIntervalMs, isMasterMessage, type WorkerMessage } from './messages.js';
 import type { Settings } from './settings.js';
 
 /** How long a connection that has not sent its first request yet may stay once draining starts. */
 const FIRST_REQUEST_GRACE_MS = 1000;
+/** INT/QUIT: time for worker_int and worker_exit, under the master's 2 s before it kills. */
+const QUICK_EXIT_MS = 1500;
 
 interface ConnectionState {
   requests: number;
   active: number;
   acceptedAt: number;
+  /** Taken over by an upgrade listener (a WebSocket): the app's until the graceful deadline. */
+  upgraded: boolean;
 }
 
 export class Worker {
@@ -37,12 +48,21 @@ export class Worker {
   /** The master has sent `stop`: no connection can be on its way any more. */
   private stopReceived = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private hooks: Hooks = {};
+  /** What worker-side hooks get as `worker`. */
+  readonly info: WorkerInfo;
+  /** Settles at the graceful deadline, once draining started. */
+  private deadline: Promise<void> | undefined;
+  private finishing = false;
+  private connectionsGone: (() => void) | undefined;
 
   constructor(
     private readonly settings: Settings,
     private readonly cwd: string,
     private readonly log: Logger,
+    age: number,
   ) {
+    this.info = { pid: process.pid, ppid: process.ppid, age, server: undefined };
     this.maxRequests =
       settings.max_requests > 0
         ? settings.max_requests + Math.floor(Math.random() * (settings.max_requests_jitter + 1))
@@ -55,17 +75,26 @@ export class Worker {
     this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), heartbeatIntervalMs(this.settings.timeout));
   }
 
+  private get serverInfo(): ServerInfo {
+    return { pid: process.ppid, settings: this.settings };
+  }
+
   async boot(): Promise<void> {
+    if (this.settings.config) this.hooks = await loadConfigHooks(this.settings.config);
+    await runHook(this.log, this.hooks.post_fork, 'post_fork', [this.serverInfo, this.info]);
     const trusted = new Set(this.settings.forwarded_allow_ips);
     const isTrustedProxy = trusted.has('*')
       ? () => true
       : (address: string | undefined) => address !== undefined && trusted.has(stripMappedIPv4(address));
-    const listener = await loadApp(this.settings.app ?? '', {
+    const app = await loadApp(this.settings.app ?? '', {
       cwd: this.cwd,
       factory: this.settings.factory,
       fetch: { secure: this.settings.certfile !== undefined, isTrustedProxy },
     });
     let tls: { cert: Buffer; key: Buffer } | undefined;
+    if (app.kind === 'server' && this.settings.certfile) {
+      throw new BootError('--certfile/--keyfile apply to servers tsunicorn builds: the app exports its own server, so build it with https.createServer({ cert, key }) instead');
+    }
     if (this.settings.certfile && this.settings.keyfile) {
       try {
         tls = { cert: readFileSync(this.settings.certfile), key: readFileSync(this.settings.keyfile) };
@@ -74,7 +103,8 @@ export class Worker {
       }
     }
     try {
-      this.server = createStrictServer(this.wrap(listener), {
+      this.server = createStrictServer(app.kind === 'listener' ? this.guard(app.listener) : undefined, {
+        server: app.kind === 'server' ? app.server : undefined,
         limitRequestLine: this.settings.limit_request_line,
         limitRequestFields: this.settings.limit_request_fields,
         limitRequestFieldSize: this.settings.limit_request_field_size,
@@ -85,7 +115,12 @@ export class Worker {
     } catch (error) {
       throw new BootError(`cannot create the HTTP server: ${firstLine(error)}`);
     }
-    this.server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => this.track(socket));
+    const server = this.server;
+    interceptEvent<[IncomingMessage, ServerResponse]>(server, 'request', (pass, req, res) => this.handle(req, res, pass));
+    interceptEvent<[IncomingMessage, Duplex, Buffer]>(server, 'upgrade', (pass, req, socket, head) => this.upgrade(req, socket, head, pass));
+    server.on(isTlsServer(server) ? 'secureConnection' : 'connection', (socket: Socket) => this.track(socket));
+    this.info.server = server;
+    await runHook(this.log, this.hooks.post_worker_init, 'post_worker_init', [this.info]);
   }
 
   serve(): void {
@@ -101,8 +136,8 @@ export class Worker {
       }
     });
     process.on('SIGTERM', () => this.drain('received SIGTERM'));
-    process.on('SIGINT', () => this.quit());
-    process.on('SIGQUIT', () => this.quit());
+    process.on('SIGINT', () => void this.quit());
+    process.on('SIGQUIT', () => void this.quit());
     process.on('SIGUSR1', () => this.log.reopen());
     process.on('SIGHUP', () => undefined);
     // The master is gone: nobody will hand over connections or replace us.
@@ -137,42 +172,78 @@ export class Worker {
   }
 
   private track(socket: Socket): void {
-    this.connections.set(socket, { requests: 0, active: 0, acceptedAt: Date.now() });
+    this.connections.set(socket, { requests: 0, active: 0, acceptedAt: Date.now(), upgraded: false });
     socket.once('close', () => {
       this.connections.delete(socket);
+      if (this.connections.size === 0) this.connectionsGone?.();
       if (this.draining) this.exitWhenIdle();
     });
   }
 
-  /** Wraps the app: counting, Connection: close while draining, the access log, and the 500 boundary. */
-  private wrap(app: RequestListener): RequestListener {
-    const accessLog = this.log.accessLogEnabled;
+  /** The app's own listener, registered on the server: a promise it returns that rejects is a 500 too. */
+  private guard(app: RequestListener): RequestListener {
     return (req, res) => {
-      const state = this.connections.get(req.socket);
-      if (state) {
-        state.requests++;
-        state.active++;
-        res.once('close', () => this.requestDone(req.socket, state));
-      }
-      this.requestsServed++;
-      if (this.maxRequests > 0 && this.requestsServed >= this.maxRequests && !this.draining) {
-        this.log.info(`Autorestarting worker after current request.`);
-        this.send({ type: 'retiring', reason: 'max-requests' });
-        this.drain(undefined);
-      }
-      if (this.draining) res.shouldKeepAlive = false;
-      if (accessLog) this.logAccess(req, res);
-      let result: unknown;
-      try {
-        result = app(req, res);
-      } catch (error) {
-        this.fail(error, req, res);
-        return;
-      }
+      const result: unknown = app(req, res);
       if (result && typeof (result as Promise<unknown>).then === 'function') {
         (result as Promise<unknown>).then(undefined, (error: unknown) => this.fail(error, req, res));
       }
     };
+  }
+
+  /** One request for --max-requests; the one that reaches the limit starts the drain. */
+  private countRequest(): void {
+    this.requestsServed++;
+    if (this.maxRequests > 0 && this.requestsServed >= this.maxRequests && !this.draining) {
+      this.log.info(`Autorestarting worker after current request.`);
+      this.send({ type: 'retiring', reason: 'max-requests' });
+      this.drain(undefined);
+    }
+  }
+
+  /**
+   * Every upgrade request an upgrade listener of the app takes (Node answers the others as plain requests):
+   * refused while draining, otherwise the connection is marked as the app's and left to it.
+   */
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pass: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): boolean {
+    if (this.draining) {
+      socket.end(new HttpRejection(503, 'the worker is shutting down, connect again').responseBytes());
+      return true;
+    }
+    const state = this.connections.get(req.socket);
+    if (state) state.upgraded = true;
+    this.countRequest();
+    try {
+      return pass(req, socket, head);
+    } catch (error) {
+      this.log.exception(`Error handling upgrade ${req.url ?? ''}`, error);
+      socket.destroy();
+      return true;
+    }
+  }
+
+  /**
+   * Every request, before the server's listeners (the app's): counting, Connection: close while draining,
+   * the access log, pre_request/post_request, and the 500 boundary.
+   */
+  private handle(req: IncomingMessage, res: ServerResponse, pass: (req: IncomingMessage, res: ServerResponse) => boolean): boolean {
+    const state = this.connections.get(req.socket);
+    if (state) {
+      state.requests++;
+      state.active++;
+      res.once('close', () => this.requestDone(req.socket, state));
+    }
+    this.countRequest();
+    if (this.draining) res.shouldKeepAlive = false;
+    if (this.log.accessLogEnabled) this.logAccess(req, res);
+    const { pre_request: preRequest, post_request: postRequest } = this.hooks;
+    if (preRequest) callHookNow(this.log, preRequest, 'pre_request', [this.info, req]);
+    if (postRequest) res.once('close', () => callHookNow(this.log, postRequest, 'post_request', [this.info, req, res]));
+    try {
+      return pass(req, res);
+    } catch (error) {
+      this.fail(error, req, res);
+      return true;
+    }
   }
 
   private requestDone(socket: Socket, state: ConnectionState): void {
@@ -234,9 +305,10 @@ export class Worker {
   }
 
   /**
-   * Graceful stop: take no new connections, let in-flight requests finish (their responses say
-   * Connection: close), close idle keep-alive connections, exit when none is left. The master kills us
-   * after --graceful-timeout; the local timer covers a master that is gone.
+   * Graceful stop: take no new connections or upgrades, let in-flight requests finish (their responses
+   * say Connection: close), close idle keep-alive connections; once only upgraded connections (or none)
+   * are left, run worker_exit and give the upgraded ones until the graceful deadline. The deadline falls a
+   * little before the master's SIGKILL, so the worker still ends its connections and exits by itself.
    */
   drain(reason: string | undefined): void {
     if (this.draining) return;
@@ -245,23 +317,42 @@ export class Worker {
     if (reason) this.log.debug(`Worker draining (pid: ${process.pid}): ${reason}`);
     for (const listening of this.listeners) listening.close();
     for (const [socket, state] of this.connections) {
-      if (state.active === 0 && state.requests > 0) socket.destroySoon();
+      if (state.active === 0 && state.requests > 0 && !state.upgraded) socket.destroySoon();
     }
     const fresh = setInterval(() => {
       const now = Date.now();
       for (const [socket, state] of this.connections) {
+        if (state.upgraded) continue;
         if (state.active === 0 && (state.requests > 0 || now - state.acceptedAt > FIRST_REQUEST_GRACE_MS)) socket.destroy();
       }
       this.exitWhenIdle();
     }, 100);
     fresh.unref();
-    setTimeout(() => this.exit(), Math.max(0, this.settings.graceful_timeout * 1000)).unref();
+    const gracefulMs = Math.max(0, this.settings.graceful_timeout * 1000);
+    this.deadline = new Promise((resolve) => setTimeout(resolve, gracefulMs - Math.min(1000, gracefulMs / 10)));
+    void this.deadline.then(() => this.finish());
     this.exitWhenIdle();
   }
 
   private exitWhenIdle(): void {
-    const idle = () => this.connections.size === 0 && (this.stopReceived || !process.connected);
-    if (idle()) setImmediate(() => idle() && this.exit());
+    const idle = () => {
+      for (const state of this.connections.values()) if (!state.upgraded) return false;
+      return this.stopReceived || !process.connected;
+    };
+    if (idle()) setImmediate(() => idle() && void this.finish());
+  }
+
+  /** worker_exit (bounded by the deadline), then the upgraded connections' remaining time, then exit. */
+  private async finish(): Promise<void> {
+    if (this.finishing) return;
+    this.finishing = true;
+    const deadline = this.deadline ?? Promise.resolve();
+    await runHook(this.log, this.hooks.worker_exit, 'worker_exit', [this.serverInfo, this.info], deadline);
+    if (this.connections.size > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.connectionsGone = resolve)), deadline]);
+    }
+    for (const socket of this.connections.keys()) socket.destroy();
+    this.exit();
   }
 
   private exit(): void {
@@ -270,7 +361,13 @@ export class Worker {
     process.exit(0);
   }
 
-  private quit(): void {
+  /** INT/QUIT: worker_int, then worker_exit, both bounded by the quick-exit time; open connections end. */
+  private async quit(): Promise<void> {
+    if (this.finishing) process.exit(0);
+    this.finishing = true;
+    const bound = new Promise<void>((resolve) => setTimeout(resolve, QUICK_EXIT_MS).unref());
+    await runHook(this.log, this.hooks.worker_int, 'worker_int', [this.info], bound);
+    await runHook(this.log, this.hooks.worker_exit, 'worker_exit', [this.serverInfo, this.info], bound);
     process.exit(0);
   }
 }

@@ -9,7 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 
 /** Statuses the strict layer produces. */
-export type RejectionStatus = 400 | 408 | 413 | 414 | 431 | 501 | 505;
+export type RejectionStatus = 400 | 408 | 413 | 414 | 431 | 501 | 503 | 505;
 
 export class HttpRejection {
   constructor(

@@ -9,12 +9,18 @@
  *   server.listen(0);                       // or server.emit('connection', socketFromMaster)
  *
  * Both paths get every check: the gate is installed from the server's own connection event.
+ *
+ * A server the app built itself (Socket.IO, ws, Fastify's `app.server`) is given as `options.server`: it
+ * is configured in place instead (parser options, keep-alive, the gate) and keeps its own listeners.
+ * Every 'request' passes the gate first and every 'clientError' is the layer's, whoever listens.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ConnectionGate } from './connection-gate.js';
+import { interceptEvent } from './event-intercept.js';
 import { classifyClientError } from './error-response.js';
 import { largestHead, resolveLimits } from './head-scanner.js';
 import { ConnectionSweeper, DEFAULT_SLOW_CLIENT_TIMEOUTS, type SlowClientTimeouts } from './slow-client.js';
@@ -31,6 +37,8 @@ export interface StrictServerOptions extends HttpLimits {
   tls?: { cert: Buffer; key: Buffer };         // when set, an https server
   /** Slow-client bounds; the defaults (DEFAULT_SLOW_CLIENT_TIMEOUTS) suit production, tests shorten them. */
   slowClient?: Partial<SlowClientTimeouts>;
+  /** A server the app built and did not start: gated in place of a new one (`tls` does not apply). */
+  server?: http.Server | https.Server;
 }
 
 export type { SlowClientTimeouts } from './slow-client.js';
@@ -47,13 +55,13 @@ function gateOf(socket: Duplex | null): ConnectionGate | undefined {
   return socket ? (socket as GatedSocket)[GATE] : undefined;
 }
 
-export function createStrictServer(listener: http.RequestListener, options: StrictServerOptions): http.Server | https.Server {
+export function createStrictServer(listener: http.RequestListener | undefined, options: StrictServerOptions): http.Server | https.Server {
   const limits = resolveLimits(options);
   const timeouts: SlowClientTimeouts = { ...DEFAULT_SLOW_CLIENT_TIMEOUTS, ...options.slowClient };
   const keepAliveMs = Math.max(0, Math.round(options.keepAliveSeconds * 1000));
   const sweeper = new ConnectionSweeper(timeouts);
 
-  const serverOptions: http.ServerOptions = {
+  const serverOptions = {
     insecureHTTPParser: false,
     requireHostHeader: true,
     maxHeaderSize: largestHead(limits) + PARSER_HEADER_SLACK,
@@ -62,26 +70,32 @@ export function createStrictServer(listener: http.RequestListener, options: Stri
     headersTimeout: 0,
     requestTimeout: 0,
     keepAliveTimeout: keepAliveMs,
-  };
+  } satisfies http.ServerOptions;
 
-  const onRequest: http.RequestListener = keepAliveMs === 0
-    ? (req, res) => {
-      gateOf(req.socket)?.onRequest(req, res);
-      // --keep-alive 0: every response closes its connection (Node would read 0 as "never time out").
-      res.shouldKeepAlive = false;
-      listener(req, res);
-    }
-    : (req, res) => {
-      gateOf(req.socket)?.onRequest(req, res);
-      listener(req, res);
-    };
-
-  const server = options.tls
-    ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs }, onRequest)
-    : http.createServer(serverOptions, onRequest);
+  let server: http.Server | https.Server;
+  if (options.server) {
+    server = adoptServer(options.server, serverOptions);
+    if (listener) server.on('request', listener);
+  } else if (options.tls) {
+    server = https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs }, listener);
+  } else {
+    server = http.createServer(serverOptions, listener);
+  }
   // The scanner enforces --limit-request-fields; Node's default of 2000 would silently drop the rest.
   server.maxHeadersCount = 0;
   server.keepAliveTimeout = keepAliveMs;
+
+  interceptEvent<[http.IncomingMessage, http.ServerResponse]>(server, 'request', keepAliveMs === 0
+    ? (pass, req, res) => {
+      gateOf(req.socket)?.onRequest(req, res);
+      // --keep-alive 0: every response closes its connection (Node would read 0 as "never time out").
+      res.shouldKeepAlive = false;
+      return pass(req, res);
+    }
+    : (pass, req, res) => {
+      gateOf(req.socket)?.onRequest(req, res);
+      return pass(req, res);
+    });
 
   // Registered after Node's own connection listener (added by the constructor), so the parser exists.
   const attach = (socket: Socket) => {
@@ -95,19 +109,43 @@ export function createStrictServer(listener: http.RequestListener, options: Stri
     (socket as GatedSocket)[GATE] = gate;
     sweeper.add(gate);
   };
-  server.on(options.tls ? 'secureConnection' : 'connection', attach);
+  server.on(isTlsServer(server) ? 'secureConnection' : 'connection', attach);
 
-  server.on('clientError', (error: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
+  // The layer answers client errors itself: a 'clientError' listener of the app never writes a second reply.
+  interceptEvent<[NodeJS.ErrnoException & { reason?: string }, Duplex]>(server, 'clientError', (_pass, error, socket) => {
     const gate = gateOf(socket);
     const action = classifyClientError(error.code, error.reason, gate?.inRequestLine ?? true);
     if (!gate) {
       socket.destroy();
-      return;
+      return true;
     }
     if (action.kind === 'respond') gate.fail(action.rejection);
     else if (action.kind === 'ignore') gate.ignoreFurtherInput();
     else gate.cutOff(`connection error (${error.code ?? 'unknown'})`, false);
+    return true;
   });
 
+  return server;
+}
+
+export function isTlsServer(server: http.Server | https.Server): server is https.Server {
+  return server instanceof tls.Server;
+}
+
+/**
+ * Gives a server the app built the parser options a new one would get. Node reads them from the server
+ * for every connection it sets up (`storeHTTPOptions` keeps them as own properties, set by the constructor),
+ * so assigning them before the first connection has the effect of passing them to createServer().
+ */
+function adoptServer(server: http.Server | https.Server, serverOptions: Required<Pick<http.ServerOptions, 'insecureHTTPParser' | 'requireHostHeader' | 'maxHeaderSize' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout'>>): http.Server | https.Server {
+  const settable = server as unknown as Record<string, unknown>;
+  for (const name of ['insecureHTTPParser', 'requireHostHeader', 'maxHeaderSize'] as const) {
+    if (!Object.hasOwn(server, name)) {
+      throw new Error(`this Node's http.Server has no ${name} property to configure (tsunicorn supports Node 20.19, 22 and 24)`);
+    }
+    settable[name] = serverOptions[name];
+  }
+  server.headersTimeout = serverOptions.headersTimeout;
+  server.requestTimeout = serverOptions.requestTimeout;
   return server;
 }
