@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import http, { type RequestListener } from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError, firstLine } from './errors.js';
@@ -102,7 +103,7 @@ function isUsable(value: unknown): boolean {
 /** Turns one exported value into a Node request listener, or takes the server the app built. */
 export function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, source: string): LoadedApp {
   if (isServer(value)) {
-    if (value.listening) {
+    if (value.listening || listenCalled.has(value)) {
       throw new AppLoadError(
         `${source} is a server that is already listening: export it without calling listen() (tsunicorn binds the addresses and hands it the connections)`,
       );
@@ -138,7 +139,30 @@ function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, so
   );
 }
 
-export async function loadApp(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
+/**
+ * Servers whose listen() the app called while it loaded. `listening` alone misses a listen() with a host
+ * name, which only binds after a DNS lookup.
+ */
+const listenCalled = new WeakSet<net.Server>();
+
+async function recordingListenCalls<T>(load: () => Promise<T>): Promise<T> {
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+    listenCalled.add(this);
+    return Reflect.apply(listen, this, args) as net.Server;
+  } as typeof listen;
+  try {
+    return await load();
+  } finally {
+    net.Server.prototype.listen = listen;
+  }
+}
+
+export function loadApp(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
+  return recordingListenCalls(() => loadAppValue(specText, options));
+}
+
+async function loadAppValue(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
   const spec = parseAppSpec(specText);
   const namespace = await importAppModule(spec, options.cwd);
   let exportName: string;
