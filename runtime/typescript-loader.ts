@@ -6,7 +6,7 @@
  *
  *   const namespace = await importModule('/srv/app/app.ts', 'file:///srv/app/app.ts', cwd);
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -71,6 +71,38 @@ async function enableTypeScript(file: string, cwd: string): Promise<void> {
   }
 }
 
+/** The "type" of the package a file belongs to ("commonjs" when the nearest package.json says nothing). */
+function packageType(file: string): { type: string; manifest: string | undefined } {
+  for (let directory = path.dirname(file); ; directory = path.dirname(directory)) {
+    const manifest = path.join(directory, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const { type } = JSON.parse(readFileSync(manifest, 'utf8')) as { type?: unknown };
+        return { type: typeof type === 'string' ? type : 'none', manifest };
+      } catch {
+        return { type: 'none', manifest };
+      }
+    }
+    if (path.dirname(directory) === directory) return { type: 'none', manifest: undefined };
+  }
+}
+
+/**
+ * What Node's own type stripping cannot load, said before Node tries (it would print a warning of its
+ * own first): import/export in a .ts file of a package that declares "type": "commonjs" (npm init's
+ * default), since stripping removes types but does not turn ES module syntax into CommonJS.
+ */
+function checkNativeLoadable(file: string): void {
+  if (!file.endsWith('.ts')) return;
+  const { type, manifest } = packageType(file);
+  if (type !== 'commonjs') return;
+  if (!/^\s*(import|export)\s/m.test(readFileSync(file, 'utf8'))) return;
+  throw new Error(
+    `${path.basename(file)} uses import/export in a CommonJS package ("type": "commonjs" in ${manifest}), which Node's ` +
+      'type stripping cannot load: npm install tsx (tsunicorn uses it when present), or rename the file to .mts',
+  );
+}
+
 /** Node's errors for TypeScript that type stripping cannot handle (enum, namespace, parameter properties...). */
 const STRIPPING_ERRORS = new Set(['ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX', 'ERR_INVALID_TYPESCRIPT_SYNTAX', 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING']);
 
@@ -80,18 +112,24 @@ const STRIPPING_ERRORS = new Set(['ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX', 'ERR_INVA
  * ES module would, so `export default app` means the same in both kinds of package.
  */
 export async function importModule(file: string | undefined, url: string, cwd = process.cwd()): Promise<Record<string, unknown>> {
-  if (file !== undefined && isTypeScriptFile(file)) await enableTypeScript(file, cwd);
+  if (file !== undefined && isTypeScriptFile(file)) {
+    await enableTypeScript(file, cwd);
+    if (typescriptLoader === 'node') checkNativeLoadable(file);
+  }
   let namespace: Record<string, unknown>;
   try {
     namespace = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     if (typescriptLoader === 'node' && (STRIPPING_ERRORS.has(code ?? '') || error instanceof SyntaxError)) {
-      const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
       throw new Error(
         `${message} (Node ${process.versions.node} only strips erasable TypeScript syntax: npm install tsx, which tsunicorn uses when present)`,
         { cause: error },
       );
+    }
+    if (typescriptLoader === 'node' && code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*\/[^/'.]+'/.test(message)) {
+      throw new Error(`${message} (with Node's type stripping, imports name the file with its extension, './routes.ts'; or npm install tsx)`, { cause: error });
     }
     throw error;
   }

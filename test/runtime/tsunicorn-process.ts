@@ -21,6 +21,8 @@ export interface StartOptions {
   cwd?: string;
   /** Wait for this many Listening lines (default 1; 0 to not wait, e.g. for failures). */
   listening?: number;
+  /** Another tsunicorn command, e.g. the one of a copy of the package installed into an app. */
+  bin?: string;
 }
 
 export class TsunicornProcess {
@@ -46,7 +48,7 @@ export class TsunicornProcess {
     const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, TSUNICORN_CMD_ARGS: undefined };
     for (const [key, value] of Object.entries(options.env ?? {})) env[key] = value;
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
       cwd: options.cwd ?? ROOT,
       env,
       detached: true,
