@@ -89,19 +89,21 @@ describe('tsunicorn with real frameworks (-w 2)', function () {
     expect(server.lines.filter((line) => /did not stop within --graceful-timeout|was sent SIGKILL/.test(line))).to.deep.equal([]);
   });
 
-  it('ws on a server the app builds: upgrades go to it, plain requests to its request listener', async () => {
-    const server = await start([app('ws-server.mjs')]);
-    const workers = await server.waitForWorkers(2);
-    expect((await request(server.url, '/')).body).to.match(/^plain http from \d+\n$/);
-    const wsUrl = server.url.replace(/^http/, 'ws');
-    const { socket, first } = await openWebSocket(`${wsUrl}/room?x=1`);
-    clients.push(socket);
-    expect(first).to.match(/^hello (\d+) \/room\?x=1$/);
-    expect(workers).to.include(Number(first.split(' ')[1]));
-    const echo = nextMessage(socket);
-    socket.send('ping');
-    expect(await echo).to.equal('echo ping');
-  });
+  for (const sharing of ['handoff', 'shared'] as const) {
+    it(`ws on a server the app builds (--socket-sharing ${sharing}): upgrades go to it, plain requests to its request listener`, async () => {
+      const server = await start([app('ws-server.mjs'), '--socket-sharing', sharing]);
+      const workers = await server.waitForWorkers(2);
+      expect((await request(server.url, '/')).body).to.match(/^plain http from \d+\n$/);
+      const wsUrl = server.url.replace(/^http/, 'ws');
+      const { socket, first } = await openWebSocket(`${wsUrl}/room?x=1`);
+      clients.push(socket);
+      expect(first).to.match(/^hello (\d+) \/room\?x=1$/);
+      expect(workers).to.include(Number(first.split(' ')[1]));
+      const echo = nextMessage(socket);
+      socket.send('ping');
+      expect(await echo).to.equal('echo ping');
+    });
+  }
 
   it('ws attached to each worker\'s server from post_worker_init, for a plain listener app', async () => {
     const server = await start([app('ws-listener.mjs'), '-c', app('ws-hook.config.mjs')]);
