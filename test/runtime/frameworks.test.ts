@@ -48,7 +48,8 @@ describe('tsunicorn with real frameworks (-w 2)', function () {
     const workers = await server.waitForWorkers(2);
     expect((await waitUntilServing(server.url)).body).to.match(/^<h1>chat served by \d+<\/h1>$/);
     const seen = new Set<number>();
-    for (let attempt = 0; attempt < 12 && seen.size < 2; attempt++) {
+    // Until both workers answered: the second may still be loading the app when the first serves.
+    for (let attempt = 0; attempt < 150 && seen.size < 2; attempt++) {
       const client = io(server.url, { transports: ['websocket'], reconnection: false });
       clients.push(client);
       const pid = await waitForEvent<number>(client, 'welcome');
@@ -56,6 +57,8 @@ describe('tsunicorn with real frameworks (-w 2)', function () {
       const echoed = waitForEvent<string>(client, 'chat message');
       client.emit('chat message', `hello ${attempt}`);
       expect(await echoed).to.equal(`${pid}: hello ${attempt}`);
+      client.close();
+      if (seen.size < 2) await sleep(100);
     }
     expect([...seen].sort()).to.deep.equal([...workers].sort());
   });
@@ -71,7 +74,10 @@ describe('tsunicorn with real frameworks (-w 2)', function () {
       client.on('welcome', (pid: number) => entry.pids.push(pid));
       connected.push(entry);
     }
-    for (const entry of connected) while (entry.pids.length === 0) await sleep(20);
+    for (const entry of connected) {
+      for (let attempt = 0; attempt < 300 && entry.pids.length === 0; attempt++) await sleep(50);
+      expect(entry.pids, 'connected before the HUP').to.have.length(1);
+    }
     server.signal('SIGHUP');
     // Each client is dropped by its old worker at the graceful deadline and comes back on a new one.
     for (const entry of connected) {
