@@ -146,15 +146,16 @@ function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, so
 const listenCalled = new WeakSet<net.Server>();
 
 async function recordingListenCalls<T>(load: () => Promise<T>): Promise<T> {
-  const listen = net.Server.prototype.listen;
-  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+  const prototype = net.Server.prototype;
+  const listen = Reflect.get(prototype, 'listen') as (this: net.Server, ...args: unknown[]) => net.Server;
+  prototype.listen = function (this: net.Server, ...args: unknown[]) {
     listenCalled.add(this);
-    return Reflect.apply(listen, this, args) as net.Server;
-  } as typeof listen;
+    return Reflect.apply(listen, this, args);
+  };
   try {
     return await load();
   } finally {
-    net.Server.prototype.listen = listen;
+    prototype.listen = listen;
   }
 }
 

@@ -121,7 +121,7 @@ export async function importModule(file: string | undefined, url: string, cwd = 
     namespace = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
     if (typescriptLoader === 'node' && (STRIPPING_ERRORS.has(code ?? '') || error instanceof SyntaxError)) {
       throw new Error(
         `${message} (Node ${process.versions.node} only strips erasable TypeScript syntax: npm install tsx, which tsunicorn uses when present)`,

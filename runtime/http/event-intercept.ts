@@ -19,10 +19,10 @@ export function interceptEvent<Args extends unknown[]>(
   event: string,
   handler: (pass: PassEvent<Args>, ...args: Args) => boolean,
 ): void {
-  const emit = emitter.emit;
-  const pass: PassEvent<Args> = (...args) => Reflect.apply(emit, emitter, [event, ...args]) as boolean;
+  const emit = Reflect.get(emitter, 'emit') as (this: EventEmitter, name: string | symbol, ...args: unknown[]) => boolean;
+  const pass: PassEvent<Args> = (...args) => Reflect.apply(emit, emitter, [event, ...args]);
   emitter.emit = function (this: EventEmitter, name: string | symbol, ...args: unknown[]): boolean {
     if (name === event) return handler(pass, ...(args as Args));
-    return Reflect.apply(emit, this, [name, ...args]) as boolean;
+    return Reflect.apply(emit, this, [name, ...args]);
   };
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -174,6 +174,11 @@ export default defineConfig({
   when_ready(server) { console.log(\`ready with \${server.settings.workers} workers\`); },
 });
 `);
+    // tsx is an optional peer: Node >= 22.18 strips the config's types itself, older Node needs tsx
+    // installed next to the package (linked here from the repository's own copy).
+    if (!(process.features as { typescript?: string | false }).typescript) {
+      symlinkSync(path.join(REPO, 'node_modules', 'tsx'), path.join(app, 'node_modules', 'tsx'));
+    }
     const child = spawn(path.join(app, 'node_modules', '.bin', 'tsunicorn'), ['app.js'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
@@ -194,6 +199,18 @@ export default defineConfig({
     expect(body).to.equal('ok');
     child.kill('SIGTERM');
     expect(await exited, output).to.equal(0);
+  });
+
+  it('weighs at most 8 MB installed into a fresh app, dependencies included (tsx is not installed)', () => {
+    const size = (entry: string): number => {
+      const stat = lstatSync(entry);
+      return stat.isDirectory() ? readdirSync(entry).reduce((total, name) => total + size(path.join(entry, name)), 0) : stat.size;
+    };
+    const modules = path.join(app, 'node_modules');
+    const installed = readdirSync(modules).filter((name) => name !== '@types' && name !== 'tsx' && name !== '.bin');
+    const bytes = installed.reduce((total, name) => total + size(path.join(modules, name)), 0);
+    expect(installed).to.not.include.members(['tsx', 'esbuild', '@esbuild']);
+    expect(bytes / 1e6, 'MB of node_modules').to.be.at.most(8);
   });
 
   it('installs no file outside what the package lists', () => {

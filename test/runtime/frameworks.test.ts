@@ -16,7 +16,7 @@ const app = (file: string) => path.join(FRAMEWORKS, file);
 function openWebSocket(url: string): Promise<{ socket: WebSocket; first: string }> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url);
-    socket.once('message', (data) => resolve({ socket, first: String(data) }));
+    socket.once('message', (data: Buffer) => resolve({ socket, first: data.toString('utf8') }));
     socket.once('error', reject);
     socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
   });
@@ -24,7 +24,7 @@ function openWebSocket(url: string): Promise<{ socket: WebSocket; first: string 
 
 function nextMessage(socket: WebSocket): Promise<string> {
   return new Promise((resolve, reject) => {
-    socket.once('message', (data) => resolve(String(data)));
+    socket.once('message', (data: Buffer) => resolve(data.toString('utf8')));
     socket.once('close', () => reject(new Error('closed before a message')));
   });
 }
