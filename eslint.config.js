@@ -7,10 +7,10 @@ import tseslint from 'typescript-eslint';
 export default defineConfig(
   { ignores: ['dist/', 'node_modules/', 'test/fixtures/'] },
   {
-    files: ['procfile/**/*.ts', 'runtime/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    files: ['procfile/**/*.ts', 'runtime/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'docs/**/*.ts'],
     extends: [eslint.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {
-      // tsconfig.test.json covers the sources, tests, benchmarks and scripts (not the fixtures).
+      // tsconfig.test.json covers the sources, tests, benchmarks and the docs generator (not the fixtures).
       parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
     },
     rules: {

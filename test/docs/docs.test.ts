@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SETTINGS_PAGE, renderSettingsPage } from '../../scripts/settings-page.js';
+import { SETTINGS_PAGE, renderSettingsPage } from '../../docs/settings-page.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
