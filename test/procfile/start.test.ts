@@ -1,7 +1,10 @@
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, processAlive, project, runTsforeman, startManager } from './helpers.js';
+import { BIN, REPO, cleanup, processAlive, project, runTsforeman, startManager, track } from './helpers.js';
+
+const FIXTURES = join(REPO, 'test', 'fixtures', 'procfile');
 
 /** The output with pids replaced, so it can be compared byte for byte. */
 const withoutPids = (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace(/pid \d+/g, 'pid N'), 'latin1');
@@ -33,6 +36,41 @@ describe('tsforeman start', function () {
         Buffer.from('system | sending SIGTERM to all processes\n'),
       ]);
       expect(withoutPids(manager.stdoutBytes).equals(expected), manager.stdoutBytes.toString('latin1')).to.equal(true);
+    });
+
+    it('keeps every line whole under a slow reader: 3 x 10k lines in 64 KiB writes, read 32 KiB per 50 ms after 2 s', async () => {
+      const types = ['alpha', 'beta', 'gamma'];
+      const writer = join(FIXTURES, 'write-lines.mjs');
+      const dir = project({
+        Procfile: types.map((type) => `${type}: exec "$NODE" ${JSON.stringify(writer)} ${type} 10000 65536\n`).join(''),
+      });
+      const received = join(dir, 'received');
+      // A pipeline, so stdout is a pipe whose reader paces itself: the reader's pacing is the input.
+      const pipeline = spawn(
+        '/bin/sh',
+        ['-c', '"$0" "$1" start --no-timestamp --no-color --can-die alpha,beta,gamma | "$0" "$2" "$3" 2000 32768 50', process.execPath, BIN, join(FIXTURES, 'slow-reader.mjs'), received],
+        { cwd: dir, env: { ...process.env, NODE: process.execPath }, stdio: 'ignore', detached: true },
+      );
+      track(pipeline.pid!);
+      const code = await new Promise((resolve) => pipeline.once('close', resolve));
+      expect(code).to.equal(0);
+      const lines = readFileSync(received, 'latin1').split('\n');
+      expect(lines.pop()).to.equal('');
+      const byName = new Map<string, string[]>();
+      for (const line of lines) {
+        const match = /^(\S+) +\| (.*)$/.exec(line);
+        expect(match, `unprefixed line ${JSON.stringify(line)}`).to.not.equal(null);
+        const [, name, text] = match as unknown as [string, string, string];
+        byName.set(name, [...(byName.get(name) ?? []), text]);
+      }
+      for (const type of types) {
+        const expected: string[] = [];
+        for (let i = 1; i <= 10000; i++) expected.push(`${type} line ${i} ${'.'.repeat(i % 50)}`);
+        const got = byName.get(`${type}.1`) ?? [];
+        const first = expected.findIndex((text, i) => got[i] !== text);
+        expect(first, `${type}: line ${first + 1} is ${JSON.stringify(got.slice(first, first + 2))}`).to.equal(-1);
+        expect(`${got.join('\n')}\n`).to.equal(`${expected.join('\n')}\n`);
+      }
     });
 
     it('prefixes lines with HH:MM:SS and pads names to the longest', async () => {
