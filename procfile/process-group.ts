@@ -50,27 +50,62 @@ export function processAlive(pid: number): boolean {
 }
 
 function liveMembersOnLinux(pgid: number): boolean {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(Number(entry));
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z') return true;
-  }
-  return false;
+  return processTable().some((entry) => entry.pgrp === pgid && entry.state !== 'Z');
 }
 
-interface ProcStat {
-  state: string;
+/** One live process seen in /proc. */
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
   pgrp: number;
+  state: string;
 }
 
-/** Reads state and process group from /proc/PID/stat (the command name may contain spaces and parentheses). */
-function readStat(pid: number): ProcStat | null {
+/** How long one reading of /proc serves every question asked about it (a poll asks many). */
+const TABLE_TTL_MS = 10;
+let table: { at: number; entries: ProcessEntry[] } | null = null;
+
+/** Every process in /proc (Linux; empty elsewhere), read at most once per TABLE_TTL_MS. */
+export function processTable(): ProcessEntry[] {
+  if (process.platform !== 'linux') return [];
+  const now = Date.now();
+  if (table !== null && now - table.at < TABLE_TTL_MS) return table.entries;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const entries: ProcessEntry[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (stat) entries.push(stat);
+  }
+  table = { at: now, entries };
+  return entries;
+}
+
+/** Every live descendant of `pid` (children, their children, ...), from /proc; empty outside Linux. */
+export function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of processTable()) {
+    if (entry.state === 'Z') continue;
+    children.set(entry.ppid, [...(children.get(entry.ppid) ?? []), entry.pid]);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
+    for (const child of children.get(parent) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** Reads state, parent and process group from /proc/PID/stat (the command name may contain spaces and parentheses). */
+function readStat(pid: number): ProcessEntry | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -79,5 +114,5 @@ function readStat(pid: number): ProcStat | null {
   }
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // After "pid (comm) ": state ppid pgrp ...
-  return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
+  return { pid, state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]) };
 }

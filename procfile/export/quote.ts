@@ -4,16 +4,6 @@
  */
 
 /**
- * Quotes a string for a POSIX shell (and for Python's `shlex.split`): single quotes, with each
- * embedded `'` written as `'\''`.
- *
- *   shellQuote("it's") === `'it'\\''s'`
- */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
  * A YAML double-quoted scalar. JSON string syntax is a subset of YAML's double-quoted style,
  * so every character (quotes, backslashes, newlines, `$`, `%`) survives a YAML parser unchanged.
  */

@@ -188,6 +188,65 @@ describe('tsforeman start', function () {
       });
     }
 
+    it("reports a simple command's own status and pid: the program replaces the shell", async () => {
+      const dir = project({
+        Procfile: [
+          `graceful: GREETING=hi node -e "process.on('SIGTERM', () => process.exit(0)); console.log('pid', process.pid, process.env.GREETING, JSON.stringify(process.argv.slice(1))); console.error('to stderr'); setInterval(() => {}, 1000)" 'a  b' "$PS" x=1`,
+          "compound: echo compound; sleep 300",
+          '',
+        ].join('\n'),
+      });
+      const manager = startManager(['start', '--no-timestamp'], dir);
+      const started = Number((await manager.waitFor(/graceful\.1 started \(pid (\d+)\)/))[1]);
+      const printed = await manager.waitFor(/graceful\.1 \| pid (\d+) (.*)/);
+      await manager.waitFor(/graceful\.1 \| to stderr/);
+      await manager.waitFor(/compound\.1 \| compound/);
+      expect(Number(printed[1])).to.equal(started);
+      expect(printed[2]).to.equal('hi ["a  b","graceful.1","x=1"]');
+      manager.signal('SIGTERM');
+      expect((await manager.exit).code).to.equal(143);
+      expect(manager.stdout).to.include('system     | graceful.1 exited with code 0\n');
+      expect(manager.stdout).to.include('system     | compound.1 terminated by SIGTERM\n');
+    });
+
+    describe('escapees: descendants that left their process group', () => {
+      const daemonize = join(FIXTURES, 'daemonize.mjs');
+      const escapees = (output: string) => [...output.matchAll(/grandchild (\d+)/g)].map((m) => Number(m[1]));
+
+      it('stops a setsid child, a double-forked one and a self-daemonizing program with the rest', async () => {
+        const dir = project({
+          Procfile: [
+            `setsid: setsid sh -c 'echo "grandchild $$"; exec sleep 300' & exec sleep 300`,
+            `double: sh -c '(setsid sh -c "echo grandchild \\$\\$; exec sleep 300" &)'; exec sleep 300`,
+            `daemon: "$NODE" ${JSON.stringify(daemonize)}; exec sleep 300`,
+            '',
+          ].join('\n'),
+        });
+        const manager = startManager(['start', '--no-timestamp'], dir, { ...process.env, NODE: process.execPath });
+        await manager.waitFor(/(grandchild \d+[\s\S]*){3}/);
+        const pids = escapees(manager.stdout);
+        for (const pid of pids) {
+          expect(processAlive(pid), `escapee ${pid} running`).to.equal(true);
+          expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2], `escapee ${pid} left its group`).to.equal(String(pid));
+        }
+        manager.signal('SIGINT');
+        expect((await manager.exit).code).to.equal(130);
+        for (const pid of pids) expect(processAlive(pid), `escapee ${pid} after exit`).to.equal(false);
+      });
+
+      it('kills an escapee that ignores SIGTERM after --timeout', async () => {
+        const dir = project({
+          Procfile: `stubborn: setsid sh -c 'trap "" TERM; echo "grandchild $$"; while :; do sleep 0.1; done' & sleep 300\n`,
+        });
+        const manager = startManager(['start', '--no-timestamp', '-t', '1'], dir);
+        const [pid] = escapees((await manager.waitFor(/grandchild \d+/))[0]);
+        manager.signal('SIGTERM');
+        expect((await manager.exit).code).to.equal(143);
+        expect(manager.stdout).to.include('sending SIGKILL to all processes');
+        expect(processAlive(pid!)).to.equal(false);
+      });
+    });
+
     it('kills at once on a second SIGINT', async () => {
       const dir = project({ Procfile: "stubborn: trap '' TERM; echo ready; while true; do sleep 0.1; done\n" });
       const manager = startManager(['start', '--no-timestamp', '-t', '60'], dir);
