@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Process groups: every child of the manager leads its own group, so signalling the group reaches
@@ -35,6 +36,33 @@ export function groupAlive(pgid: number): boolean {
   }
   if (process.platform !== 'linux') return true;
   return liveMembersOnLinux(pgid);
+}
+
+/** Something that can be signalled as a whole and asked whether any of it is alive. */
+export interface Stoppable {
+  signal(signal: NodeJS.Signals): boolean;
+  groupAlive(): boolean;
+}
+
+const POLL_MS = 50;
+/** After SIGKILL, how long to wait for the kernel to remove every process before giving up. */
+export const AFTER_KILL_LIMIT_MS = 5_000;
+
+/**
+ * Stops `target` as tsforeman stops anything: SIGTERM, SIGKILL when it is still alive after
+ * `timeoutMs` (or as soon as `hurry()` says so), then waits until it is gone (bounded). Resolves
+ * true when SIGKILL was needed.
+ */
+export async function stopGracefully(target: Stoppable, timeoutMs: number, hurry: () => boolean = () => false): Promise<boolean> {
+  if (!target.groupAlive()) return false;
+  target.signal('SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (target.groupAlive() && Date.now() < deadline && !hurry()) await sleep(POLL_MS);
+  if (!target.groupAlive()) return false;
+  target.signal('SIGKILL');
+  const limit = Date.now() + AFTER_KILL_LIMIT_MS;
+  while (target.groupAlive() && Date.now() < limit) await sleep(POLL_MS);
+  return true;
 }
 
 /** True while `pid` exists and is not a zombie. */

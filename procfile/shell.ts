@@ -86,6 +86,16 @@ function programWordIndex(words: readonly string[]): number | null {
   return index;
 }
 
+/** The program a simple command runs (`node` for `node app.js` and for `PORT=1 exec node app.js`), else null. */
+export function programWord(command: string): string | null {
+  const words = simpleCommandWords(command.trim());
+  if (words === null) return null;
+  const start = words.findIndex((word) => !ASSIGNMENT.test(word));
+  const rest = words[start] === 'exec' ? words.slice(start + 1) : words.slice(start);
+  const index = programWordIndex(rest);
+  return index === null ? null : (rest[index] ?? null);
+}
+
 /**
  * The shell script a Procfile command runs as. stderr is joined to stdout first, so both reach the
  * manager through one pipe in the order the child wrote them; then the command on its own line (so

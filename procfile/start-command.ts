@@ -2,18 +2,9 @@ import type { Command } from 'commander';
 import { UserError } from './errors.js';
 import { checkFormation, expandInstances, parseFormation } from './formation.js';
 import { nameWidthFor, Printer } from './printer.js';
-import {
-  addProjectOptions,
-  basePortFor,
-  collectRepeated,
-  loadProject,
-  parseTimeout,
-  parseTypeList,
-  processEnvironment,
-  addProfileOptions,
-  type Project,
-  type ProjectOptions,
-} from './settings.js';
+import { addFlags, basePortFor, parseTimeout, parseTypeList, PROJECT_FLAGS } from './options.js';
+import { processEnvironment } from './process-environment.js';
+import { loadProject, type Project, type ProjectOptions } from './project.js';
 import { Supervisor, type ExitPolicy, type SupervisedSpec } from './supervisor.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
@@ -24,8 +15,9 @@ interface StartOptions extends ProjectOptions {
   formation?: string[];
   port?: string;
   timeout: string;
-  timestamp: boolean;
+  timestamp?: boolean;
   color?: boolean;
+  socket?: string;
   restart?: string[];
   canDie?: string[];
   watch?: string | true;
@@ -50,17 +42,8 @@ export function registerStartCommand(program: Command): void {
     .command('start')
     .description('run every process type of the Procfile (or only the ones named), multiplexing their output')
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
-  addProjectOptions(command)
-    .option('-m, --formation <spec>', 'instances per type: all=1,web=2,worker=0 (default: all=1)', collectRepeated)
-    .option('-p, --port <n>', 'base port (default: $PORT from the env files or environment, else 5000)')
-    .option('-t, --timeout <seconds>', 'grace between SIGTERM and SIGKILL at shutdown', '5')
-    .option('--no-timestamp', 'do not prefix lines with the time')
-    .option('--color', 'colour the output even when it is not a terminal')
-    .option('--no-color', 'never colour the output')
-    .option('--restart <types>', 'restart these process types with back-off when they exit (comma separated)', collectRepeated)
-    .option('--can-die <types>', 'let these process types exit without stopping the others (comma separated)', collectRepeated)
-    .option('--watch [glob]', 'restart processes when files under the root change (only files matching GLOB if given)');
-  addProfileOptions(command).action(async (words: string[], options: StartOptions) => {
+  const flags = [...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor'] as const;
+  addFlags(command, [...flags, 'restart', 'canDie', 'watch', 'profile', 'noProfile', 'socket']).action(async (words: string[], options: StartOptions) => {
     const settings = await resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
     process.exitCode = await runStart(settings);
   });
@@ -108,7 +91,7 @@ export async function resolveStartSettings(
     project,
     specs: await specsOf(project),
     timeoutMs,
-    timestamp: options.timestamp,
+    timestamp: options.timestamp ?? true,
     color,
     watch,
     reload: async () => specsOf(loadProject(options, environment)),

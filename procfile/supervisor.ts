@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeExit, exitStatusCode, ManagedProcess, type ExitStatus, type ProcessSpec } from './process.js';
 import type { Printer } from './printer.js';
+import { AFTER_KILL_LIMIT_MS, stopGracefully } from './process-group.js';
 
 /**
  * What happens when a process exits on its own:
@@ -36,8 +37,6 @@ export interface SupervisorOptions {
 export type StopReason = { signal: NodeJS.Signals } | { status: number };
 
 const POLL_MS = 50;
-/** After SIGKILL, how long to wait for the kernel to remove every process before giving up. */
-const AFTER_KILL_LIMIT_MS = 5_000;
 
 const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143, SIGPIPE: 141 };
 
@@ -238,10 +237,7 @@ export class Supervisor {
     this.cancelRestart(slot);
     const old = slot.current;
     if (old) {
-      old.signal('SIGTERM');
-      const deadline = Date.now() + this.timeoutMs;
-      while (old.groupAlive() && Date.now() < deadline && this.state === 'running') await sleep(POLL_MS);
-      if (old.groupAlive()) old.signal('SIGKILL');
+      await stopGracefully(old, this.timeoutMs, () => this.state !== 'running');
       await old.exited;
     }
     slot.replacing = false;

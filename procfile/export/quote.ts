@@ -11,9 +11,6 @@ export function yamlString(value: string): string {
   return JSON.stringify(value);
 }
 
-/** Names portable to every format's environment syntax (shell, systemd, envdir, Kubernetes). */
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 const YAML_PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** Words YAML 1.1 readers (kubectl, docker compose) turn into booleans or null. */
 const YAML_RESERVED = /^(?:y|n|yes|no|on|off|true|false|null)$/i;
