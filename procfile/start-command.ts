@@ -5,6 +5,8 @@ import { nameWidthFor, Printer } from './printer.js';
 import { addFlags, basePortFor, parseTimeout, parseTypeList, PROJECT_FLAGS } from './options.js';
 import { processEnvironment } from './process-environment.js';
 import { loadProject, type Project, type ProjectOptions } from './project.js';
+import { handleControlRequest } from './control-commands.js';
+import { ControlServer, controlSocketPath } from './control-socket.js';
 import { Supervisor, type ExitPolicy, type SupervisedSpec } from './supervisor.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
@@ -35,6 +37,8 @@ export interface StartSettings {
   watch: { glob?: string } | null;
   /** Re-reads the Procfile and env files (after a file change) into fresh specs. */
   reload: () => Promise<SupervisedSpec[]>;
+  /** Path of the control socket (`tsforeman ps|restart|stop`). */
+  socketPath: string;
 }
 
 export function registerStartCommand(program: Command): void {
@@ -95,6 +99,7 @@ export async function resolveStartSettings(
     color,
     watch,
     reload: async () => specsOf(loadProject(options, environment)),
+    socketPath: controlSocketPath(options, process.cwd()),
   };
 }
 
@@ -108,6 +113,11 @@ export async function runStart(settings: StartSettings): Promise<number> {
   });
   printer.assignColors(names);
   const supervisor = new Supervisor(settings.specs, printer, { timeoutMs: settings.timeoutMs });
+  const restart = restarter(settings, supervisor, printer);
+  // Before anything starts: a second manager on the same socket is refused here.
+  const control = await ControlServer.listen(settings.socketPath, (request) =>
+    handleControlRequest(request, supervisor, printer, restart),
+  );
 
   const stopOn = (signal: NodeJS.Signals) => () => supervisor.stop({ signal });
   const forward = (signal: NodeJS.Signals) => () => supervisor.forward(signal);
@@ -128,7 +138,10 @@ export async function runStart(settings: StartSettings): Promise<number> {
   };
   process.on('uncaughtException', dieWithChildren);
   process.on('unhandledRejection', dieWithChildren);
-  process.on('exit', () => supervisor.killEverythingNow());
+  process.on('exit', () => {
+    supervisor.killEverythingNow();
+    control.removeFile();
+  });
 
   // A closed stdout (`tsforeman start | head`) stops everything, like SIGPIPE would.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -138,9 +151,10 @@ export async function runStart(settings: StartSettings): Promise<number> {
   });
 
   const running = supervisor.run();
-  const watcher = settings.watch ? await startWatching(settings, supervisor, printer) : null;
+  const watcher = settings.watch ? await startWatching(settings, supervisor, printer, restart) : null;
   const status = await running;
   await watcher?.close();
+  await control.close();
   printer.flushPartialLines();
   for (const [signal, handler] of handlers) process.off(signal, handler);
   await new Promise<void>((resolve) => printer.drained(resolve));
@@ -148,12 +162,36 @@ export async function runStart(settings: StartSettings): Promise<number> {
 }
 
 /**
- * `--watch`: a batch of changed files restarts every instance that is not `--can-die` (one-shot
- * tasks are not re-run). The Procfile and env files are read again first, so an edited command or
+ * Restarts instances with the Procfile and env files read again first, so an edited command or
  * variable takes effect; if they no longer parse, the error is shown and the old ones are kept.
+ * Restarts (file changes, `tsforeman restart`) run one after the other.
  */
-async function startWatching(settings: StartSettings, supervisor: Supervisor, printer: Printer): Promise<ChangeWatcher> {
+function restarter(settings: StartSettings, supervisor: Supervisor, printer: Printer): (names: string[]) => Promise<void> {
   let restarting: Promise<void> = Promise.resolve();
+  return (names) => {
+    restarting = restarting.then(async () => {
+      try {
+        supervisor.updateSpecs(await settings.reload());
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        printer.system(`keeping the previous Procfile and env: ${error.message}`);
+      }
+      await supervisor.restart(names);
+    });
+    return restarting;
+  };
+}
+
+/**
+ * `--watch`: a batch of changed files restarts every instance that is not `--can-die` (one-shot
+ * tasks are not re-run).
+ */
+async function startWatching(
+  settings: StartSettings,
+  supervisor: Supervisor,
+  printer: Printer,
+  restart: (names: string[]) => Promise<void>,
+): Promise<ChangeWatcher> {
   const watcher = new ChangeWatcher({
     root: settings.project.root,
     glob: settings.watch?.glob,
@@ -163,15 +201,7 @@ async function startWatching(settings: StartSettings, supervisor: Supervisor, pr
       if (supervisor.stopping) return;
       const names = supervisor.longRunningNames;
       printer.system(`changed: ${describePaths(paths)}; restarting ${names.join(', ')}`);
-      restarting = restarting.then(async () => {
-        try {
-          supervisor.updateSpecs(await settings.reload());
-        } catch (error) {
-          if (!(error instanceof UserError)) throw error;
-          printer.system(`keeping the previous Procfile and env: ${error.message}`);
-        }
-        await supervisor.restart(names);
-      });
+      void restart(names);
     },
   });
   await watcher.ready();
