@@ -73,9 +73,9 @@ describe('tsforeman start', function () {
       }
     });
 
-    it('prefixes lines with HH:MM:SS and pads names to the longest', async () => {
+    it('prefixes lines with HH:MM:SS (also with --timestamp, beside --no-timestamp) and pads names to the longest', async () => {
       const dir = project({ Procfile: 'a: echo from-a\nlonger-name: sleep 0.3; echo from-long\n' });
-      const result = await runTsforeman(['start'], dir);
+      const result = await runTsforeman(['start', '--timestamp'], dir);
       expect(result.code).to.equal(0);
       const lines = result.stdout.trimEnd().split('\n');
       for (const line of lines) expect(line).to.match(/^\d\d:\d\d:\d\d (system|a\.1|longer-name\.1) *\| /);
