@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, cleanup, processAlive, project, runTsforeman, startManager } from './helpers.js';
+import { BIN, REPO, cleanup, processAlive, project, runTsforeman, sleep, startManager, track } from './helpers.js';
 
 const SIGNAL_ECHO = join(REPO, 'test', 'fixtures', 'procfile', 'signal-echo.mjs');
 
@@ -89,5 +91,34 @@ describe('tsforeman run', function () {
     expect(result.code).to.equal(4);
     const pid = Number(/grandchild (\d+)/.exec(result.stdout)?.[1]);
     expect(processAlive(pid)).to.equal(false);
+  });
+
+  it('on a terminal, keeps the command in the foreground group and forwards SIGTERM to it and its descendants', async () => {
+    // script(1) gives run a pseudo-terminal as stdin and stdout.
+    const dir = project({
+      'go.sh': `exec "$NODE" "$BIN" run sh -c 'if [ -t 0 ]; then echo on-a-tty; fi; trap "echo got-term; exit 5" TERM; echo ready $$; while :; do sleep 0.1; done'\n`,
+    });
+    const child = spawn('script', ['-qec', 'sh ./go.sh', '/dev/null'], {
+      cwd: dir,
+      env: { ...process.env, NODE: process.execPath, BIN },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    track(child.pid!);
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('close', resolve));
+    for (let i = 0; !/ready \d+/.test(out); i++) {
+      if (i > 500) throw new Error(`never ready: ${out}`);
+      await sleep(20);
+    }
+    expect(out).to.include('on-a-tty');
+    const program = Number(/ready (\d+)/.exec(out)![1]);
+    // A simple command replaced its shell: the program's parent is tsforeman run.
+    const manager = Number(readFileSync(`/proc/${program}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    process.kill(manager, 'SIGTERM');
+    expect(await exit).to.equal(5);
+    expect(out).to.include('got-term');
+    expect(processAlive(program)).to.equal(false);
   });
 });
