@@ -337,6 +337,11 @@ export class Supervisor {
     // An instance stopped on request can be restarted: the manager waits for that (or for Ctrl-C).
     const active = this.slots.some((slot) => slot.current !== null || slot.restartTimer !== null || slot.replacing || slot.held);
     if (active) return;
+    // What the tasks left running (a background child, a daemon) is stopped as at any shutdown.
+    if ([...this.started].some((proc) => proc.groupAlive())) {
+      this.stop({ status: this.failedTaskStatus ?? 0 });
+      return;
+    }
     this.state = 'stopping';
     this.status = this.failedTaskStatus ?? 0;
     void this.waitUntilAllGone();
