@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UserError } from './errors.js';
 import { checkFormation, expandInstances, parseFormation } from './formation.js';
 import { nameWidthFor, Printer } from './printer.js';
-import { addFlags, basePortFor, parseTimeout, parseTypeList, PROJECT_FLAGS } from './options.js';
+import { addFlags, basePortFor, parseTimeout, parseTypeList, PROJECT_FLAGS, type FlagName } from './options.js';
 import { processEnvironment } from './process-environment.js';
 import { loadProject, type Project, type ProjectOptions } from './project.js';
 import { handleControlRequest } from './control-commands.js';
@@ -46,8 +46,11 @@ export function registerStartCommand(program: Command): void {
     .command('start')
     .description('run every process type of the Procfile (or only the ones named), multiplexing their output')
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
-  const flags = [...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor'] as const;
-  addFlags(command, [...flags, 'restart', 'canDie', 'watch', 'profile', 'noProfile', 'socket']).action(async (words: string[], options: StartOptions) => {
+  const flags: FlagName[] = [
+    ...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor',
+    'restart', 'canDie', 'watch', 'profile', 'noProfile', 'socket',
+  ];
+  addFlags(command, flags).action(async (words: string[], options: StartOptions) => {
     const settings = await resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
     process.exitCode = await runStart(settings);
   });
