@@ -24,7 +24,7 @@ const NOT_A_PROGRAM = new Set(
 );
 
 /** Characters a word may hold outside quotes and still mean the same to every shell. */
-const PLAIN = /[A-Za-z0-9_.\/:=@%+,~-]/;
+const PLAIN = /[A-Za-z0-9_./:=@%+,~-]/;
 const PARAMETER = /^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})/;
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
@@ -82,7 +82,7 @@ export function simpleCommandWords(command: string): string[] | null {
 function programWordIndex(words: readonly string[]): number | null {
   const index = words.findIndex((word) => !ASSIGNMENT.test(word));
   const program = words[index];
-  if (program === undefined || NOT_A_PROGRAM.has(program) || !/^[A-Za-z0-9_.\/:@%+,~-]+$/.test(program)) return null;
+  if (program === undefined || NOT_A_PROGRAM.has(program) || !/^[A-Za-z0-9_./:@%+,~-]+$/.test(program)) return null;
   return index;
 }
 

@@ -104,7 +104,7 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
     // A manager killed with SIGKILL leaves its socket file behind: stand one up and kill it.
     const stale = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(join(dir, '.tsforeman.sock'))}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'ignore'] });
     track(stale.pid!);
-    await new Promise((resolve) => stale.stdout!.once('data', resolve));
+    await new Promise((resolve) => stale.stdout.once('data', resolve));
     stale.kill('SIGKILL');
     await new Promise((resolve) => stale.once('exit', resolve));
     expect(lstatSync(join(dir, '.tsforeman.sock')).isSocket()).to.equal(true);

@@ -106,7 +106,7 @@ describe('tsforeman run', function () {
     });
     track(child.pid!);
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exit = new Promise<number | null>((resolve) => child.once('close', resolve));
     for (let i = 0; !/ready \d+/.test(out); i++) {
       if (i > 500) throw new Error(`never ready: ${out}`);
