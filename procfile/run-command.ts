@@ -112,6 +112,20 @@ function findExecutable(program: string, path: string, cwd: string): boolean {
  */
 export async function runCommand(settings: RunSettings): Promise<number> {
   const mark = new DescendantMark('run');
+  // The handlers go in before the spawn: a signal that comes while it is under way is passed on
+  // once the pid is known, instead of killing the manager (its default action) and orphaning the command.
+  let pid: number | undefined;
+  const early: NodeJS.Signals[] = [];
+  const pass = (signal: NodeJS.Signals) => () => {
+    if (pid === undefined) early.push(signal);
+    else if (settings.ownGroup) signalGroup(pid, signal);
+    else signalEach([pid, ...descendantsOf(pid)], signal);
+  };
+  const handlers: [NodeJS.Signals, () => void][] = [
+    ...FORWARDED.map((signal): [NodeJS.Signals, () => void] => [signal, pass(signal)]),
+    ...TERMINAL_SIGNALS.map((signal): [NodeJS.Signals, () => void] => [signal, settings.ownGroup ? pass(signal) : () => undefined]),
+  ];
+  for (const [signal, handler] of handlers) process.on(signal, handler);
   const child = execa('/bin/sh', ['-c', settings.script], {
     cwd: settings.cwd,
     env: { ...settings.env, ...mark.env },
@@ -122,17 +136,8 @@ export async function runCommand(settings: RunSettings): Promise<number> {
     reject: false,
   });
   child.catch(() => undefined);
-  const pid = child.pid;
-  const pass = (signal: NodeJS.Signals) => () => {
-    if (pid === undefined) return;
-    if (settings.ownGroup) signalGroup(pid, signal);
-    else signalEach([pid, ...descendantsOf(pid)], signal);
-  };
-  const handlers: [NodeJS.Signals, () => void][] = [
-    ...FORWARDED.map((signal): [NodeJS.Signals, () => void] => [signal, pass(signal)]),
-    ...TERMINAL_SIGNALS.map((signal): [NodeJS.Signals, () => void] => [signal, settings.ownGroup ? pass(signal) : () => undefined]),
-  ];
-  for (const [signal, handler] of handlers) process.on(signal, handler);
+  pid = child.pid;
+  for (const signal of early.splice(0)) pass(signal)();
   const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolvePromise, reject) => {
     child.once('exit', (code, signal) => resolvePromise({ code, signal }));
     child.once('error', reject);

@@ -117,7 +117,7 @@ describe('tsforeman run', function () {
     // A simple command replaced its shell: the program's parent is tsforeman run.
     const manager = Number(readFileSync(`/proc/${program}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
     process.kill(manager, 'SIGTERM');
-    expect(await exit).to.equal(5);
+    expect(await exit, out).to.equal(5);
     expect(out).to.include('got-term');
     expect(processAlive(program)).to.equal(false);
   });
