@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { controlSocketPath, sendControlRequest, type ControlCommand, type ControlReply, type ControlRequest, type SocketOptions } from './control-socket.js';
 import { UserError } from './errors.js';
-import { addFlags, PROJECT_FLAGS } from './options.js';
+import { addFlags } from './options.js';
 import type { Printer } from './printer.js';
 import type { InstanceStatus, Supervisor } from './supervisor.js';
 
@@ -19,7 +19,8 @@ export function registerControlCommands(program: Command): void {
   for (const [name, description, argument] of commands) {
     const command = program.command(name).description(description);
     if (argument !== null) command.argument('[name...]', argument);
-    addFlags(command, [...PROJECT_FLAGS, 'socket']).action(async (...args: unknown[]) => {
+    // -f/-d only locate the root (and so the socket); env files are the running manager's business.
+    addFlags(command, ['procfile', 'root', 'socket']).action(async (...args: unknown[]) => {
       const names = argument === null ? [] : (args[0] as string[]);
       const options = args[argument === null ? 0 : 1] as SocketOptions;
       const path = controlSocketPath(options, process.cwd());
