@@ -114,9 +114,10 @@ export async function runCommand(settings: RunSettings): Promise<number> {
   const mark = new DescendantMark('run');
   // The handlers go in before the spawn: a signal that comes while it is under way is passed on
   // once the pid is known, instead of killing the manager (its default action) and orphaning the command.
-  let pid: number | undefined;
+  const spawned: { pid?: number } = {};
   const early: NodeJS.Signals[] = [];
   const pass = (signal: NodeJS.Signals) => () => {
+    const { pid } = spawned;
     if (pid === undefined) early.push(signal);
     else if (settings.ownGroup) signalGroup(pid, signal);
     else signalEach([pid, ...descendantsOf(pid)], signal);
@@ -136,13 +137,13 @@ export async function runCommand(settings: RunSettings): Promise<number> {
     reject: false,
   });
   child.catch(() => undefined);
-  pid = child.pid;
+  spawned.pid = child.pid;
   for (const signal of early.splice(0)) pass(signal)();
   const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolvePromise, reject) => {
     child.once('exit', (code, signal) => resolvePromise({ code, signal }));
     child.once('error', reject);
   });
-  if (pid !== undefined) await stopGracefully(leftoversOf(pid, settings.ownGroup, mark), settings.timeoutMs);
+  if (spawned.pid !== undefined) await stopGracefully(leftoversOf(spawned.pid, settings.ownGroup, mark), settings.timeoutMs);
   for (const [signal, handler] of handlers) process.off(signal, handler);
   return exitStatusCode(result);
 }
