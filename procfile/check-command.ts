@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { addProjectOptions, loadProject, type ProjectOptions } from './settings.js';
+import { addFlags, PROJECT_FLAGS } from './options.js';
+import { loadProject, type ProjectOptions } from './project.js';
 
 export function registerCheckCommand(program: Command): void {
   const command = program
     .command('check')
     .description('validate the Procfile and env files; print the process types found');
-  addProjectOptions(command).action((options: ProjectOptions) => {
+  addFlags(command, PROJECT_FLAGS).action((options: ProjectOptions) => {
     process.stdout.write(`${checkProject(options, process.env)}\n`);
   });
 }

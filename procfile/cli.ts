@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerBuildCommand } from './build.js';
 import { registerCheckCommand } from './check-command.js';
+import { registerControlCommands } from './control-commands.js';
 import { UserError } from './errors.js';
 import { registerExportCommand } from './export/index.js';
 import { registerRunCommand } from './run-command.js';
@@ -12,7 +13,7 @@ import { registerStartCommand } from './start-command.js';
  * `registerXCommand` and call it below.
  */
 const program = new Command('tsforeman')
-  .description('run the processes of a Procfile: start, run, check')
+  .description('run the processes of a Procfile: start, run, check; steer a running one: ps, restart, stop')
   .version(packageVersion(), '-v, --version')
   .enablePositionalOptions()
   .configureOutput({ outputError: (text, write) => write(`tsforeman: ${text.replace(/^error: /, '')}`) })
@@ -21,8 +22,15 @@ const program = new Command('tsforeman')
 registerStartCommand(program);
 registerRunCommand(program);
 registerCheckCommand(program);
+registerControlCommands(program);
 registerExportCommand(program);
 registerBuildCommand(program);
+program
+  .command('version')
+  .description('print the version (as --version does)')
+  .action(() => {
+    process.stdout.write(`${packageVersion()}\n`);
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -39,7 +39,31 @@ export function readEnvFile(file: string): EnvMap {
   }
   const parsed = parse(text);
   reportIgnoredLines(text, parsed, file);
+  reportUnusableNames(text, parsed, file);
   return parsed;
+}
+
+/** Names a POSIX shell, execve's users and every export format can pass on as variables. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * dotenv accepts names such as `1KEY`, `my-key` or `my.key`, but no shell passes them on to the
+ * program it runs (every process runs under /bin/sh), so such a variable would silently reach no
+ * process: it is an error, named with its line.
+ */
+function reportUnusableNames(text: string, parsed: EnvMap, file: string): void {
+  const bad = Object.keys(parsed).find((key) => !ENV_NAME.test(key));
+  if (bad === undefined) return;
+  const escaped = bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const assignment = new RegExp(`^\\s*(?:export\\s+)?${escaped}\\s*[=:]`);
+  const lines = text.split(/\r\n|\r|\n/);
+  let index = lines.length - 1;
+  while (index > 0 && !assignment.test(lines[index] ?? '')) index--;
+  throw new FileLineError(
+    file,
+    index + 1,
+    `variable name "${bad}" cannot reach a process (use letters, digits and _, not starting with a digit)`,
+  );
 }
 
 const ASSIGNMENT = /^\s*(?:export\s+)?[\w.-]+\s*[=:]/;

@@ -43,7 +43,7 @@ function formatClock(date: Date): string {
  * When the destination is full, every attached source is paused until it drains, so no line is
  * dropped and children slow down instead of the manager buffering without bound.
  */
-export class Printer {
+export class Printer implements ReadingState {
   private readonly out: Writable;
   private readonly style: PrinterStyle;
   private readonly colors = new Map<string, string>();
@@ -71,7 +71,7 @@ export class Printer {
 
   /** Prints every line read from `source` under `name`, until the source ends. */
   attach(name: string, source: Readable): void {
-    const splitter = new LineSplitter((block) => this.writeBlock(name, block), this.pendingFlushes);
+    const splitter = new LineSplitter((block) => this.writeBlock(name, block), this.pendingFlushes, this);
     this.sources.add(source);
     if (this.blocked) source.pause();
     source.on('data', (chunk: Buffer) => splitter.push(chunk));
@@ -130,13 +130,22 @@ export class Printer {
     if (!ok && !this.blocked) {
       this.blocked = true;
       for (const source of this.sources) source.pause();
+      // The rest of a held partial line may sit unread in a pipe: its timer waits for reading.
+      for (const splitter of this.pendingFlushes) splitter.holdTimer();
     }
+  }
+
+  /** True while the destination is full and the sources are paused. */
+  get paused(): boolean {
+    return this.blocked;
   }
 
   private resume(): void {
     if (!this.blocked) return;
     this.blocked = false;
     for (const source of this.sources) source.resume();
+    // A full delay of reading again before a partial line counts as a prompt.
+    for (const splitter of this.pendingFlushes) splitter.startTimer();
   }
 
   /** Built once per name, and again only when the clock shows a new second. */
@@ -171,22 +180,35 @@ export class Printer {
   }
 }
 
+/** Whether the printer is reading its sources (the partial-line timer only runs while it is). */
+interface ReadingState {
+  readonly paused: boolean;
+}
+
 /**
  * Cuts a byte stream into blocks of whole lines: each block is one or more lines joined by `\n`,
  * without the last line's `\n` (a chunk's complete lines are handed on together, uncopied). A
  * trailing partial line is held until its newline arrives, or printed alone after
- * PARTIAL_LINE_DELAY_MS, or at the end of the stream. A `\r` before the `\n` is kept: it is part
- * of what the child wrote. `registry` holds the splitters that have a partial line waiting.
+ * PARTIAL_LINE_DELAY_MS of reading without it, or at the end of the stream. A `\r` before the `\n`
+ * is kept: it is part of what the child wrote. `registry` holds the splitters that have a partial
+ * line waiting.
+ *
+ * The delay only counts time the rest could have been read: it is held while `reading.paused`, and
+ * when it ends the partial line is printed only after the event loop has polled the pipes once more
+ * (a `setImmediate` runs after the poll phase), so a loop that was merely late reads the rest first.
  */
 class LineSplitter {
   private pending: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private check: NodeJS.Immediate | null = null;
   private readonly emit: (block: Buffer) => void;
   private readonly registry: Set<LineSplitter>;
+  private readonly reading: ReadingState;
 
-  constructor(emit: (block: Buffer) => void, registry: Set<LineSplitter>) {
+  constructor(emit: (block: Buffer) => void, registry: Set<LineSplitter>, reading: ReadingState) {
     this.emit = emit;
     this.registry = registry;
+    this.reading = reading;
   }
 
   push(chunk: Buffer): void {
@@ -202,14 +224,22 @@ class LineSplitter {
     }
     if (block) this.emit(block);
     this.pending = rest;
-    if (rest === null) this.cancelTimer();
-    else if (end !== -1) this.restartTimer();
-    else this.ensureTimer();
+    if (rest === null) {
+      this.holdTimer();
+      this.registry.delete(this);
+      return;
+    }
+    this.registry.add(this);
+    // A chunk that ended a line starts the delay over for the new partial line; one that only
+    // extended the partial line leaves it running.
+    if (end !== -1) this.holdTimer();
+    if (this.timer === null && this.check === null) this.startTimer();
   }
 
   /** Prints the held partial line, if any. */
   flush(): void {
-    this.cancelTimer();
+    this.holdTimer();
+    this.registry.delete(this);
     if (this.pending) {
       const line = this.pending;
       this.pending = null;
@@ -217,20 +247,24 @@ class LineSplitter {
     }
   }
 
-  private ensureTimer(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => this.flush(), PARTIAL_LINE_DELAY_MS);
-    this.registry.add(this);
+  /** (Re)starts the delay for the held partial line, unless the printer is not reading. */
+  startTimer(): void {
+    this.holdTimer();
+    if (this.pending === null || this.reading.paused) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.check = setImmediate(() => {
+        this.check = null;
+        if (!this.reading.paused) this.flush();
+      });
+    }, PARTIAL_LINE_DELAY_MS);
   }
 
-  private restartTimer(): void {
-    this.cancelTimer();
-    this.ensureTimer();
-  }
-
-  private cancelTimer(): void {
+  /** Stops the delay; the partial line stays held. */
+  holdTimer(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.check) clearImmediate(this.check);
     this.timer = null;
-    this.registry.delete(this);
+    this.check = null;
   }
 }

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Process groups: every child of the manager leads its own group, so signalling the group reaches
@@ -37,6 +38,33 @@ export function groupAlive(pgid: number): boolean {
   return liveMembersOnLinux(pgid);
 }
 
+/** Something that can be signalled as a whole and asked whether any of it is alive. */
+export interface Stoppable {
+  signal(signal: NodeJS.Signals): boolean;
+  groupAlive(): boolean;
+}
+
+const POLL_MS = 50;
+/** After SIGKILL, how long to wait for the kernel to remove every process before giving up. */
+export const AFTER_KILL_LIMIT_MS = 5_000;
+
+/**
+ * Stops `target` as tsforeman stops anything: SIGTERM, SIGKILL when it is still alive after
+ * `timeoutMs` (or as soon as `hurry()` says so), then waits until it is gone (bounded). Resolves
+ * true when SIGKILL was needed.
+ */
+export async function stopGracefully(target: Stoppable, timeoutMs: number, hurry: () => boolean = () => false): Promise<boolean> {
+  if (!target.groupAlive()) return false;
+  target.signal('SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (target.groupAlive() && Date.now() < deadline && !hurry()) await sleep(POLL_MS);
+  if (!target.groupAlive()) return false;
+  target.signal('SIGKILL');
+  const limit = Date.now() + AFTER_KILL_LIMIT_MS;
+  while (target.groupAlive() && Date.now() < limit) await sleep(POLL_MS);
+  return true;
+}
+
 /** True while `pid` exists and is not a zombie. */
 export function processAlive(pid: number): boolean {
   try {
@@ -50,27 +78,62 @@ export function processAlive(pid: number): boolean {
 }
 
 function liveMembersOnLinux(pgid: number): boolean {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(Number(entry));
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z') return true;
-  }
-  return false;
+  return processTable().some((entry) => entry.pgrp === pgid && entry.state !== 'Z');
 }
 
-interface ProcStat {
-  state: string;
+/** One live process seen in /proc. */
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
   pgrp: number;
+  state: string;
 }
 
-/** Reads state and process group from /proc/PID/stat (the command name may contain spaces and parentheses). */
-function readStat(pid: number): ProcStat | null {
+/** How long one reading of /proc serves every question asked about it (a poll asks many). */
+const TABLE_TTL_MS = 10;
+let table: { at: number; entries: ProcessEntry[] } | null = null;
+
+/** Every process in /proc (Linux; empty elsewhere), read at most once per TABLE_TTL_MS. */
+export function processTable(): ProcessEntry[] {
+  if (process.platform !== 'linux') return [];
+  const now = Date.now();
+  if (table !== null && now - table.at < TABLE_TTL_MS) return table.entries;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const entries: ProcessEntry[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (stat) entries.push(stat);
+  }
+  table = { at: now, entries };
+  return entries;
+}
+
+/** Every live descendant of `pid` (children, their children, ...), from /proc; empty outside Linux. */
+export function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of processTable()) {
+    if (entry.state === 'Z') continue;
+    children.set(entry.ppid, [...(children.get(entry.ppid) ?? []), entry.pid]);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
+    for (const child of children.get(parent) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/** Reads state, parent and process group from /proc/PID/stat (the command name may contain spaces and parentheses). */
+function readStat(pid: number): ProcessEntry | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -79,5 +142,5 @@ function readStat(pid: number): ProcStat | null {
   }
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // After "pid (comm) ": state ppid pgrp ...
-  return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
+  return { pid, state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]) };
 }

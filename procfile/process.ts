@@ -2,7 +2,9 @@ import { constants } from 'node:os';
 import { execa } from 'execa';
 import type { EnvMap } from './env.js';
 import type { Printer } from './printer.js';
+import { DescendantMark, signalEach } from './descendant-mark.js';
 import { groupAlive, signalGroup } from './process-group.js';
+import { processScript } from './shell.js';
 
 /** What to run for one process instance. */
 export interface ProcessSpec {
@@ -52,17 +54,10 @@ function firstWord(command: string): string {
 const OUTPUT_GRACE_MS = 250;
 
 /**
- * The shell script a process runs: stderr joined to stdout first, so both reach the manager through
- * one pipe and keep the order the child wrote them in; then the Procfile command, untouched, on its
- * own line (so even a syntax error in it is reported through the pipe).
- */
-export function shellScript(command: string): string {
-  return `exec 2>&1\n${command}`;
-}
-
-/**
- * One child process: `/bin/sh -c COMMAND` in its own process group (it is the group leader, so its
- * pid is the group id), cwd = root, stdin from /dev/null, output into the printer.
+ * One child process: `/bin/sh -c COMMAND` (the program itself for a simple command, see
+ * `processScript`) in its own process group (it is the group leader, so its pid is the group id),
+ * cwd = root, stdin from /dev/null, output into the printer. Its descendants that leave the group
+ * are found by the environment mark they inherit (see `DescendantMark`) and signalled with it.
  *
  *   const proc = new ManagedProcess(spec, printer);
  *   const pid = proc.start();
@@ -79,10 +74,12 @@ export class ManagedProcess {
   private running = false;
   /** Once the group is seen empty its id may be reused by strangers: never signal it again. */
   private groupGone = false;
+  private readonly mark: DescendantMark;
 
   constructor(spec: ProcessSpec, printer: Printer) {
     this.spec = spec;
     this.printer = printer;
+    this.mark = new DescendantMark(spec.name);
     this.exited = new Promise((resolve) => {
       this.resolveExited = resolve;
     });
@@ -94,9 +91,9 @@ export class ManagedProcess {
 
   /** Spawns the child and returns its pid (also its process group id). */
   start(): number {
-    const child = execa('/bin/sh', ['-c', shellScript(this.spec.command)], {
+    const child = execa('/bin/sh', ['-c', processScript(this.spec.command)], {
       cwd: this.spec.cwd,
-      env: this.spec.env,
+      env: { ...this.spec.env, ...this.mark.env },
       extendEnv: false,
       stdin: 'ignore',
       stdout: 'pipe',
@@ -144,19 +141,23 @@ export class ManagedProcess {
     return child.pid;
   }
 
-  /** Signals the child's whole process group. False when nothing is left in it. */
+  /** Signals the child's whole process group and its escapees. False when nothing is left. */
   signal(signal: NodeJS.Signals): boolean {
-    if (this.childPid === undefined || this.groupGone) return false;
+    if (this.childPid === undefined) return false;
+    const escaped = signalEach(this.mark.escapees(this.childPid), signal);
+    if (this.groupGone) return escaped;
     if (signalGroup(this.childPid, signal)) return true;
     if (!this.running) this.groupGone = true;
-    return false;
+    return escaped;
   }
 
-  /** True while the child or anything left in its group is alive. */
+  /** True while the child, anything left in its group or an escapee of it is alive. */
   groupAlive(): boolean {
-    if (this.childPid === undefined || this.groupGone) return false;
-    if (this.running || groupAlive(this.childPid)) return true;
-    this.groupGone = true;
-    return false;
+    if (this.childPid === undefined) return false;
+    if (!this.groupGone) {
+      if (this.running || groupAlive(this.childPid)) return true;
+      this.groupGone = true;
+    }
+    return this.mark.escapees(this.childPid).length > 0;
   }
 }

@@ -35,6 +35,10 @@ export function parseProcfile(text: string, file: string): Procfile {
 
     const colon = raw.indexOf(':');
     const name = colon === -1 ? '' : raw.slice(0, colon).trim();
+    if (NAME.test(name) && /\s$/.test(raw.slice(0, colon))) {
+      // Heroku's Procfile parser fails the build on it: a Procfile that runs here must deploy there.
+      throw new FileLineError(file, line, `space before the colon in ${JSON.stringify(trimmed)} (write "${name}: ...")`);
+    }
     if (colon === -1 || !NAME.test(name)) {
       throw new FileLineError(file, line, `cannot parse line ${JSON.stringify(trimmed)} (expected "name: command")`);
     }

@@ -2,18 +2,11 @@ import type { Command } from 'commander';
 import { UserError } from './errors.js';
 import { checkFormation, expandInstances, parseFormation } from './formation.js';
 import { nameWidthFor, Printer } from './printer.js';
-import {
-  addProjectOptions,
-  basePortFor,
-  collectRepeated,
-  loadProject,
-  parseTimeout,
-  parseTypeList,
-  processEnvironment,
-  addProfileOptions,
-  type Project,
-  type ProjectOptions,
-} from './settings.js';
+import { addFlags, basePortFor, parseTimeout, parseTypeList, PROJECT_FLAGS, type FlagName } from './options.js';
+import { processEnvironment } from './process-environment.js';
+import { loadProject, type Project, type ProjectOptions } from './project.js';
+import { handleControlRequest } from './control-commands.js';
+import { ControlServer, controlSocketPath } from './control-socket.js';
 import { Supervisor, type ExitPolicy, type SupervisedSpec } from './supervisor.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
@@ -24,8 +17,9 @@ interface StartOptions extends ProjectOptions {
   formation?: string[];
   port?: string;
   timeout: string;
-  timestamp: boolean;
+  timestamp?: boolean;
   color?: boolean;
+  socket?: string;
   restart?: string[];
   canDie?: string[];
   watch?: string | true;
@@ -43,6 +37,8 @@ export interface StartSettings {
   watch: { glob?: string } | null;
   /** Re-reads the Procfile and env files (after a file change) into fresh specs. */
   reload: () => Promise<SupervisedSpec[]>;
+  /** Path of the control socket (`tsforeman ps|restart|stop`). */
+  socketPath: string;
 }
 
 export function registerStartCommand(program: Command): void {
@@ -50,17 +46,11 @@ export function registerStartCommand(program: Command): void {
     .command('start')
     .description('run every process type of the Procfile (or only the ones named), multiplexing their output')
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
-  addProjectOptions(command)
-    .option('-m, --formation <spec>', 'instances per type: all=1,web=2,worker=0 (default: all=1)', collectRepeated)
-    .option('-p, --port <n>', 'base port (default: $PORT from the env files or environment, else 5000)')
-    .option('-t, --timeout <seconds>', 'grace between SIGTERM and SIGKILL at shutdown', '5')
-    .option('--no-timestamp', 'do not prefix lines with the time')
-    .option('--color', 'colour the output even when it is not a terminal')
-    .option('--no-color', 'never colour the output')
-    .option('--restart <types>', 'restart these process types with back-off when they exit (comma separated)', collectRepeated)
-    .option('--can-die <types>', 'let these process types exit without stopping the others (comma separated)', collectRepeated)
-    .option('--watch [glob]', 'restart processes when files under the root change (only files matching GLOB if given)');
-  addProfileOptions(command).action(async (words: string[], options: StartOptions) => {
+  const flags: FlagName[] = [
+    ...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor',
+    'restart', 'canDie', 'watch', 'profile', 'noProfile', 'socket',
+  ];
+  addFlags(command, flags).action(async (words: string[], options: StartOptions) => {
     const settings = await resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
     process.exitCode = await runStart(settings);
   });
@@ -108,10 +98,11 @@ export async function resolveStartSettings(
     project,
     specs: await specsOf(project),
     timeoutMs,
-    timestamp: options.timestamp,
+    timestamp: options.timestamp ?? true,
     color,
     watch,
     reload: async () => specsOf(loadProject(options, environment)),
+    socketPath: controlSocketPath(options, process.cwd()),
   };
 }
 
@@ -125,6 +116,11 @@ export async function runStart(settings: StartSettings): Promise<number> {
   });
   printer.assignColors(names);
   const supervisor = new Supervisor(settings.specs, printer, { timeoutMs: settings.timeoutMs });
+  const restart = restarter(settings, supervisor, printer);
+  // Before anything starts: a second manager on the same socket is refused here.
+  const control = await ControlServer.listen(settings.socketPath, (request) =>
+    handleControlRequest(request, supervisor, printer, restart),
+  );
 
   const stopOn = (signal: NodeJS.Signals) => () => supervisor.stop({ signal });
   const forward = (signal: NodeJS.Signals) => () => supervisor.forward(signal);
@@ -145,7 +141,10 @@ export async function runStart(settings: StartSettings): Promise<number> {
   };
   process.on('uncaughtException', dieWithChildren);
   process.on('unhandledRejection', dieWithChildren);
-  process.on('exit', () => supervisor.killEverythingNow());
+  process.on('exit', () => {
+    supervisor.killEverythingNow();
+    control.removeFile();
+  });
 
   // A closed stdout (`tsforeman start | head`) stops everything, like SIGPIPE would.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -155,9 +154,10 @@ export async function runStart(settings: StartSettings): Promise<number> {
   });
 
   const running = supervisor.run();
-  const watcher = settings.watch ? await startWatching(settings, supervisor, printer) : null;
+  const watcher = settings.watch ? await startWatching(settings, supervisor, printer, restart) : null;
   const status = await running;
   await watcher?.close();
+  await control.close();
   printer.flushPartialLines();
   for (const [signal, handler] of handlers) process.off(signal, handler);
   await new Promise<void>((resolve) => printer.drained(resolve));
@@ -165,12 +165,36 @@ export async function runStart(settings: StartSettings): Promise<number> {
 }
 
 /**
- * `--watch`: a batch of changed files restarts every instance that is not `--can-die` (one-shot
- * tasks are not re-run). The Procfile and env files are read again first, so an edited command or
+ * Restarts instances with the Procfile and env files read again first, so an edited command or
  * variable takes effect; if they no longer parse, the error is shown and the old ones are kept.
+ * Restarts (file changes, `tsforeman restart`) run one after the other.
  */
-async function startWatching(settings: StartSettings, supervisor: Supervisor, printer: Printer): Promise<ChangeWatcher> {
+function restarter(settings: StartSettings, supervisor: Supervisor, printer: Printer): (names: string[]) => Promise<void> {
   let restarting: Promise<void> = Promise.resolve();
+  return (names) => {
+    restarting = restarting.then(async () => {
+      try {
+        supervisor.updateSpecs(await settings.reload());
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        printer.system(`keeping the previous Procfile and env: ${error.message}`);
+      }
+      await supervisor.restart(names);
+    });
+    return restarting;
+  };
+}
+
+/**
+ * `--watch`: a batch of changed files restarts every instance that is not `--can-die` (one-shot
+ * tasks are not re-run).
+ */
+async function startWatching(
+  settings: StartSettings,
+  supervisor: Supervisor,
+  printer: Printer,
+  restart: (names: string[]) => Promise<void>,
+): Promise<ChangeWatcher> {
   const watcher = new ChangeWatcher({
     root: settings.project.root,
     glob: settings.watch?.glob,
@@ -180,15 +204,7 @@ async function startWatching(settings: StartSettings, supervisor: Supervisor, pr
       if (supervisor.stopping) return;
       const names = supervisor.longRunningNames;
       printer.system(`changed: ${describePaths(paths)}; restarting ${names.join(', ')}`);
-      restarting = restarting.then(async () => {
-        try {
-          supervisor.updateSpecs(await settings.reload());
-        } catch (error) {
-          if (!(error instanceof UserError)) throw error;
-          printer.system(`keeping the previous Procfile and env: ${error.message}`);
-        }
-        await supervisor.restart(names);
-      });
+      void restart(names);
     },
   });
   await watcher.ready();

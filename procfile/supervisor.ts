@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeExit, exitStatusCode, ManagedProcess, type ExitStatus, type ProcessSpec } from './process.js';
 import type { Printer } from './printer.js';
+import { AFTER_KILL_LIMIT_MS, stopGracefully } from './process-group.js';
 
 /**
  * What happens when a process exits on its own:
@@ -36,8 +37,6 @@ export interface SupervisorOptions {
 export type StopReason = { signal: NodeJS.Signals } | { status: number };
 
 const POLL_MS = 50;
-/** After SIGKILL, how long to wait for the kernel to remove every process before giving up. */
-const AFTER_KILL_LIMIT_MS = 5_000;
 
 const SIGNAL_STATUS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143, SIGPIPE: 141 };
 
@@ -49,8 +48,25 @@ interface Slot {
   /** Quick exits in a row (reset when the process stayed up for `stableMs`). */
   quickExits: number;
   restartTimer: NodeJS.Timeout | null;
+  /** When the pending back-off restart is due. */
+  restartAt: number;
   /** A restart asked for by the user or the watcher is under way: the exit is expected. */
   replacing: boolean;
+  /** Stopped on request (`tsforeman stop NAME`): no policy applies until it is restarted. */
+  held: boolean;
+  /** How its last process ended, for `ps`. */
+  lastExit: ExitStatus | null;
+}
+
+/** One line of `tsforeman ps`, as data. */
+export interface InstanceStatus {
+  name: string;
+  pid: number | null;
+  /** `running`, `restarting`, `restarting in 2s`, `stopped`, `exited with code 3`, `terminated by SIGKILL`, `not started` */
+  state: string;
+  /** Milliseconds since it started, while it runs. */
+  uptimeMs: number | null;
+  port: string | undefined;
 }
 
 /**
@@ -88,7 +104,10 @@ export class Supervisor {
       startedAt: 0,
       quickExits: 0,
       restartTimer: null,
+      restartAt: 0,
       replacing: false,
+      held: false,
+      lastExit: null,
     }));
     this.printer = printer;
     this.timeoutMs = options.timeoutMs;
@@ -145,7 +164,66 @@ export class Supervisor {
    */
   async restart(names: readonly string[]): Promise<void> {
     const slots = this.slots.filter((slot) => names.includes(slot.spec.name) && !slot.replacing);
+    for (const slot of slots) slot.held = false;
     await Promise.all(slots.map((slot) => this.replace(slot)));
+  }
+
+  /**
+   * Stops the instances named and keeps them stopped (`tsforeman stop web.1`): SIGTERM to each
+   * group, SIGKILL after the timeout, no restart policy, the others untouched. `restart` brings
+   * them back. A stopped instance keeps the manager running.
+   */
+  async stopInstances(names: readonly string[]): Promise<void> {
+    const slots = this.slots.filter((slot) => names.includes(slot.spec.name));
+    await Promise.all(
+      slots.map(async (slot) => {
+        slot.held = true;
+        this.cancelRestart(slot);
+        const proc = slot.current;
+        if (proc === null) return;
+        await stopGracefully(proc, this.timeoutMs, () => this.state !== 'running');
+        await proc.exited;
+      }),
+    );
+  }
+
+  /**
+   * The instance names that `words` mean: each an instance (`web.1`) or a process type (`web`, all
+   * its instances); none means all. Throws a message naming the first unknown word.
+   */
+  instancesNamed(words: readonly string[]): string[] {
+    const all = this.slots.map((slot) => slot.spec.name);
+    if (words.length === 0) return all;
+    const names: string[] = [];
+    for (const word of words) {
+      const matched = this.slots.filter((slot) => slot.spec.name === word || slot.spec.type === word).map((slot) => slot.spec.name);
+      if (matched.length === 0) throw new Error(`unknown process "${word}" (this manager runs: ${all.join(', ')})`);
+      for (const name of matched) if (!names.includes(name)) names.push(name);
+    }
+    return names;
+  }
+
+  /** What `tsforeman ps` shows: every instance, in Procfile order. */
+  statuses(now = Date.now()): InstanceStatus[] {
+    return this.slots.map((slot) => {
+      const running = slot.current !== null && !slot.replacing;
+      return {
+        name: slot.spec.name,
+        pid: running ? (slot.current?.pid ?? null) : null,
+        state: this.stateOf(slot, now),
+        uptimeMs: running ? now - slot.startedAt : null,
+        port: slot.spec.env.PORT,
+      };
+    });
+  }
+
+  private stateOf(slot: Slot, now: number): string {
+    if (slot.replacing) return 'restarting';
+    if (slot.current !== null) return slot.held ? 'stopping' : 'running';
+    if (slot.held) return 'stopped';
+    if (slot.restartTimer !== null) return `restarting in ${Math.max(0, Math.ceil((slot.restartAt - now) / 1000))}s`;
+    if (slot.lastExit !== null) return describeExit('', slot.lastExit, slot.spec.command).trim();
+    return 'not started';
   }
 
   /**
@@ -190,8 +268,10 @@ export class Supervisor {
   private onExit(slot: Slot, proc: ManagedProcess, status: ExitStatus): void {
     this.printer.system(describeExit(slot.spec.name, status, slot.spec.command));
     this.unreported.delete(proc);
+    if (slot.current === proc) slot.lastExit = status;
     if (slot.current !== proc || slot.replacing || this.state !== 'running') return;
     slot.current = null;
+    if (slot.held) return;
     const code = exitStatusCode(status);
     switch (slot.spec.policy) {
       case 'stop-all':
@@ -221,6 +301,7 @@ export class Supervisor {
     } else {
       this.printer.system(`restarting ${slot.spec.name} in ${seconds}`);
     }
+    slot.restartAt = Date.now() + delay;
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       if (this.state === 'running') this.launch(slot);
@@ -238,14 +319,14 @@ export class Supervisor {
     this.cancelRestart(slot);
     const old = slot.current;
     if (old) {
-      old.signal('SIGTERM');
-      const deadline = Date.now() + this.timeoutMs;
-      while (old.groupAlive() && Date.now() < deadline && this.state === 'running') await sleep(POLL_MS);
-      if (old.groupAlive()) old.signal('SIGKILL');
+      await stopGracefully(old, this.timeoutMs, () => this.state !== 'running');
       await old.exited;
     }
     slot.replacing = false;
-    if (this.state !== 'running') return;
+    if (this.state !== 'running' || slot.held) {
+      slot.current = null;
+      return;
+    }
     slot.quickExits = 0;
     this.launch(slot);
   }
@@ -253,8 +334,14 @@ export class Supervisor {
   /** When only finished can-die tasks remain, the manager has nothing left to do. */
   private stopIfNothingLeft(): void {
     if (this.state !== 'running') return;
-    const active = this.slots.some((slot) => slot.current !== null || slot.restartTimer !== null || slot.replacing);
+    // An instance stopped on request can be restarted: the manager waits for that (or for Ctrl-C).
+    const active = this.slots.some((slot) => slot.current !== null || slot.restartTimer !== null || slot.replacing || slot.held);
     if (active) return;
+    // What the tasks left running (a background child, a daemon) is stopped as at any shutdown.
+    if ([...this.started].some((proc) => proc.groupAlive())) {
+      this.stop({ status: this.failedTaskStatus ?? 0 });
+      return;
+    }
     this.state = 'stopping';
     this.status = this.failedTaskStatus ?? 0;
     void this.waitUntilAllGone();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { collectRepeated, addProjectOptions } from '../settings.js';
+import { addFlags, PROJECT_FLAGS } from '../options.js';
 import { EXPORTERS, FORMAT_NAMES } from './formats.js';
 import { planExport, type ExportOptions } from './plan.js';
 import { writeExport } from './writer.js';
@@ -18,13 +18,10 @@ export function registerExportCommand(program: Command): void {
     .argument('<format>', `one of: ${FORMAT_NAMES.join(', ')}`)
     .argument('<dir>', 'folder to write into (created if missing); stale files of the same app are removed')
     .addHelpText('after', `\nFormats:\n${formats.join('\n')}`);
-  addProjectOptions(command)
+  addFlags(command, [...PROJECT_FLAGS, 'formation', 'port', 'timeout'])
     .option('-a, --app <name>', "app name used in file, unit and program names (default: the root folder's name)")
     .option('-u, --user <name>', 'user the processes run as (kubernetes: a numeric uid)')
     .option('-l, --log <dir>', 'log folder (default: /var/log/APP; systemd: the journal)')
-    .option('-m, --formation <spec>', 'how many of each type, e.g. all=1,web=2,worker=0 (default all=1)', collectRepeated)
-    .option('-p, --port <n>', 'base port (default: PORT from the env files or the environment, else 5000)')
-    .option('-t, --timeout <seconds>', 'grace between SIGTERM and SIGKILL when stopping', '5')
     .option('-T, --template <dir>', "folder of templates replacing the built-in ones by name (DIR/FORMAT/NAME or DIR/NAME)")
     .option('--image <image>', 'container image of the app (kubernetes, compose; required there)')
     .action((format: string, dir: string, options: ExportOptions) => {

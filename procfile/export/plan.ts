@@ -1,10 +1,10 @@
 import { basename, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { checkFormation, countFor, expandInstances, parseFormation } from '../formation.js';
-import { basePortFor, loadProject, parseTimeout, type ProjectOptions } from '../settings.js';
+import { basePortFor, parseTimeout } from '../options.js';
+import { loadProject, type ProjectOptions } from '../project.js';
 import type { ExportPlan, Exporter } from './exporter.js';
 import { EXPORTERS, FORMAT_NAMES } from './formats.js';
-import { ENV_NAME } from './quote.js';
 import { TemplateSet } from './template.js';
 
 /** The flags of `tsforeman export`, as commander parses them. */
@@ -47,13 +47,6 @@ export function planExport(
   }
 
   const project = loadProject(options, inherited, cwd);
-  for (const key of Object.keys(project.fileEnv)) {
-    if (!ENV_NAME.test(key)) {
-      throw new UserError(
-        `env files: variable name "${key}" cannot be exported (use letters, digits and _, not starting with a digit)`,
-      );
-    }
-  }
   const app = options.app === undefined ? appNameFromFolder(project.root) : checkedName(options.app, APP_NAME, '-a/--app');
   const user = options.user === undefined ? undefined : checkedName(options.user, USER_NAME, '-u/--user');
 

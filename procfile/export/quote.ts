@@ -4,25 +4,12 @@
  */
 
 /**
- * Quotes a string for a POSIX shell (and for Python's `shlex.split`): single quotes, with each
- * embedded `'` written as `'\''`.
- *
- *   shellQuote("it's") === `'it'\\''s'`
- */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
  * A YAML double-quoted scalar. JSON string syntax is a subset of YAML's double-quoted style,
  * so every character (quotes, backslashes, newlines, `$`, `%`) survives a YAML parser unchanged.
  */
 export function yamlString(value: string): string {
   return JSON.stringify(value);
 }
-
-/** Names portable to every format's environment syntax (shell, systemd, envdir, Kubernetes). */
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const YAML_PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** Words YAML 1.1 readers (kubectl, docker compose) turn into booleans or null. */

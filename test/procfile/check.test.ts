@@ -13,6 +13,43 @@ describe('tsforeman check', function () {
     expect(result.stdout).to.equal('valid procfile detected (web, worker)\n');
   });
 
+  it('reports "web : cmd" (a space before the colon, which Heroku rejects) with file:line', async () => {
+    const result = await runTsforeman(['check'], project({ Procfile: 'web : node app.js\n' }));
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.equal('tsforeman: Procfile:1: space before the colon in "web : node app.js" (write "web: ...")\n');
+  });
+
+  it('prints the version with `version`, as --version does', async () => {
+    const dir = project({});
+    const version = await runTsforeman(['version'], dir);
+    expect(version.code).to.equal(0);
+    expect(version.stdout).to.match(/^\d+\.\d+\.\d+\S*\n$/);
+    expect((await runTsforeman(['--version'], dir)).stdout).to.equal(version.stdout);
+  });
+
+  it('lists the same shared flags, with the same help, in every command that takes them', async () => {
+    const dir = project({});
+    const helps = await Promise.all(['start', 'run', 'check', 'export', 'ps'].map((command) => runTsforeman([command, '--help'], dir)));
+    // Each option's entry, its wrapped continuation lines joined and spacing collapsed.
+    const flagLines = (text: string) => {
+      const entries: string[] = [];
+      for (const line of text.split('\n')) {
+        if (/^ {2}-/.test(line)) entries.push(line.trim());
+        else if (/^ {3,}\S/.test(line) && entries.length > 0) entries[entries.length - 1] += ` ${line.trim()}`;
+      }
+      return new Map(entries.map((entry) => [entry.split(/\s{2,}/)[0], entry.replace(/\s+/g, ' ')]));
+    };
+    const seen = new Map<string, string>();
+    for (const help of helps) {
+      for (const [flag, line] of flagLines(help.stdout)) {
+        if (flag === undefined || flag.startsWith('-h')) continue;
+        if (seen.has(flag)) expect(line, flag).to.equal(seen.get(flag));
+        else seen.set(flag, line);
+      }
+    }
+    expect([...seen.keys()]).to.include.members(['-f, --procfile <file>', '-d, --root <dir>', '-t, --timeout <seconds>', '--socket <path>']);
+  });
+
   it('finds the Procfile with -f and -d', async () => {
     const dir = project({ 'Procfile.dev': 'web: a\n', Procfile: 'clock: b\n' });
     expect((await runTsforeman(['check', '-f', join(dir, 'Procfile.dev')], '/')).stdout).to.equal(

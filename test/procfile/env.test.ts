@@ -84,8 +84,28 @@ describe('env files', () => {
     const result = await runTsforeman(['start'], dir);
     expect(result.code).to.equal(1);
     expect(result.stdout).to.equal('');
+    expect(result.stderr).to.equal('tsforeman: .env:2: cannot parse line "B" (expected KEY=VALUE)\n');
+  });
+
+  it('names the default .env by its full path when the root is outside the current folder', async () => {
+    const dir = project({ Procfile: 'web: echo should-not-run\n', '.env': 'A=1\nB\n' });
+    const result = await runTsforeman(['check', '-d', dir], project({}));
     expect(result.stderr).to.equal(`tsforeman: ${join(dir, '.env')}:2: cannot parse line "B" (expected KEY=VALUE)\n`);
   });
+
+  for (const name of ['1KEY', 'my-key', 'my.key']) {
+    it(`reports the variable name ${name}, which no shell passes on, in check, start and run (file:line, exit 1)`, async () => {
+      const dir = project({ Procfile: 'web: echo should-not-run\n', '.env': `A=1\n\n${name}=value\nB=2\n` });
+      for (const args of [['check'], ['start'], ['run', 'echo should-not-run']]) {
+        const result = await runTsforeman(args, dir);
+        expect(result.code, args[0]).to.equal(1);
+        expect(result.stdout, args[0]).to.equal('');
+        expect(result.stderr, args[0]).to.equal(
+          `tsforeman: .env:3: variable name "${name}" cannot reach a process (use letters, digits and _, not starting with a digit)\n`,
+        );
+      }
+    });
+  }
 
   it('fails with one line for a missing env file', async () => {
     const dir = project({ Procfile: 'web: echo x\n' });

@@ -49,6 +49,9 @@ describe('the README\'s first command: tsforeman start -f examples/Procfile', ()
     manager.signal('SIGINT');
     const exit = await manager.exit;
     expect(exit.code).to.equal(130);
+    // Simple commands replace their shell, so the statuses are the programs' own: both stop cleanly.
+    expect(manager.stdout).to.match(/system +\| web\.1 exited with code 0\n/);
+    expect(manager.stdout).to.match(/system +\| worker\.1 exited with code 0\n/);
     await eventually(() => pids.every((pid) => !processAlive(pid)), `pids ${pids.join(', ')} gone`);
   });
 });

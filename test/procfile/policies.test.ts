@@ -53,6 +53,15 @@ describe('tsforeman start --restart / --can-die / --watch', function () {
       expect(result.code).to.equal(4);
       expect(result.stdout).to.include('c.1 exited with code 5');
     });
+
+    it('stops what finished tasks left running (a background child, an escapee) and then exits', async () => {
+      const dir = project({ Procfile: `task: sleep 300 & echo "grandchild $!"; setsid sleep 300 & echo "grandchild $!"\n` });
+      const result = await runTsforeman(['start', '--no-timestamp', '--can-die', 'task'], dir);
+      expect(result.code).to.equal(0);
+      const pids = [...result.stdout.matchAll(/grandchild (\d+)/g)].map((m) => Number(m[1]));
+      expect(pids).to.have.length(2);
+      for (const pid of pids) expect(processAlive(pid), `pid ${pid}`).to.equal(false);
+    });
   });
 
   describe('--watch', () => {

@@ -23,7 +23,7 @@ describe('Procfile grammar', () => {
     ['a UTF-8 BOM', '\uFEFFweb: a\n', [['web', 'a']]],
     ['colons inside the command', 'web: node app.js --bind 0.0.0.0:$PORT --url http://x:1/\n', [['web', 'node app.js --bind 0.0.0.0:$PORT --url http://x:1/']]],
     ['names with - and _', 'web-api: a\nlong_worker_2: b\n', [['web-api', 'a'], ['long_worker_2', 'b']]],
-    ['spaces around the colon and command', '  web  :   a b  \n', [['web', 'a b']]],
+    ['indentation and spaces around the command', '  web:   a b  \n', [['web', 'a b']]],
     ['no space after the colon', 'web:a\n', [['web', 'a']]],
     ['no final newline', 'web: a', [['web', 'a']]],
     ['a # inside a command is kept', 'web: echo a # b\n', [['web', 'echo a # b']]],
@@ -38,6 +38,8 @@ describe('Procfile grammar', () => {
   });
 
   const invalid: [string, string, string][] = [
+    ['a space before the colon (Heroku rejects it)', 'web: a\nworker : b\n', 'Procfile:2: space before the colon in "worker : b" (write "worker: ...")'],
+    ['a tab before the colon', 'web\t: a\n', 'Procfile:1: space before the colon in "web\\t: a" (write "web: ...")'],
     ['a line without a colon', 'web: a\n\nnot a process line\n', 'Procfile:3: cannot parse line "not a process line" (expected "name: command")'],
     ['a name with a space', 'web: a\nmy web: b\n', 'Procfile:2: cannot parse line "my web: b" (expected "name: command")'],
     ['a name with a dot', 'web.1: a\n', 'Procfile:1: cannot parse line "web.1: a" (expected "name: command")'],

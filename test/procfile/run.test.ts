@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { cleanup, project, runTsforeman } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, REPO, cleanup, processAlive, project, runTsforeman, sleep, startManager, track } from './helpers.js';
+
+const SIGNAL_ECHO = join(REPO, 'test', 'fixtures', 'procfile', 'signal-echo.mjs');
 
 describe('tsforeman run', function () {
   this.timeout(30_000);
@@ -52,9 +57,68 @@ describe('tsforeman run', function () {
     expect(result.stdout.trim()).to.equal(dir);
   });
 
-  it('reports a command that cannot be found, exiting 127', async () => {
-    const result = await runTsforeman(['run', 'no-such-command-xyz'], project({}));
+  it('reports a command that cannot be found in one line, exiting 127', async () => {
+    const result = await runTsforeman(['run', 'no-such-command-xyz', '--flag'], project({}));
     expect(result.code).to.equal(127);
-    expect(result.stderr).to.include('tsforeman: command not found');
+    expect(result.stderr).to.equal('tsforeman: command not found: no-such-command-xyz (not in PATH, or not executable)\n');
+  });
+
+  it('forwards SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM to the program, and exits with its status', async () => {
+    const manager = startManager(['run', process.execPath, SIGNAL_ECHO], project({}));
+    const pid = Number((await manager.waitFor(/ready (\d+)/))[1]);
+    for (const signal of ['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) {
+      manager.signal(signal);
+      await manager.waitFor(new RegExp(`got ${signal}`));
+    }
+    manager.signal('SIGTERM');
+    expect((await manager.exit).code).to.equal(7);
+    expect(manager.stdout).to.include('got SIGTERM\n');
+    expect(processAlive(pid)).to.equal(false);
+  });
+
+  it('stops a compound command with its whole group on SIGTERM, leaving nothing running', async () => {
+    const manager = startManager(['run', 'sleep 300 & echo "grandchild $!"; setsid sleep 300 & echo "grandchild $!"; wait'], project({}));
+    await manager.waitFor(/(grandchild \d+[\s\S]*){2}/);
+    const pids = [...manager.stdout.matchAll(/grandchild (\d+)/g)].map((m) => Number(m[1]));
+    for (const pid of pids) expect(processAlive(pid)).to.equal(true);
+    manager.signal('SIGTERM');
+    expect((await manager.exit).code).to.equal(143);
+    for (const pid of pids) expect(processAlive(pid), `pid ${pid}`).to.equal(false);
+  });
+
+  it('stops what the command left running when it exits', async () => {
+    const result = await runTsforeman(['run', 'sleep 300 & echo "grandchild $!"; exit 4'], project({}));
+    expect(result.code).to.equal(4);
+    const pid = Number(/grandchild (\d+)/.exec(result.stdout)?.[1]);
+    expect(processAlive(pid)).to.equal(false);
+  });
+
+  it('on a terminal, keeps the command in the foreground group and forwards SIGTERM to it and its descendants', async () => {
+    // script(1) gives run a pseudo-terminal as stdin and stdout.
+    const dir = project({
+      'go.sh': `exec "$NODE" "$BIN" run sh -c 'if [ -t 0 ]; then echo on-a-tty; fi; trap "echo got-term; exit 5" TERM; echo ready $$; while :; do sleep 0.1; done'\n`,
+    });
+    const child = spawn('script', ['-qec', 'sh ./go.sh', '/dev/null'], {
+      cwd: dir,
+      env: { ...process.env, NODE: process.execPath, BIN },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    track(child.pid!);
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('close', resolve));
+    for (let i = 0; !/ready \d+/.test(out); i++) {
+      if (i > 500) throw new Error(`never ready: ${out}`);
+      await sleep(20);
+    }
+    expect(out).to.include('on-a-tty');
+    const program = Number(/ready (\d+)/.exec(out)![1]);
+    // A simple command replaced its shell: the program's parent is tsforeman run.
+    const manager = Number(readFileSync(`/proc/${program}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    process.kill(manager, 'SIGTERM');
+    expect(await exit, out).to.equal(5);
+    expect(out).to.include('got-term');
+    expect(processAlive(program)).to.equal(false);
   });
 });

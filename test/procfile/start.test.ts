@@ -1,7 +1,10 @@
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, processAlive, project, runTsforeman, startManager } from './helpers.js';
+import { BIN, REPO, cleanup, processAlive, project, runTsforeman, startManager, track } from './helpers.js';
+
+const FIXTURES = join(REPO, 'test', 'fixtures', 'procfile');
 
 /** The output with pids replaced, so it can be compared byte for byte. */
 const withoutPids = (bytes: Buffer) => Buffer.from(bytes.toString('latin1').replace(/pid \d+/g, 'pid N'), 'latin1');
@@ -35,9 +38,44 @@ describe('tsforeman start', function () {
       expect(withoutPids(manager.stdoutBytes).equals(expected), manager.stdoutBytes.toString('latin1')).to.equal(true);
     });
 
-    it('prefixes lines with HH:MM:SS and pads names to the longest', async () => {
+    it('keeps every line whole under a slow reader: 3 x 10k lines in 64 KiB writes, read 32 KiB per 50 ms after 2 s', async () => {
+      const types = ['alpha', 'beta', 'gamma'];
+      const writer = join(FIXTURES, 'write-lines.mjs');
+      const dir = project({
+        Procfile: types.map((type) => `${type}: exec "$NODE" ${JSON.stringify(writer)} ${type} 10000 65536\n`).join(''),
+      });
+      const received = join(dir, 'received');
+      // A pipeline, so stdout is a pipe whose reader paces itself: the reader's pacing is the input.
+      const pipeline = spawn(
+        '/bin/sh',
+        ['-c', '"$0" "$1" start --no-timestamp --no-color --can-die alpha,beta,gamma | "$0" "$2" "$3" 2000 32768 50', process.execPath, BIN, join(FIXTURES, 'slow-reader.mjs'), received],
+        { cwd: dir, env: { ...process.env, NODE: process.execPath }, stdio: 'ignore', detached: true },
+      );
+      track(pipeline.pid!);
+      const code = await new Promise((resolve) => pipeline.once('close', resolve));
+      expect(code).to.equal(0);
+      const lines = readFileSync(received, 'latin1').split('\n');
+      expect(lines.pop()).to.equal('');
+      const byName = new Map<string, string[]>();
+      for (const line of lines) {
+        const match = /^(\S+) +\| (.*)$/.exec(line);
+        expect(match, `unprefixed line ${JSON.stringify(line)}`).to.not.equal(null);
+        const [, name, text] = match as unknown as [string, string, string];
+        byName.set(name, [...(byName.get(name) ?? []), text]);
+      }
+      for (const type of types) {
+        const expected: string[] = [];
+        for (let i = 1; i <= 10000; i++) expected.push(`${type} line ${i} ${'.'.repeat(i % 50)}`);
+        const got = byName.get(`${type}.1`) ?? [];
+        const first = expected.findIndex((text, i) => got[i] !== text);
+        expect(first, `${type}: line ${first + 1} is ${JSON.stringify(got.slice(first, first + 2))}`).to.equal(-1);
+        expect(`${got.join('\n')}\n`).to.equal(`${expected.join('\n')}\n`);
+      }
+    });
+
+    it('prefixes lines with HH:MM:SS (also with --timestamp, beside --no-timestamp) and pads names to the longest', async () => {
       const dir = project({ Procfile: 'a: echo from-a\nlonger-name: sleep 0.3; echo from-long\n' });
-      const result = await runTsforeman(['start'], dir);
+      const result = await runTsforeman(['start', '--timestamp'], dir);
       expect(result.code).to.equal(0);
       const lines = result.stdout.trimEnd().split('\n');
       for (const line of lines) expect(line).to.match(/^\d\d:\d\d:\d\d (system|a\.1|longer-name\.1) *\| /);
@@ -149,6 +187,65 @@ describe('tsforeman start', function () {
         expect(processAlive(worker)).to.equal(false);
       });
     }
+
+    it("reports a simple command's own status and pid: the program replaces the shell", async () => {
+      const dir = project({
+        Procfile: [
+          `graceful: GREETING=hi node -e "process.on('SIGTERM', () => process.exit(0)); console.log('pid', process.pid, process.env.GREETING, JSON.stringify(process.argv.slice(1))); console.error('to stderr'); setInterval(() => {}, 1000)" 'a  b' "$PS" x=1`,
+          "compound: echo compound; sleep 300",
+          '',
+        ].join('\n'),
+      });
+      const manager = startManager(['start', '--no-timestamp'], dir);
+      const started = Number((await manager.waitFor(/graceful\.1 started \(pid (\d+)\)/))[1]);
+      const printed = await manager.waitFor(/graceful\.1 \| pid (\d+) (.*)/);
+      await manager.waitFor(/graceful\.1 \| to stderr/);
+      await manager.waitFor(/compound\.1 \| compound/);
+      expect(Number(printed[1])).to.equal(started);
+      expect(printed[2]).to.equal('hi ["a  b","graceful.1","x=1"]');
+      manager.signal('SIGTERM');
+      expect((await manager.exit).code).to.equal(143);
+      expect(manager.stdout).to.include('system     | graceful.1 exited with code 0\n');
+      expect(manager.stdout).to.include('system     | compound.1 terminated by SIGTERM\n');
+    });
+
+    describe('escapees: descendants that left their process group', () => {
+      const daemonize = join(FIXTURES, 'daemonize.mjs');
+      const escapees = (output: string) => [...output.matchAll(/grandchild (\d+)/g)].map((m) => Number(m[1]));
+
+      it('stops a setsid child, a double-forked one and a self-daemonizing program with the rest', async () => {
+        const dir = project({
+          Procfile: [
+            `setsid: setsid sh -c 'echo "grandchild $$"; exec sleep 300' & exec sleep 300`,
+            `double: sh -c '(setsid sh -c "echo grandchild \\$\\$; exec sleep 300" &)'; exec sleep 300`,
+            `daemon: "$NODE" ${JSON.stringify(daemonize)}; exec sleep 300`,
+            '',
+          ].join('\n'),
+        });
+        const manager = startManager(['start', '--no-timestamp'], dir, { ...process.env, NODE: process.execPath });
+        await manager.waitFor(/(grandchild \d+[\s\S]*){3}/);
+        const pids = escapees(manager.stdout);
+        for (const pid of pids) {
+          expect(processAlive(pid), `escapee ${pid} running`).to.equal(true);
+          expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[2], `escapee ${pid} left its group`).to.equal(String(pid));
+        }
+        manager.signal('SIGINT');
+        expect((await manager.exit).code).to.equal(130);
+        for (const pid of pids) expect(processAlive(pid), `escapee ${pid} after exit`).to.equal(false);
+      });
+
+      it('kills an escapee that ignores SIGTERM after --timeout', async () => {
+        const dir = project({
+          Procfile: `stubborn: setsid sh -c 'trap "" TERM; echo "grandchild $$"; while :; do sleep 0.1; done' & sleep 300\n`,
+        });
+        const manager = startManager(['start', '--no-timestamp', '-t', '1'], dir);
+        const [pid] = escapees((await manager.waitFor(/grandchild \d+/))[0]);
+        manager.signal('SIGTERM');
+        expect((await manager.exit).code).to.equal(143);
+        expect(manager.stdout).to.include('sending SIGKILL to all processes');
+        expect(processAlive(pid!)).to.equal(false);
+      });
+    });
 
     it('kills at once on a second SIGINT', async () => {
       const dir = project({ Procfile: "stubborn: trap '' TERM; echo ready; while true; do sleep 0.1; done\n" });

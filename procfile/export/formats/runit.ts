@@ -1,6 +1,6 @@
 import type { ExportPlan, Exporter, ExportFile } from '../exporter.js';
 import { headerText, instanceEnv, instanceId } from '../exporter.js';
-import { shellQuote } from '../quote.js';
+import { singleQuoted } from '../../shell.js';
 import type { TemplateSet } from '../template.js';
 
 /**
@@ -40,14 +40,14 @@ function render(plan: ExportPlan, templates: TemplateSet) {
   const header = `# ${headerText(plan.app)}`;
   const files: ExportFile[] = [];
   const replaceDirs: string[] = [];
-  const asUser = plan.user === undefined ? '' : `chpst -u ${shellQuote(plan.user)} `;
+  const asUser = plan.user === undefined ? '' : `chpst -u ${singleQuoted(plan.user)} `;
 
   for (const instance of plan.instances) {
     const dir = instanceId(plan.app, instance);
     const exports: string[] = [];
     for (const [key, value] of instanceEnv(plan, instance)) {
       if (envdirCanHold(value)) files.push({ path: `${dir}/env/${key}`, content: `${value.replaceAll('\n', '\0')}\n`, mode: 0o644 });
-      else exports.push(`export ${key}=${shellQuote(value)}`);
+      else exports.push(`export ${key}=${singleQuoted(value)}`);
     }
     replaceDirs.push(`${dir}/env`);
     const common = { header, app: plan.app, process: instance.name, type: instance.entry.name, port: String(instance.port) };
@@ -57,19 +57,19 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       content: templates.render('run', {
         ...common,
         exports: exports.join('\n'),
-        root: shellQuote(plan.root),
-        chpst_options: `${plan.user === undefined ? '' : `-u ${shellQuote(plan.user)} `}-e "$envdir"`,
-        command: shellQuote(instance.entry.command),
+        root: singleQuoted(plan.root),
+        chpst_options: `${plan.user === undefined ? '' : `-u ${singleQuoted(plan.user)} `}-e "$envdir"`,
+        command: singleQuoted(instance.entry.command),
       }),
     });
-    const logDir = shellQuote(`${logRoot}/${instance.name}`);
+    const logDir = singleQuoted(`${logRoot}/${instance.name}`);
     files.push({
       path: `${dir}/log/run`,
       mode: 0o755,
       content: templates.render('log-run', {
         ...common,
         log_dir: logDir,
-        chown_log_dir: plan.user === undefined ? '' : `chown ${shellQuote(plan.user)} ${logDir}`,
+        chown_log_dir: plan.user === undefined ? '' : `chown ${singleQuoted(plan.user)} ${logDir}`,
         as_user: asUser,
       }),
     });

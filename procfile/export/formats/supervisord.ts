@@ -1,7 +1,7 @@
 import { UserError } from '../../errors.js';
 import type { ExportPlan, Exporter } from '../exporter.js';
 import { headerText, instanceEnv, instanceId, timeoutSeconds } from '../exporter.js';
-import { shellQuote } from '../quote.js';
+import { singleQuoted } from '../../shell.js';
 import type { TemplateSet } from '../template.js';
 
 /** supervisord: one `APP.conf` with a `[program:APP-web.1]` per instance and a `[group:APP]`. */
@@ -45,7 +45,7 @@ function iniValue(value: string, what: string): string {
  * into its own double-quoted piece, which shlex and sh join back into one word.
  */
 function commandWord(value: string): string {
-  return shellQuote(value).replace(/(\s)([;#])/g, `$1'"$2"'`);
+  return singleQuoted(value).replace(/(\s)([;#])/g, `$1'"$2"'`);
 }
 
 /**

@@ -97,6 +97,6 @@ describe('tsforeman export: mistakes get one clear line', () => {
     const app = tempDir();
     writeFileSync(join(app, 'Procfile'), 'web: sleep 1\n');
     writeFileSync(join(app, '.env'), 'my.var=1\n');
-    expect(fails(['systemd', tempDir()], app)).to.contain('variable name "my.var" cannot be exported');
+    expect(fails(['systemd', tempDir()], app)).to.contain('.env:1: variable name "my.var" cannot reach a process');
   });
 });

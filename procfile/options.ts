@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import type { EnvMap } from './env.js';
+import { UserError } from './errors.js';
+import { checkProcessTypes, parsePort } from './formation.js';
+import type { Procfile } from './procfile.js';
+
+/**
+ * The flags of tsforeman's commands, each declared once in `FLAGS` (its spelling, help text and
+ * parser), the way `runtime/settings.ts` declares tsunicorn's settings. A command picks the ones it
+ * takes, so a flag shared by several commands reads the same in every `--help`:
+ *
+ *   addFlags(program.command('check'), ['procfile', 'root', 'env']);
+ */
+interface FlagRow {
+  /** Commander's spelling: short and long flag, and `<value>` / `[value]` when it takes one. */
+  flags: string;
+  help: string;
+  /** Turns each occurrence into the option's value (given the previous one for repeatable flags). */
+  parse?: (value: string, previous: string[] | undefined) => string[];
+  default?: string;
+}
+
+/** Commander parser for repeatable flags (no default, so --help shows none). */
+export function collectRepeated(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export const FLAGS = {
+  procfile: { flags: '-f, --procfile <file>', help: 'the Procfile (default: ./Procfile, or ROOT/Procfile with -d)' },
+  root: { flags: '-d, --root <dir>', help: "working directory of every process (default: the Procfile's folder)" },
+  env: {
+    flags: '-e, --env <files>',
+    help: 'env files, comma separated or repeated; later files win (default: ROOT/.env if it exists)',
+    parse: collectRepeated,
+  },
+  formation: {
+    flags: '-m, --formation <spec>',
+    help: 'instances per type: all=1,web=2,worker=0 (default: all=1)',
+    parse: collectRepeated,
+  },
+  port: { flags: '-p, --port <n>', help: 'base port (default: $PORT from the env files or environment, else 5000)' },
+  timeout: { flags: '-t, --timeout <seconds>', help: 'grace between SIGTERM and SIGKILL when stopping', default: '5' },
+  timestamp: { flags: '--timestamp', help: 'prefix lines with the time (the default)' },
+  noTimestamp: { flags: '--no-timestamp', help: 'do not prefix lines with the time' },
+  color: { flags: '--color', help: 'colour the output even when it is not a terminal' },
+  noColor: { flags: '--no-color', help: 'never colour the output' },
+  restart: {
+    flags: '--restart <types>',
+    help: 'restart these process types with back-off when they exit (comma separated)',
+    parse: collectRepeated,
+  },
+  canDie: {
+    flags: '--can-die <types>',
+    help: 'let these process types exit without stopping the others (comma separated)',
+    parse: collectRepeated,
+  },
+  watch: { flags: '--watch [glob]', help: 'restart processes when files under the root change (only files matching GLOB if given)' },
+  profile: { flags: '--profile', help: 'source ROOT/.profile.d/*.sh into the environment (default: when that folder exists)' },
+  noProfile: { flags: '--no-profile', help: 'do not source ROOT/.profile.d/*.sh' },
+  socket: { flags: '--socket <path>', help: 'control socket of the running manager (default: ROOT/.tsforeman.sock)' },
+} satisfies Record<string, FlagRow>;
+
+export type FlagName = keyof typeof FLAGS;
+
+/** Adds the named flags to `command`, in the order given. */
+export function addFlags(command: Command, names: readonly FlagName[]): Command {
+  for (const name of names) {
+    const row: FlagRow = FLAGS[name];
+    if (row.parse) command.option(row.flags, row.help, row.parse);
+    else if (row.default !== undefined) command.option(row.flags, row.help, row.default);
+    else command.option(row.flags, row.help);
+  }
+  return command;
+}
+
+/** The flags every command that reads a project takes. */
+export const PROJECT_FLAGS: readonly FlagName[] = ['procfile', 'root', 'env'];
+
+export const DEFAULT_PORT = 5000;
+
+/** The base port: `-p`, else `PORT` from the env files, else the inherited `PORT`, else 5000. */
+export function basePortFor(flag: string | undefined, fileEnv: EnvMap, inherited: EnvMap): number {
+  if (flag !== undefined) return parsePort(flag, '-p/--port');
+  if (fileEnv.PORT !== undefined) return parsePort(fileEnv.PORT, 'PORT in the env files');
+  if (inherited.PORT !== undefined && inherited.PORT !== '') return parsePort(inherited.PORT, 'PORT in the environment');
+  return DEFAULT_PORT;
+}
+
+/** Parses `-t/--timeout` (seconds, decimals allowed) into milliseconds. */
+export function parseTimeout(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new UserError(`-t/--timeout: expected a number of seconds, got ${JSON.stringify(value)}`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** Splits `TYPE[,TYPE]` lists (repeatable flags) and checks every name is a Procfile type. */
+export function parseTypeList(values: readonly string[] | undefined, procfile: Procfile, flag: string): string[] {
+  const names = (values ?? []).flatMap((value) => value.split(',')).map((name) => name.trim()).filter((name) => name !== '');
+  checkProcessTypes(names, procfile, `${flag}: `);
+  return names;
+}

@@ -1,0 +1,136 @@
+/**
+ * What tsforeman writes for /bin/sh: the script a Procfile command runs as, and shell quoting,
+ * one function per purpose.
+ *
+ *   processScript('node worker.js')          // "exec 2>&1\nexec node worker.js"
+ *   processScript('npm run build && node .') // "exec 2>&1\nnpm run build && node ."
+ *   shellArgument('two words')                // "'two words'"   (a command-line argument)
+ *   singleQuoted('it\'s')                     // "'it'\\''s'"     (a value in a generated file)
+ */
+
+/**
+ * Words that make a command anything but one external program: the shell's reserved words and the
+ * builtins of dash, bash and busybox ash (a builtin cannot be exec'd: `exec exit 3` fails, and
+ * `exec echo` would run a different echo).
+ */
+const NOT_A_PROGRAM = new Set(
+  (
+    '! { } case do done elif else esac fi for function if in select then time until while [[ ]] ' +
+    '. : [ alias bg bind break builtin caller cd chdir command compgen complete compopt continue ' +
+    'declare dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs ' +
+    'kill let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt ' +
+    'source suspend test times trap true type typeset ulimit umask unalias unset wait'
+  ).split(' '),
+);
+
+/** Characters a word may hold outside quotes and still mean the same to every shell. */
+const PLAIN = /[A-Za-z0-9_./:=@%+,~-]/;
+const PARAMETER = /^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})/;
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+
+/**
+ * The words of `command` when it is a simple command, else null. Conservatively, a simple command is
+ * words separated by spaces or tabs, each made only of letters, digits and `_ . / : = @ % + , ~ -`,
+ * `$NAME` or `${NAME}`, 'single-quoted' text, and "double-quoted" text holding no backquote,
+ * backslash or `$` other than `$NAME`/`${NAME}`. Anything else (`; & | < > ( ) { }`, globs,
+ * backslashes, `$(...)`, `${X:-y}`, `#`, newlines) makes it compound.
+ */
+export function simpleCommandWords(command: string): string[] | null {
+  const words: string[] = [];
+  let word = '';
+  let i = 0;
+  while (i < command.length) {
+    const char = command[i] as string;
+    if (char === ' ' || char === '\t') {
+      if (word !== '') words.push(word);
+      word = '';
+      i++;
+    } else if (PLAIN.test(char)) {
+      word += char;
+      i++;
+    } else if (char === '$') {
+      const parameter = PARAMETER.exec(command.slice(i));
+      if (!parameter) return null;
+      word += parameter[0];
+      i += parameter[0].length;
+    } else if (char === "'") {
+      const close = command.indexOf("'", i + 1);
+      if (close === -1) return null;
+      word += command.slice(i, close + 1);
+      i = close + 1;
+    } else if (char === '"') {
+      const close = command.indexOf('"', i + 1);
+      if (close === -1) return null;
+      const inside = command.slice(i + 1, close);
+      if (/[`\\]/.test(inside) || inside.replace(/\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})/g, '').includes('$')) {
+        return null;
+      }
+      word += command.slice(i, close + 1);
+      i = close + 1;
+    } else {
+      return null;
+    }
+  }
+  if (word !== '') words.push(word);
+  return words;
+}
+
+/**
+ * The index of the program word of a simple command: after any leading `NAME=value` assignments, a
+ * plain word that is not a reserved word or builtin. Null when the command is not one program.
+ */
+function programWordIndex(words: readonly string[]): number | null {
+  const index = words.findIndex((word) => !ASSIGNMENT.test(word));
+  const program = words[index];
+  if (program === undefined || NOT_A_PROGRAM.has(program) || !/^[A-Za-z0-9_./:@%+,~-]+$/.test(program)) return null;
+  return index;
+}
+
+/** The program a simple command runs (`node` for `node app.js` and for `PORT=1 exec node app.js`), else null. */
+export function programWord(command: string): string | null {
+  const words = simpleCommandWords(command.trim());
+  if (words === null) return null;
+  const start = words.findIndex((word) => !ASSIGNMENT.test(word));
+  const rest = words[start] === 'exec' ? words.slice(start + 1) : words.slice(start);
+  const index = programWordIndex(rest);
+  return index === null ? null : (rest[index] ?? null);
+}
+
+/**
+ * The shell script a Procfile command runs as. stderr is joined to stdout first, so both reach the
+ * manager through one pipe in the order the child wrote them; then the command on its own line (so
+ * even a syntax error in it is reported through the pipe). A simple command (see
+ * `simpleCommandWords`) is run with `exec`, as a user would write it: the program replaces the shell,
+ * so its pid is the one reported, signals reach it directly and its own exit status is the one
+ * reported. `exec` keeps the words' expansion exactly, and leading assignments stay in the program's
+ * environment (`A=1 exec prog`). Anything else runs as written, under the shell.
+ */
+export function processScript(command: string): string {
+  return `exec 2>&1\n${withExec(command)}`;
+}
+
+/** `command` with `exec` before its program word when it is a simple command, else unchanged. */
+export function withExec(command: string): string {
+  const words = simpleCommandWords(command.trim());
+  const index = words === null ? null : programWordIndex(words);
+  if (words === null || index === null) return command;
+  return [...words.slice(0, index), 'exec', ...words.slice(index)].join(' ');
+}
+
+/**
+ * One argument on a command line that /bin/sh runs (`tsforeman run prog ARGS...`): left bare when
+ * it holds only characters no shell treats specially, otherwise single-quoted, so it reaches the
+ * program unchanged and the command line stays readable.
+ */
+export function shellArgument(word: string): string {
+  return /^[A-Za-z0-9_./=:@%+,-]+$/.test(word) ? word : singleQuoted(word);
+}
+
+/**
+ * Any string as one single-quoted shell word (also read right by Python's `shlex.split`), each
+ * embedded `'` written as `'\''`: for values written into generated files, always quoted so they
+ * read alike.
+ */
+export function singleQuoted(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
