@@ -3,11 +3,17 @@
  * becomes a web Request (body streamed, aborted when the client goes away) and the Response is written back
  * to the Node response, streaming its body with backpressure.
  *
- *   const listener = fetchToRequestListener((request) => new Response('hi'), { secure: false, isTrustedProxy });
+ * With light objects (the default, `--fetch-objects light`) the Request is an IncomingRequest that builds
+ * only what the handler touches, and a LightResponse with a simple body is written in one go; with
+ * `--fetch-objects standard` both are Node's own objects, built for every request.
+ *
+ *   const listener = fetchToRequestListener((request) => new Response('hi'), { secure: false, isTrustedProxy, objects: 'light' });
  *   createStrictServer(listener, limits);
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { IncomingRequest, installLightGlobals, LightResponse, requestHref } from './light-fetch-objects.js';
+import type { FetchObjects } from './settings.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -16,17 +22,21 @@ export interface FetchAdapterOptions {
   secure: boolean;
   /** Whether a peer may tell the scheme through X-Forwarded-Proto (--forwarded-allow-ips). */
   isTrustedProxy: (address: string | undefined) => boolean;
+  /** --fetch-objects; standard when absent (nothing global is replaced). */
+  objects?: FetchObjects;
 }
 
+/** The Response class the handler's results are checked against, taken before light objects replace it. */
+const StandardResponse = globalThis.Response;
+
 function requestUrl(req: IncomingMessage, options: FetchAdapterOptions): string {
-  let scheme = options.secure ? 'https' : 'http';
+  let scheme: 'http' | 'https' = options.secure ? 'https' : 'http';
   const forwarded = req.headers['x-forwarded-proto'];
   if (typeof forwarded === 'string' && options.isTrustedProxy(req.socket.remoteAddress)) {
     const value = forwarded.split(',')[0]!.trim().toLowerCase();
     if (value === 'https' || value === 'http') scheme = value;
   }
-  const host = req.headers.host ?? 'localhost';
-  return `${scheme}://${host}${req.url ?? '/'}`;
+  return requestHref(scheme, req.headers.host ?? 'localhost', req.url ?? '/');
 }
 
 export function toWebRequest(req: IncomingMessage, signal: AbortSignal, options: FetchAdapterOptions): Request {
@@ -48,7 +58,7 @@ export async function writeWebResponse(response: Response, res: ServerResponse, 
   if (response.statusText) res.statusMessage = response.statusText;
   // Node keeps each Set-Cookie a header of its own (a Headers getter would join them with commas).
   res.setHeaders(response.headers);
-  if (!response.body || method === 'HEAD') {
+  if (!response.body) {
     res.end();
     return;
   }
@@ -68,7 +78,14 @@ export async function writeWebResponse(response: Response, res: ServerResponse, 
       if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
         res.setHeader('content-length', first.value.byteLength);
       }
+      // HEAD keeps the Content-Length of the GET answer; Node leaves the body out itself.
       res.end(first.value);
+      return;
+    }
+    if (method === 'HEAD') {
+      // A stream that goes on (server-sent events, say) has no length to announce and no end to wait for.
+      await reader.cancel();
+      res.end();
       return;
     }
     if (!(await writeChunk(res, first.value))) {
@@ -104,6 +121,21 @@ async function writeChunk(res: ServerResponse, chunk: Uint8Array): Promise<boole
 }
 
 export function fetchToRequestListener(handler: FetchHandler, options: FetchAdapterOptions): RequestListener {
+  if (options.objects === 'light') {
+    installLightGlobals();
+    return (req, res) => {
+      const request = new IncomingRequest(req, requestUrl(req, options));
+      // A throw or a rejection reaches the worker's error boundary, which logs it and answers 500.
+      const result = handler(request as unknown as Request);
+      const pending = isPromiseLike(result) ? Promise.resolve(result).then((response) => respond(response, req, res)) : respond(result, req, res);
+      // Written at once: no client can have gone away yet, so the signal needs no watching.
+      if (pending === undefined) return;
+      res.once('close', () => {
+        if (!res.writableFinished) request.abort(new Error('the client closed the connection'));
+      });
+      return pending as unknown as void;
+    };
+  }
   return (req, res) => {
     const controller = new AbortController();
     res.once('close', () => {
@@ -112,12 +144,25 @@ export function fetchToRequestListener(handler: FetchHandler, options: FetchAdap
     // Returned so the worker's error boundary sees a rejection and answers 500.
     return (async () => {
       const response = await handler(toWebRequest(req, controller.signal, options));
-      if (!(response instanceof Response)) {
-        throw new TypeError(`the fetch handler returned ${describeValue(response)}, not a Response`);
-      }
-      await writeWebResponse(response, res, req.method);
+      await respond(response, req, res);
     })() as unknown as void;
   };
+}
+
+/** Writes what the handler returned: a light response in one go, a standard one through its stream. */
+function respond(response: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+  if (LightResponse.isLightResponse(response)) {
+    const standard = response.writeTo(res);
+    return standard && writeWebResponse(standard, res, req.method);
+  }
+  if (!(response instanceof StandardResponse)) {
+    throw new TypeError(`the fetch handler returned ${describeValue(response)}, not a Response`);
+  }
+  return writeWebResponse(response, res, req.method);
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 export function describeValue(value: unknown): string {

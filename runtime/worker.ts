@@ -89,7 +89,7 @@ export class Worker {
     const app = await loadApp(this.settings.app ?? '', {
       cwd: this.cwd,
       factory: this.settings.factory,
-      fetch: { secure: this.settings.certfile !== undefined, isTrustedProxy },
+      fetch: { secure: this.settings.certfile !== undefined, isTrustedProxy, objects: this.settings.fetch_objects },
     });
     let tls: { cert: Buffer; key: Buffer } | undefined;
     if (app.kind === 'server' && this.settings.certfile) {

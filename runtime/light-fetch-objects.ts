@@ -1,0 +1,287 @@
+/**
+ * Light web objects for fetch handlers (`--fetch-objects light`, the default): building Node's own `Request`
+ * and `Response` costs more CPU than a whole request served by a plain listener, so the worker hands the
+ * handler an `IncomingRequest` that only builds the parts a handler touches, and replaces the global
+ * `Response` with `LightResponse`, which keeps a simple body (string, bytes, none) as given so that the
+ * adapter writes it straight to the Node response. Anything else a handler asks of either object builds
+ * the real one on the spot and answers from it, so both behave as the standard objects do.
+ *
+ *   installLightGlobals();                                 // once, when a fetch handler is served
+ *   const request = new IncomingRequest(req, url);         // request.url, .method, .headers: no Request built
+ *   if (!writeLightResponse(await handler(request), res)) { ...stream the standard Response... }
+ *
+ * What it changes for an app is listed in the README (fetch handlers, light objects).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+
+/** The standard classes, taken before anything replaces the globals. */
+const NativeRequest = globalThis.Request;
+const NativeResponse = globalThis.Response;
+
+/** The standard object behind a light one, built on first need. */
+const toNative = Symbol('toNative');
+
+// Node's http parser hands over upper-case methods and raw targets; these are the shapes whose URL
+// the WHATWG parser returns unchanged, so the string can be used as is without building a URL.
+const PLAIN_TARGET = /^\/[\w!$&()*+,\-./:;=?@~]*$/;
+const DOT_SEGMENT = /\/\.{1,2}(?:[/?]|$)/;
+const PLAIN_HOST = /^(?:[a-z\d-]+\.)*[a-z][a-z\d-]*(?::([1-9]\d{0,4}))?$/;
+const IPV4_HOST = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?::([1-9]\d{0,4}))?$/;
+
+/** Hosts already checked (a server sees few), so the common request costs one short regex test. */
+const plainHosts = new Map<string, boolean>();
+const PLAIN_HOSTS_KEPT = 64;
+
+function isPlainHost(scheme: 'http' | 'https', host: string): boolean {
+  const key = scheme === 'https' ? `s${host}` : host;
+  let plain = plainHosts.get(key);
+  if (plain === undefined) {
+    const match = PLAIN_HOST.exec(host) ?? IPV4_HOST.exec(host);
+    const port = match?.[1];
+    plain = match !== null && !host.includes('xn--') && (port === undefined || (Number(port) <= 65535 && port !== (scheme === 'https' ? '443' : '80')));
+    if (plainHosts.size >= PLAIN_HOSTS_KEPT) plainHosts.clear();
+    plainHosts.set(key, plain);
+  }
+  return plain;
+}
+
+/** `scheme://host/target` as `new URL(...).href` would spell it, without parsing in the common case. */
+export function requestHref(scheme: 'http' | 'https', host: string, target: string): string {
+  const href = `${scheme}://${host}${target}`;
+  if (isPlainHost(scheme, host) && PLAIN_TARGET.test(target)) {
+    const query = target.indexOf('?');
+    if (!DOT_SEGMENT.test(query === -1 ? target : target.slice(0, query))) return href;
+  }
+  return new URL(href).href;
+}
+
+/**
+ * The request a fetch handler receives: `instanceof Request`, with `url`, `method`, `headers` and `signal`
+ * answered without building a `Request`; any other member (the body readers, `clone()`, `cache`...) builds
+ * the standard `Request` once (body streamed from the Node request) and answers from it.
+ */
+export class IncomingRequest {
+  readonly #incoming: IncomingMessage;
+  readonly #url: string;
+  #headers: Headers | undefined;
+  #controller: AbortController | undefined;
+  #abortReason: Error | undefined;
+  #native: Request | undefined;
+
+  constructor(incoming: IncomingMessage, url: string) {
+    this.#incoming = incoming;
+    this.#url = url;
+  }
+
+  static isIncomingRequest(value: unknown): value is IncomingRequest {
+    return typeof value === 'object' && value !== null && #incoming in value;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  get method(): string {
+    return this.#incoming.method ?? 'GET';
+  }
+
+  get headers(): Headers {
+    if (this.#native) return this.#native.headers;
+    if (!this.#headers) {
+      this.#headers = new Headers();
+      const raw = this.#incoming.rawHeaders;
+      for (let index = 0; index < raw.length; index += 2) this.#headers.append(raw[index]!, raw[index + 1]!);
+    }
+    return this.#headers;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abortController().signal;
+  }
+
+  /** The client went away before the response was complete. */
+  abort(reason: Error): void {
+    this.#abortReason ??= reason;
+    if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  #abortController(): AbortController {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortReason) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller;
+  }
+
+  [toNative](): Request {
+    if (!this.#native) {
+      const method = this.method;
+      const init: RequestInit & { duplex?: 'half' } = { method, headers: this.headers, signal: this.#abortController().signal };
+      if (method !== 'GET' && method !== 'HEAD') {
+        init.body = Readable.toWeb(this.#incoming) as unknown as ReadableStream<Uint8Array>;
+        init.duplex = 'half';
+      }
+      this.#native = new NativeRequest(this.#url, init);
+    }
+    return this.#native;
+  }
+}
+
+/** Simple response bodies, kept as given and written in one piece. */
+type SimpleBody = string | Uint8Array | null | undefined;
+
+/** The status codes that may not carry a body (the standard constructor throws for them). */
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const TEXT_CONTENT_TYPE = 'text/plain;charset=UTF-8';
+
+function isSimple(body: unknown, init: ResponseInit | undefined): body is SimpleBody {
+  if (!(body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array)) return false;
+  if (init === undefined) return true;
+  if (typeof init !== 'object' || init === null || init instanceof NativeResponse) return false;
+  const { status, statusText } = init;
+  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599)) return false;
+  if (status !== undefined && body != null && NULL_BODY_STATUS.has(status)) return false;
+  return statusText === undefined || (typeof statusText === 'string' && REASON_PHRASE.test(statusText));
+}
+
+/**
+ * The global `Response` while light objects are on: `new Response('text' | bytes | null, init)` keeps its
+ * parts; any other body (a stream, a Blob, FormData...) or unusual init builds the standard Response at once,
+ * so errors are thrown where the standard constructor throws them. `instanceof Response` holds for both.
+ */
+export class LightResponse {
+  #body: SimpleBody;
+  #status = 200;
+  #statusText = '';
+  #headers: Headers | undefined;
+  #native: Response | undefined;
+
+  constructor(body?: ConstructorParameters<typeof Response>[0], init?: ResponseInit) {
+    if (!isSimple(body, init)) {
+      this.#native = new NativeResponse(body, init);
+      return;
+    }
+    this.#body = body;
+    if (init) {
+      if (init.status !== undefined) this.#status = init.status;
+      if (init.statusText !== undefined) this.#statusText = init.statusText;
+      if (init.headers !== undefined) this.#headers = new Headers(init.headers);
+    }
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    // `x instanceof Response` is true for standard responses too; a subclass keeps the ordinary check.
+    if (this === LightResponse) return value instanceof NativeResponse;
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  get status(): number {
+    return this.#native ? this.#native.status : this.#status;
+  }
+
+  get ok(): boolean {
+    const status = this.status;
+    return status >= 200 && status <= 299;
+  }
+
+  get statusText(): string {
+    return this.#native ? this.#native.statusText : this.#statusText;
+  }
+
+  get headers(): Headers {
+    if (this.#native) return this.#native.headers;
+    if (!this.#headers) {
+      this.#headers = new Headers();
+      if (typeof this.#body === 'string') this.#headers.set('content-type', TEXT_CONTENT_TYPE);
+    }
+    return this.#headers;
+  }
+
+  [toNative](): Response {
+    this.#native ??= new NativeResponse(this.#body, { status: this.#status, statusText: this.#statusText, headers: this.headers });
+    return this.#native;
+  }
+
+  static isLightResponse(value: unknown): value is LightResponse {
+    return typeof value === 'object' && value !== null && #body in value;
+  }
+
+  /**
+   * Writes the response straight to `res` while it is light; once a handler has made it a standard one
+   * (by reading its body, say), returns that instead, for the caller to stream.
+   */
+  writeTo(res: ServerResponse): Response | undefined {
+    if (this.#native) return this.#native;
+    const body = this.#body;
+    const length = body === null || body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    if (!this.#headers) {
+      // The common case, in one call. HEAD keeps the Content-Length of the GET answer; Node leaves the body out.
+      const headers = typeof body === 'string' ? { 'content-type': TEXT_CONTENT_TYPE, 'content-length': length } : { 'content-length': length };
+      if (this.#statusText) res.writeHead(this.#status, this.#statusText, headers);
+      else res.writeHead(this.#status, headers);
+      res.end(body);
+      return undefined;
+    }
+    res.statusCode = this.#status;
+    if (this.#statusText) res.statusMessage = this.#statusText;
+    // Node keeps each Set-Cookie a header of its own (a Headers getter would join them with commas).
+    res.setHeaders(this.#headers);
+    if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', length);
+    res.end(body);
+    return undefined;
+  }
+}
+
+/** The global `Request` while light objects are on: accepts an IncomingRequest as input (`new Request(request)`). */
+class RequestAcceptingIncoming extends NativeRequest {
+  constructor(input: ConstructorParameters<typeof Request>[0] | IncomingRequest, init?: RequestInit) {
+    super(IncomingRequest.isIncomingRequest(input) ? input[toNative]() : input, init);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this === RequestAcceptingIncoming) return value instanceof NativeRequest;
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** Makes every other member of the standard prototype answer from the standard object. */
+function delegateToNative(light: { prototype: object }, native: { prototype: object }): void {
+  for (const name of Object.getOwnPropertyNames(native.prototype)) {
+    if (name === 'constructor' || Object.hasOwn(light.prototype, name)) continue;
+    const descriptor = Object.getOwnPropertyDescriptor(native.prototype, name)!;
+    if (descriptor.get) {
+      Object.defineProperty(light.prototype, name, {
+        configurable: true,
+        enumerable: descriptor.enumerable,
+        get(this: { [toNative](): object }) {
+          return (this[toNative]() as Record<string, unknown>)[name];
+        },
+      });
+    } else if (typeof descriptor.value === 'function') {
+      Object.defineProperty(light.prototype, name, {
+        configurable: true,
+        enumerable: descriptor.enumerable,
+        writable: true,
+        value(this: { [toNative](): object }, ...args: unknown[]) {
+          const target = this[toNative]() as Record<string, (...args: unknown[]) => unknown>;
+          return target[name]!(...args);
+        },
+      });
+    }
+  }
+  Object.setPrototypeOf(light.prototype, native.prototype);
+}
+
+delegateToNative(IncomingRequest, NativeRequest);
+delegateToNative(LightResponse, NativeResponse);
+// Response.json(), Response.redirect(), Response.error() stay the standard ones (they return standard objects).
+Object.setPrototypeOf(LightResponse, NativeResponse);
+
+/** Replaces the global Response and Request; idempotent. */
+export function installLightGlobals(): void {
+  if (globalThis.Response === (LightResponse as unknown as typeof Response)) return;
+  Object.defineProperty(globalThis, 'Response', { value: LightResponse, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, 'Request', { value: RequestAcceptingIncoming, writable: true, configurable: true, enumerable: false });
+}
