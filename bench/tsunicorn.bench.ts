@@ -3,7 +3,8 @@
  *   - a single-process http server,
  *   - a hand-written node:cluster server with 2 workers (the reference for the ratios),
  *   - tsunicorn -w 2 with each socket-sharing scheme (shared listening socket / master hand-off),
- *   - tsunicorn -w 2 serving the same app as a fetch handler.
+ *   - tsunicorn -w 2 serving the same app as a fetch handler (`{ fetch: () => new Response(...) }`), with the
+ *     default light objects and with --fetch-objects standard; its ratio to the listener is printed too.
  * Keep-alive load, 50 connections, 1 s warm-up then 5 s measured per target; targets are interleaved over
  * BENCH_ROUNDS rounds (default 3) and the median round is reported. Prints req/s, p99 latency, ratios vs
  * the cluster reference, and how the requests were spread over the workers.
@@ -44,6 +45,7 @@ const TARGETS: Target[] = [
   { name: 'tsunicorn -w 2 (shared socket)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'shared'), port: TSUNICORN_PORT },
   { name: 'tsunicorn -w 2 (hand-off, default)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'handoff'), port: TSUNICORN_PORT },
   { name: 'tsunicorn -w 2, fetch handler', command: tsunicorn('hello-fetch.mjs'), port: TSUNICORN_PORT },
+  { name: 'tsunicorn -w 2, fetch, standard objects', command: tsunicorn('hello-fetch.mjs', '--fetch-objects', 'standard'), port: TSUNICORN_PORT },
 ];
 const REFERENCE = TARGETS[1]!.name;
 
@@ -213,6 +215,13 @@ async function main(): Promise<void> {
       `${row.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} ${(row.requestsPerSecond / reference.requestsPerSecond).toFixed(2).padStart(10)} ` +
         `${String(row.p99).padStart(7)} ${(row.p99 / Math.max(reference.p99, 1)).toFixed(2).padStart(10)} ${String(row.errors).padStart(7)}  ${row.perWorker.join('/')}${share}`,
     );
+  }
+  // Fetch handlers against a request listener, both tsunicorn -w 2 with the default scheme, same rounds.
+  const listenerRow = summary.find((row) => row.name === 'tsunicorn -w 2 (hand-off, default)')!;
+  for (const name of ['tsunicorn -w 2, fetch handler', 'tsunicorn -w 2, fetch, standard objects']) {
+    const ratio = summary.find((row) => row.name === name)!.requestsPerSecond / listenerRow.requestsPerSecond;
+    console.log(`${name} vs a request listener (tsunicorn -w 2): ${ratio.toFixed(2)}x req/s` +
+      (name.endsWith('handler') ? ` (target >= 0.8x: ${ratio >= 0.8 ? 'met' : 'NOT met'})` : ''));
   }
   // The cost of a new connection: where the schemes differ most (the master passes each one on in hand-off).
   console.log(`\nnew connection per request (Connection: close), ${CLOSE_CONNECTIONS} connections, ${CLOSE_DURATION} s, one round:`);

@@ -1,7 +1,9 @@
-// The benchmark's app as a fetch handler: (request) => Response.
+// The benchmark's app as a fetch handler, in the shape of Hono and itty-router apps: { fetch(request) }.
 import { count } from './hello-app.mjs';
 
-export default function hello(request) {
-  count();
-  return new Response('Hello World\n', { headers: { 'Content-Type': 'text/plain' } });
-}
+export default {
+  fetch() {
+    count();
+    return new Response('Hello World\n');
+  },
+};
