@@ -10,7 +10,7 @@
  *   const request = new IncomingRequest(req, url);         // request.url, .method, .headers: no Request built
  *   if (!writeLightResponse(await handler(request), res)) { ...stream the standard Response... }
  *
- * What it changes for an app is listed in the README (fetch handlers, light objects).
+ * What it changes for an app is listed in docs/tsunicorn.md (fetch handlers: light objects).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -279,9 +279,17 @@ delegateToNative(LightResponse, NativeResponse);
 // Response.json(), Response.redirect(), Response.error() stay the standard ones (they return standard objects).
 Object.setPrototypeOf(LightResponse, NativeResponse);
 
-/** Replaces the global Response and Request; idempotent. */
+/** fetch() accepting an IncomingRequest (`fetch(request)` in a proxy): Node's fetch checks the class inside. */
+function fetchAcceptingIncoming(nativeFetch: typeof fetch): typeof fetch {
+  return (input, init) => nativeFetch(IncomingRequest.isIncomingRequest(input) ? input[toNative]() : input, init);
+}
+
+/** Replaces the global Response, Request and fetch; idempotent. */
 export function installLightGlobals(): void {
   if (globalThis.Response === (LightResponse as unknown as typeof Response)) return;
-  Object.defineProperty(globalThis, 'Response', { value: LightResponse, writable: true, configurable: true, enumerable: false });
-  Object.defineProperty(globalThis, 'Request', { value: RequestAcceptingIncoming, writable: true, configurable: true, enumerable: false });
+  const define = (name: 'Response' | 'Request' | 'fetch', value: unknown) =>
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  define('Response', LightResponse);
+  define('Request', RequestAcceptingIncoming);
+  define('fetch', fetchAcceptingIncoming(globalThis.fetch));
 }

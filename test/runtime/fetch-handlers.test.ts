@@ -179,7 +179,7 @@ for (const objects of ['light', 'standard'] as const) {
       });
     }
 
-    it('keeps the standard API: new Request(request), clone(), Response.json, instanceof', async () => {
+    it('keeps the standard API: new Request(request), fetch(request), clone(), Response.json, instanceof', async () => {
       const server = await start();
       const port = new URL(server.url).port;
       const answer = await request(server.url, '/standard?x=1');
@@ -194,6 +194,8 @@ for (const objects of ['light', 'standard'] as const) {
         isResponse: true,
         okFor204: true,
       });
+      const forwarded = await request(server.url, '/forward', { method: 'POST', body: 'parcel' });
+      expect(forwarded.body).to.equal('forwarded echo:parcel');
     });
   });
 }
