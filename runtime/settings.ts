@@ -264,7 +264,7 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   row({
     name: 'fetch_objects', flags: ['--fetch-objects'], meta: 'MODE', default: 'light',
     parse: oneOf(['light', 'standard'] as const),
-    help: 'For fetch handlers. light (default): the Request builds only what the handler reads, and the global Response is replaced by a light one written straight to the socket (4x faster; see the docs for what a replaced global changes); standard: Node\'s own Request and Response for every request.',
+    help: 'For fetch handlers. light (default): the Request builds only what the handler reads, and the global Response (also Request, fetch) is replaced by a light one written straight to the socket, several times faster (docs/tsunicorn.md lists what replacing the globals changes); standard: Node\'s own Request and Response for every request, globals untouched.',
   }),
 ];
 
