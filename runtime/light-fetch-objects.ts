@@ -163,7 +163,8 @@ export class LightResponse {
       this.#native = new NativeResponse(body, init);
       return;
     }
-    this.#body = body;
+    // The standard constructor copies bytes: changing the array afterwards does not change the answer.
+    this.#body = body instanceof Uint8Array ? new Uint8Array(body) : body;
     if (init) {
       if (init.status !== undefined) this.#status = init.status;
       if (init.statusText !== undefined) this.#statusText = init.statusText;
@@ -215,10 +216,11 @@ export class LightResponse {
   writeTo(res: ServerResponse): Response | undefined {
     if (this.#native) return this.#native;
     const body = this.#body;
-    const length = body === null || body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    const empty = body === null || body === undefined;
     if (!this.#headers) {
-      // The common case, in one call. HEAD keeps the Content-Length of the GET answer; Node leaves the body out.
-      const headers = typeof body === 'string' ? { 'content-type': TEXT_CONTENT_TYPE, 'content-length': length } : { 'content-length': length };
+      // The common case, in one call. HEAD keeps the Content-Length of the GET answer; Node leaves the
+      // body out. No body: Node decides (Content-Length: 0, or nothing for 204 and 304).
+      const headers = empty ? {} : typeof body === 'string' ? { 'content-type': TEXT_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) } : { 'content-length': body.byteLength };
       if (this.#statusText) res.writeHead(this.#status, this.#statusText, headers);
       else res.writeHead(this.#status, headers);
       res.end(body);
@@ -228,7 +230,9 @@ export class LightResponse {
     if (this.#statusText) res.statusMessage = this.#statusText;
     // Node keeps each Set-Cookie a header of its own (a Headers getter would join them with commas).
     res.setHeaders(this.#headers);
-    if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('content-length', length);
+    if (!empty && !res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) {
+      res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    }
     res.end(body);
     return undefined;
   }

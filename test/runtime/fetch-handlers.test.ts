@@ -107,6 +107,20 @@ for (const objects of ['light', 'standard'] as const) {
       expect(events.endsWith('\r\n\r\n')).to.equal(true);
     });
 
+    it('sends the status text and the bytes as they were when the Response was made; 204 with no length', async () => {
+      const server = await start();
+      const host = new URL(server.url).host;
+      const bytes = await rawExchange(server.url, `GET /bytes HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, () => false);
+      expect(bytes).to.match(/^HTTP\/1\.1 201 Made\r\n/);
+      expect(bytes).to.match(/\r\ncontent-length: 2\r\n/i);
+      expect(bytes.endsWith('\r\n\r\nAB')).to.equal(true);
+      const empty = await rawExchange(server.url, `GET /no-content HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, () => false);
+      expect(empty).to.match(/^HTTP\/1\.1 204 No Content\r\n/);
+      expect(empty).to.match(/\r\nx-empty: yes\r\n/i);
+      expect(empty).to.not.match(/content-length|transfer-encoding/i);
+      expect(empty.endsWith('\r\n\r\n')).to.equal(true);
+    });
+
     it('sends a streamed response\'s first chunk before the stream has a second one', async () => {
       const server = await start();
       const url = new URL('/events', server.url);
