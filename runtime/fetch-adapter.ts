@@ -131,7 +131,7 @@ export function fetchToRequestListener(handler: FetchHandler, options: FetchAdap
       // Written at once: no client can have gone away yet, so the signal needs no watching.
       if (pending === undefined) return;
       res.once('close', () => {
-        if (!res.writableFinished) request.abort(new Error('the client closed the connection'));
+        if (!res.writableFinished) IncomingRequest.abort(request);
       });
       return pending as unknown as void;
     };

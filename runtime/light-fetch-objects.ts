@@ -6,9 +6,10 @@
  * adapter writes it straight to the Node response. Anything else a handler asks of either object builds
  * the real one on the spot and answers from it, so both behave as the standard objects do.
  *
- *   installLightGlobals();                                 // once, when a fetch handler is served
- *   const request = new IncomingRequest(req, url);         // request.url, .method, .headers: no Request built
- *   if (!writeLightResponse(await handler(request), res)) { ...stream the standard Response... }
+ *   installLightGlobals();                             // once, when a fetch handler is served
+ *   const request = new IncomingRequest(req, url);     // request.url, .method, .headers: no Request built
+ *   const response = await handler(request);
+ *   if (LightResponse.isLightResponse(response)) standard = response.writeTo(res); // undefined: written
  *
  * What it changes for an app is listed in docs/tsunicorn.md (fetch handlers: light objects).
  */
@@ -29,21 +30,20 @@ const DOT_SEGMENT = /\/\.{1,2}(?:[/?]|$)/;
 const PLAIN_HOST = /^(?:[a-z\d-]+\.)*[a-z][a-z\d-]*(?::([1-9]\d{0,4}))?$/;
 const IPV4_HOST = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?::([1-9]\d{0,4}))?$/;
 
-/** Hosts already checked (a server sees few), so the common request costs one short regex test. */
-const plainHosts = new Map<string, boolean>();
+/** Hosts already checked (a server sees few): the port ('' for none), or null when not plain. */
+const plainHosts = new Map<string, string | null>();
 const PLAIN_HOSTS_KEPT = 64;
 
 function isPlainHost(scheme: 'http' | 'https', host: string): boolean {
-  const key = scheme === 'https' ? `s${host}` : host;
-  let plain = plainHosts.get(key);
-  if (plain === undefined) {
-    const match = PLAIN_HOST.exec(host) ?? IPV4_HOST.exec(host);
-    const port = match?.[1];
-    plain = match !== null && !host.includes('xn--') && (port === undefined || (Number(port) <= 65535 && port !== (scheme === 'https' ? '443' : '80')));
+  let port = plainHosts.get(host);
+  if (port === undefined) {
+    const match = host.includes('xn--') ? null : (PLAIN_HOST.exec(host) ?? IPV4_HOST.exec(host));
+    port = match === null || Number(match[1] ?? 0) > 65535 ? null : (match[1] ?? '');
     if (plainHosts.size >= PLAIN_HOSTS_KEPT) plainHosts.clear();
-    plainHosts.set(key, plain);
+    plainHosts.set(host, port);
   }
-  return plain;
+  // The URL parser drops a scheme's default port.
+  return port !== null && port !== (scheme === 'https' ? '443' : '80');
 }
 
 /** `scheme://host/target` as `new URL(...).href` would spell it, without parsing in the common case. */
@@ -66,7 +66,7 @@ export class IncomingRequest {
   readonly #url: string;
   #headers: Headers | undefined;
   #controller: AbortController | undefined;
-  #abortReason: Error | undefined;
+  #aborted = false;
   #native: Request | undefined;
 
   constructor(incoming: IncomingMessage, url: string) {
@@ -100,16 +100,16 @@ export class IncomingRequest {
     return this.#abortController().signal;
   }
 
-  /** The client went away before the response was complete. */
-  abort(reason: Error): void {
-    this.#abortReason ??= reason;
-    if (this.#controller && !this.#controller.signal.aborted) this.#controller.abort(reason);
+  /** The client went away before the response was complete (a static, so handlers see no extra member). */
+  static abort(request: IncomingRequest): void {
+    request.#aborted = true;
+    request.#controller?.abort();
   }
 
   #abortController(): AbortController {
     if (!this.#controller) {
       this.#controller = new AbortController();
-      if (this.#abortReason) this.#controller.abort(this.#abortReason);
+      if (this.#aborted) this.#controller.abort();
     }
     return this.#controller;
   }
@@ -132,7 +132,7 @@ export class IncomingRequest {
 type SimpleBody = string | Uint8Array | null | undefined;
 
 /** The status codes that may not carry a body (the standard constructor throws for them). */
-const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TEXT_CONTENT_TYPE = 'text/plain;charset=UTF-8';
 
