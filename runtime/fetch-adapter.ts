@@ -11,8 +11,7 @@
  *   createStrictServer(listener, limits);
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { IncomingRequest, installLightGlobals, LightResponse, requestHref } from './light-fetch-objects.js';
+import { IncomingRequest, installLightGlobals, LightResponse, requestHeaders, requestHref, standardRequest } from './light-fetch-objects.js';
 import type { FetchObjects } from './settings.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -37,20 +36,6 @@ function requestUrl(req: IncomingMessage, options: FetchAdapterOptions): string 
     if (value === 'https' || value === 'http') scheme = value;
   }
   return requestHref(scheme, req.headers.host ?? 'localhost', req.url ?? '/');
-}
-
-export function toWebRequest(req: IncomingMessage, signal: AbortSignal, options: FetchAdapterOptions): Request {
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let index = 0; index < raw.length; index += 2) headers.append(raw[index]!, raw[index + 1]!);
-  const method = req.method ?? 'GET';
-  const hasBody = method !== 'GET' && method !== 'HEAD';
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
-  if (hasBody) {
-    init.body = Readable.toWeb(req);
-    init.duplex = 'half';
-  }
-  return new Request(requestUrl(req, options), init);
 }
 
 export async function writeWebResponse(response: Response, res: ServerResponse, method: string | undefined): Promise<void> {
@@ -143,7 +128,7 @@ export function fetchToRequestListener(handler: FetchHandler, options: FetchAdap
     });
     // Returned so the worker's error boundary sees a rejection and answers 500.
     return (async () => {
-      const response = await handler(toWebRequest(req, controller.signal, options));
+      const response = await handler(standardRequest(req, requestUrl(req, options), requestHeaders(req), controller.signal));
       await respond(response, req, res);
     })() as unknown as void;
   };

@@ -56,6 +56,25 @@ export function requestHref(scheme: 'http' | 'https', host: string, target: stri
   return new URL(href).href;
 }
 
+/** The request's headers, in order, as a web Headers. */
+export function requestHeaders(incoming: IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = incoming.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) headers.append(raw[index]!, raw[index + 1]!);
+  return headers;
+}
+
+/** Node's own Request for an incoming request, its body streamed from it. */
+export function standardRequest(incoming: IncomingMessage, url: string, headers: Headers, signal: AbortSignal): Request {
+  const method = incoming.method ?? 'GET';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = Readable.toWeb(incoming);
+    init.duplex = 'half';
+  }
+  return new NativeRequest(url, init);
+}
+
 /**
  * The request a fetch handler receives: `instanceof Request`, with `url`, `method`, `headers` and `signal`
  * answered without building a `Request`; any other member (the body readers, `clone()`, `cache`...) builds
@@ -88,11 +107,7 @@ export class IncomingRequest {
 
   get headers(): Headers {
     if (this.#native) return this.#native.headers;
-    if (!this.#headers) {
-      this.#headers = new Headers();
-      const raw = this.#incoming.rawHeaders;
-      for (let index = 0; index < raw.length; index += 2) this.#headers.append(raw[index]!, raw[index + 1]!);
-    }
+    this.#headers ??= requestHeaders(this.#incoming);
     return this.#headers;
   }
 
@@ -115,15 +130,7 @@ export class IncomingRequest {
   }
 
   [toNative](): Request {
-    if (!this.#native) {
-      const method = this.method;
-      const init: RequestInit & { duplex?: 'half' } = { method, headers: this.headers, signal: this.#abortController().signal };
-      if (method !== 'GET' && method !== 'HEAD') {
-        init.body = Readable.toWeb(this.#incoming) as unknown as ReadableStream<Uint8Array>;
-        init.duplex = 'half';
-      }
-      this.#native = new NativeRequest(this.#url, init);
-    }
+    this.#native ??= standardRequest(this.#incoming, this.#url, this.headers, this.#abortController().signal);
     return this.#native;
   }
 }
