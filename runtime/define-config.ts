@@ -7,10 +7,10 @@
  *   export default defineConfig({ workers: 4, when_ready(server) { console.log(server.pid); } });
  */
 import type { Hooks } from './hooks.js';
-import type { LogLevel, SocketSharing } from './settings.js';
+import type { FetchObjects, LogLevel, SocketSharing } from './settings.js';
 
 export type { ForkingWorkerInfo, Hooks, ServerInfo, WorkerExitInfo, WorkerInfo } from './hooks.js';
-export type { BindAddress, LogLevel, Settings, SocketSharing } from './settings.js';
+export type { BindAddress, FetchObjects, LogLevel, Settings, SocketSharing } from './settings.js';
 
 /**
  * Every setting of the table in settings.ts under its config keys, with the values a config file may
@@ -56,6 +56,8 @@ export interface ConfigSettings {
   keyfile?: string;
   factory?: boolean;
   socket_sharing?: SocketSharing;
+  /** For fetch handlers: `light` (default) or `standard` Request/Response objects. */
+  fetch_objects?: FetchObjects;
 }
 
 /** What a tsunicorn config module exports: settings and hooks. */
