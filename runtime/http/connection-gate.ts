@@ -66,8 +66,8 @@ export interface ConnectionState {
   readonly active: number;
   /** When the last response finished (acceptedAt before the first); null while one is open. */
   readonly idleSince: number | null;
-  /** Node handed the socket to an 'upgrade' or 'connect' listener: no more HTTP on it. */
-  readonly upgraded: boolean;
+  /** Node handed the socket to an 'upgrade' or 'connect' listener: no more HTTP on it (the owner may mark it first). */
+  upgraded: boolean;
   /** Set by the owner: every response from now on carries `Connection: close`. */
   draining: boolean;
 }

@@ -39,6 +39,8 @@ export interface StrictServerOptions extends HttpLimits {
   server?: http.Server | https.Server;
   /** Where the server keeps its connections (one is made when not given). */
   connections?: ConnectionTable;
+  /** Runs for each request the strict layer passed, before the server's 'request' listeners; `pass` emits to them. */
+  beforeApp?: (pass: (req: http.IncomingMessage, res: http.ServerResponse) => boolean, req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export type { HttpLimits } from './limits.js';
@@ -107,7 +109,8 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
       else res.writeHead(417).end();
       return;
     }
-    emitRequest(req, res);
+    if (options.beforeApp) options.beforeApp(emitRequest, req, res);
+    else emitRequest(req, res);
   };
 
   // Registered after Node's own connection listener (added by the constructor), so the parser exists.

@@ -61,6 +61,18 @@ describe('strict server: keep-alive and pipelining', function () {
     expect(responses[2]!.headers['connection']).to.equal('close');
   });
 
+  it('ignores empty lines before a pipelined request line (RFC 9112 2.2)', async function () {
+    const { port } = await startServer();
+    const client = await connect(port);
+    client.socket.write(`GET /a HTTP/1.1\r\n${HOST}\r\n\r\n\r\nGET /b HTTP/1.1\r\n${HOST}\r\n`);
+    const responses = await client.responses(2);
+    expect(responses.map((r) => r.body)).to.deep.equal(['ok GET /a body=0\n', 'ok GET /b body=0\n']);
+    // The empty line in a write of its own (usually a read of its own too), then the request.
+    await new Promise((resolve) => client.socket.write('\r\n', resolve));
+    client.socket.write(`GET /c HTTP/1.1\r\n${HOST}\r\n`);
+    expect((await client.responses(3)).map((r) => r.body)[2]).to.equal('ok GET /c body=0\n');
+  });
+
   it('stops after a request that asked to close, even with more pipelined', async function () {
     const { port } = await startServer();
     const client = await connect(port);
