@@ -3,7 +3,8 @@
  *   - a single-process http server,
  *   - a hand-written node:cluster server with 2 workers (the reference for the ratios),
  *   - tsunicorn -w 2 with each socket-sharing scheme (shared listening socket / master hand-off),
- *   - tsunicorn -w 2 serving the same app as a fetch handler.
+ *   - tsunicorn -w 2 serving the same app as a fetch handler,
+ *   - the single-process server again with tsunicorn's strict HTTP layer (what the layer costs on its own).
  * Keep-alive load, 50 connections, 1 s warm-up then 5 s measured per target; targets are interleaved over
  * BENCH_ROUNDS rounds (default 3) and the median round is reported. Prints req/s, p99 latency, ratios vs
  * the cluster reference, and how the requests were spread over the workers.
@@ -44,7 +45,10 @@ const TARGETS: Target[] = [
   { name: 'tsunicorn -w 2 (shared socket)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'shared'), port: TSUNICORN_PORT },
   { name: 'tsunicorn -w 2 (hand-off, default)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'handoff'), port: TSUNICORN_PORT },
   { name: 'tsunicorn -w 2, fetch handler', command: tsunicorn('hello-fetch.mjs'), port: TSUNICORN_PORT },
+  { name: 'single process, strict HTTP layer', command: [path.join(SERVERS, 'single-process-strict.mjs')], port: /listening (\d+)/ },
 ];
+const PLAIN_SINGLE = TARGETS[0]!.name;
+const STRICT_SINGLE = TARGETS[TARGETS.length - 1]!.name;
 const REFERENCE = TARGETS[1]!.name;
 
 interface Measurement {
@@ -214,6 +218,9 @@ async function main(): Promise<void> {
         `${String(row.p99).padStart(7)} ${(row.p99 / Math.max(reference.p99, 1)).toFixed(2).padStart(10)} ${String(row.errors).padStart(7)}  ${row.perWorker.join('/')}${share}`,
     );
   }
+  const plain = summary.find((row) => row.name === PLAIN_SINGLE)!;
+  const strict = summary.find((row) => row.name === STRICT_SINGLE)!;
+  console.log(`\nstrict HTTP layer, single process: ${(strict.requestsPerSecond / plain.requestsPerSecond).toFixed(2)}x a plain http.Server's req/s`);
   // The cost of a new connection: where the schemes differ most (the master passes each one on in hand-off).
   console.log(`\nnew connection per request (Connection: close), ${CLOSE_CONNECTIONS} connections, ${CLOSE_DURATION} s, one round:`);
   const perConnection = TARGETS.slice(1, 4);
