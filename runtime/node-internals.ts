@@ -21,8 +21,6 @@ export interface NativeHttpParser {
   _consumed?: boolean;
   /** A copy of the bytes being parsed; only valid inside the kOnExecute callback. */
   getCurrentBuffer(): Buffer;
-  /** The request whose head was parsed last (null once Node let go of it). */
-  incoming?: unknown;
 }
 
 interface ParserConstructor {
@@ -55,7 +53,11 @@ function probeHttpConnection(): string | undefined {
   const socket = new net.Socket();
   socket.on('error', () => undefined);
   try {
-    socket.connect(path.join(os.tmpdir(), `tsunicorn-probe-${process.pid}-absent.sock`));
+    try {
+      socket.connect(path.join(os.tmpdir(), `tsunicorn-probe-${process.pid}-absent.sock`));
+    } catch (error) {
+      return `no stream handle for a probe socket: ${(error as Error).message}`;
+    }
     const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle;
     if (typeof handle?.writeQueueSize !== 'number') return 'socket._handle.writeQueueSize missing';
     const nodeListeners = socket.listenerCount('data');
