@@ -5,7 +5,7 @@
  *
  *   checkNodeInternals();                          // throws BootError: "... (socket.parser missing)"
  *   const parser = httpParserOf(socket);           // after http.Server's own 'connection' listener
- *   onParserExecute(parser, (ret) => { ... });     // runs before Node's own handling of each read
+ *   onParserExecute(parser, (ret, nodeHandling) => { scan(parserCurrentBuffer(parser)); nodeHandling(ret); });
  *
  * Checked on Node 20, 22 and 24.
  */

@@ -45,7 +45,7 @@ export class ConnectionTable implements Iterable<ConnectionState> {
 
   /** The connection a socket belongs to (undefined once it closed). */
   of(socket: Duplex | null): ConnectionState | undefined {
-    return socket ? (socket as GatedSocket)[GATE] : undefined;
+    return this.gateOf(socket);
   }
 
   /** The strict server's own view: the gate itself. */
