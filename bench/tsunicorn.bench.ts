@@ -5,6 +5,7 @@
  *   - tsunicorn -w 2 with each socket-sharing scheme (shared listening socket / master hand-off),
  *   - tsunicorn -w 2 serving the same app as a fetch handler (`{ fetch: () => new Response(...) }`), with the
  *     default light objects and with --fetch-objects standard; its ratio to the listener is printed too.
+ *   - the single-process server again with tsunicorn's strict HTTP layer (what the layer costs on its own).
  * Keep-alive load, 50 connections, 1 s warm-up then 5 s measured per target; targets are interleaved over
  * BENCH_ROUNDS rounds (default 3) and the median round is reported. Prints req/s, p99 latency, ratios vs
  * the cluster reference, and how the requests were spread over the workers.
@@ -46,7 +47,10 @@ const TARGETS: Target[] = [
   { name: 'tsunicorn -w 2 (hand-off, default)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'handoff'), port: TSUNICORN_PORT },
   { name: 'tsunicorn -w 2, fetch handler', command: tsunicorn('hello-fetch.mjs'), port: TSUNICORN_PORT },
   { name: 'tsunicorn -w 2, fetch, standard objects', command: tsunicorn('hello-fetch.mjs', '--fetch-objects', 'standard'), port: TSUNICORN_PORT },
+  { name: 'single process, strict HTTP layer', command: [path.join(SERVERS, 'single-process-strict.mjs')], port: /listening (\d+)/ },
 ];
+const PLAIN_SINGLE = TARGETS[0]!.name;
+const STRICT_SINGLE = TARGETS[TARGETS.length - 1]!.name;
 const REFERENCE = TARGETS[1]!.name;
 
 interface Measurement {
@@ -223,6 +227,10 @@ async function main(): Promise<void> {
     console.log(`${name} vs a request listener (tsunicorn -w 2): ${ratio.toFixed(2)}x req/s` +
       (name.endsWith('handler') ? ` (target >= 0.8x: ${ratio >= 0.8 ? 'met' : 'NOT met'})` : ''));
   }
+
+  const plain = summary.find((row) => row.name === PLAIN_SINGLE)!;
+  const strict = summary.find((row) => row.name === STRICT_SINGLE)!;
+  console.log(`\nstrict HTTP layer, single process: ${(strict.requestsPerSecond / plain.requestsPerSecond).toFixed(2)}x a plain http.Server's req/s`);
   // The cost of a new connection: where the schemes differ most (the master passes each one on in hand-off).
   console.log(`\nnew connection per request (Connection: close), ${CLOSE_CONNECTIONS} connections, ${CLOSE_DURATION} s, one round:`);
   const perConnection = TARGETS.slice(1, 4);

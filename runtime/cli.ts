@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Arbiter } from './arbiter.js';
 import { loadConfiguration } from './configuration.js';
 import { TsunicornError, firstLine } from './errors.js';
+import { checkNodeInternals } from './node-internals.js';
 import { helpText } from './settings.js';
 
 function packageVersion(): string {
@@ -37,6 +38,8 @@ async function main(): Promise<number> {
     process.stderr.write('tsunicorn: missing APP: usage is tsunicorn [OPTIONS] path/to/module[:name] (see --help)\n');
     return 2;
   }
+  // Before any worker starts: a Node.js without what the workers rely on is one line and exit 3.
+  checkNodeInternals();
   return new Arbiter(configuration, { sources, version }).run();
 }
 

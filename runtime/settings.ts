@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SettingsError } from './errors.js';
+import { DEFAULT_FIELD_SIZE, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, clampRequestFieldSize, clampRequestFields, clampRequestLine } from './http/limits.js';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
 export type SocketSharing = 'shared' | 'handoff';
@@ -49,10 +50,6 @@ export interface Settings {
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
-/** gunicorn's ceilings for the request-line and header limits. */
-export const MAX_REQUEST_LINE = 8190;
-export const MAX_HEADER_FIELDS = 32768;
-export const DEFAULT_FIELD_SIZE = 8190;
 
 type SettingName = keyof Settings;
 
@@ -188,21 +185,18 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   }),
   row({
     name: 'limit_request_line', flags: ['--limit-request-line'], meta: 'BYTES', default: 4094,
-    parse: (raw) => Math.min(nonNegativeInt(raw), MAX_REQUEST_LINE),
+    parse: (raw) => clampRequestLine(nonNegativeInt(raw)),
     help: `Longest request line (414 beyond). 0 = unlimited; values above ${MAX_REQUEST_LINE} clamp to ${MAX_REQUEST_LINE}.`,
   }),
   row({
     name: 'limit_request_fields', flags: ['--limit-request-fields'], meta: 'INT', default: 100,
-    parse: (raw) => {
-      const value = nonNegativeInt(raw);
-      return value === 0 || value > MAX_HEADER_FIELDS ? MAX_HEADER_FIELDS : value;
-    },
+    parse: (raw) => clampRequestFields(nonNegativeInt(raw)),
     help: `Most header fields in a request (431 beyond). 0 or above ${MAX_HEADER_FIELDS} means ${MAX_HEADER_FIELDS}.`,
   }),
   row({
     name: 'limit_request_field_size', flags: ['--limit-request-field_size', '--limit-request-field-size'], meta: 'BYTES',
     default: DEFAULT_FIELD_SIZE,
-    parse: (raw) => nonNegativeInt(raw) || DEFAULT_FIELD_SIZE,
+    parse: (raw) => clampRequestFieldSize(nonNegativeInt(raw)),
     help: `Longest header line (431 beyond). 0 means ${DEFAULT_FIELD_SIZE}.`,
   }),
   row({

@@ -18,11 +18,14 @@ import { loadApp } from './app-loader.js';
 import { loadConfigHooks } from './configuration.js';
 import { BootError, firstLine } from './errors.js';
 import { callHookNow, runHook, type Hooks, type ServerInfo, type WorkerInfo } from './hooks.js';
+import type { ConnectionState } from './http/connection-gate.js';
+import { ConnectionTable } from './http/connection-table.js';
 import { HttpRejection } from './http/error-response.js';
 import { interceptEvent } from './http/event-intercept.js';
-import { createStrictServer, isTlsServer } from './http/strict-server.js';
+import { createStrictServer } from './http/strict-server.js';
 import { Logger } from './logging.js';
 import { heartbeatIntervalMs, isMasterMessage, type WorkerMessage } from './messages.js';
+import { closeAfterResponse } from './node-internals.js';
 import type { Settings } from './settings.js';
 
 /** How long a connection that has not sent its first request yet may stay once draining starts. */
@@ -30,17 +33,19 @@ const FIRST_REQUEST_GRACE_MS = 1000;
 /** INT/QUIT: time for worker_int and worker_exit, under the master's 2 s before it kills. */
 const QUICK_EXIT_MS = 1500;
 
-interface ConnectionState {
-  requests: number;
-  active: number;
-  acceptedAt: number;
-  /** Taken over by an upgrade listener (a WebSocket): the app's until the graceful deadline. */
-  upgraded: boolean;
-}
-
 export class Worker {
   private server: Server | undefined;
-  private readonly connections = new Map<Socket, ConnectionState>();
+  /** Per-connection state is the strict server's; the worker reads it and marks connections draining. */
+  private readonly connections = new ConnectionTable({
+    onOpen: (connection) => {
+      if (this.draining) connection.draining = true;
+    },
+    onResponseDone: (connection) => this.requestDone(connection),
+    onClose: () => {
+      if (this.connections.size === 0) this.connectionsGone?.();
+      if (this.draining) this.exitWhenIdle();
+    },
+  });
   private readonly listeners: NetServer[] = [];
   private requestsServed = 0;
   private readonly maxRequests: number;
@@ -111,14 +116,14 @@ export class Worker {
         keepAliveSeconds: this.settings.keepalive,
         onClientError: (message) => this.log.debug(message),
         tls,
+        connections: this.connections,
+        beforeApp: (pass, req, res) => this.handle(req, res, pass),
       });
     } catch (error) {
       throw new BootError(`cannot create the HTTP server: ${firstLine(error)}`);
     }
     const server = this.server;
-    interceptEvent<[IncomingMessage, ServerResponse]>(server, 'request', (pass, req, res) => this.handle(req, res, pass));
     interceptEvent<[IncomingMessage, Duplex, Buffer]>(server, 'upgrade', (pass, req, socket, head) => this.upgrade(req, socket, head, pass));
-    server.on(isTlsServer(server) ? 'secureConnection' : 'connection', (socket: Socket) => this.track(socket));
     this.info.server = server;
     await runHook(this.log, this.hooks.post_worker_init, 'post_worker_init', [this.info]);
   }
@@ -171,15 +176,6 @@ export class Worker {
     this.server.emit('connection', socket);
   }
 
-  private track(socket: Socket): void {
-    this.connections.set(socket, { requests: 0, active: 0, acceptedAt: Date.now(), upgraded: false });
-    socket.once('close', () => {
-      this.connections.delete(socket);
-      if (this.connections.size === 0) this.connectionsGone?.();
-      if (this.draining) this.exitWhenIdle();
-    });
-  }
-
   /** The app's own listener, registered on the server: a promise it returns that rejects is a 500 too. */
   private guard(app: RequestListener): RequestListener {
     return (req, res) => {
@@ -209,8 +205,8 @@ export class Worker {
       socket.end(new HttpRejection(503, 'the worker is shutting down, connect again').responseBytes());
       return true;
     }
-    const state = this.connections.get(req.socket);
-    if (state) state.upgraded = true;
+    const connection = this.connections.of(req.socket);
+    if (connection) connection.upgraded = true;
     this.countRequest();
     try {
       return pass(req, socket, head);
@@ -222,18 +218,12 @@ export class Worker {
   }
 
   /**
-   * Every request, before the server's listeners (the app's): counting, Connection: close while draining,
+   * Every request the strict layer passed, before the server's listeners (the app's): counting, Connection: close while draining,
    * the access log, pre_request/post_request, and the 500 boundary.
    */
   private handle(req: IncomingMessage, res: ServerResponse, pass: (req: IncomingMessage, res: ServerResponse) => boolean): boolean {
-    const state = this.connections.get(req.socket);
-    if (state) {
-      state.requests++;
-      state.active++;
-      res.once('close', () => this.requestDone(req.socket, state));
-    }
     this.countRequest();
-    if (this.draining) res.shouldKeepAlive = false;
+    if (this.draining) closeAfterResponse(res);
     if (this.log.accessLogEnabled) this.logAccess(req, res);
     const { pre_request: preRequest, post_request: postRequest } = this.hooks;
     if (preRequest) callHookNow(this.log, preRequest, 'pre_request', [this.info, req]);
@@ -246,12 +236,11 @@ export class Worker {
     }
   }
 
-  private requestDone(socket: Socket, state: ConnectionState): void {
-    state.active--;
-    if (this.draining && state.active === 0) {
+  private requestDone(connection: ConnectionState): void {
+    if (this.draining && connection.active === 0 && !connection.upgraded) {
       // The response is out; a kept-alive connection would otherwise wait for another request.
       setImmediate(() => {
-        if (state.active === 0) socket.destroySoon();
+        if (connection.active === 0) connection.socket.destroySoon();
       });
     }
   }
@@ -316,14 +305,15 @@ export class Worker {
     if (reason === 'received SIGTERM') this.send({ type: 'retiring', reason });
     if (reason) this.log.debug(`Worker draining (pid: ${process.pid}): ${reason}`);
     for (const listening of this.listeners) listening.close();
-    for (const [socket, state] of this.connections) {
-      if (state.active === 0 && state.requests > 0 && !state.upgraded) socket.destroySoon();
+    for (const connection of this.connections) {
+      connection.draining = true;
+      if (connection.active === 0 && connection.requests > 0 && !connection.upgraded) connection.socket.destroySoon();
     }
     const fresh = setInterval(() => {
       const now = Date.now();
-      for (const [socket, state] of this.connections) {
-        if (state.upgraded) continue;
-        if (state.active === 0 && (state.requests > 0 || now - state.acceptedAt > FIRST_REQUEST_GRACE_MS)) socket.destroy();
+      for (const connection of this.connections) {
+        if (connection.upgraded) continue;
+        if (connection.active === 0 && (connection.requests > 0 || now - connection.acceptedAt > FIRST_REQUEST_GRACE_MS)) connection.socket.destroy();
       }
       this.exitWhenIdle();
     }, 100);
@@ -336,7 +326,7 @@ export class Worker {
 
   private exitWhenIdle(): void {
     const idle = () => {
-      for (const state of this.connections.values()) if (!state.upgraded) return false;
+      for (const connection of this.connections) if (!connection.upgraded) return false;
       return this.stopReceived || !process.connected;
     };
     if (idle()) setImmediate(() => idle() && void this.finish());
@@ -351,7 +341,7 @@ export class Worker {
     if (this.connections.size > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.connectionsGone = resolve)), deadline]);
     }
-    for (const socket of this.connections.keys()) socket.destroy();
+    for (const connection of this.connections) connection.socket.destroy();
     this.exit();
   }
 

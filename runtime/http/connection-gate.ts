@@ -1,12 +1,17 @@
 /**
- * Sits between one client socket and Node's HTTP parser. Every request head is scanned (HeadScanner) and
- * only handed to llhttp once it passed; bodies are passed through as they arrive, and the gate follows
- * where each message ends so that the next pipelined head is scanned too. The gate also owns the
- * slow-client deadlines of its connection and the way it is closed after an error.
+ * One client connection of the strict server, and the one owner of its state: the requests it carries,
+ * the responses still open, its slow-client deadlines, how it closes after an error, and the marks the
+ * worker sets or reads (draining, upgraded).
  *
- *   const gate = ConnectionGate.attach(socket, { limits, timeouts, log });   // after Node's own listener
- *   gate.onRequest(req, res);                 // from the server's 'request' listener
- *   gate.fail(new HttpRejection(400, '...')); // from 'clientError'
+ * Node's llhttp keeps reading the socket natively (no JavaScript 'data' listener, which would cost 10-20%
+ * of a small request's throughput). After each read llhttp parsed, the gate scans a copy of the same bytes
+ * (HeadScanner for heads, ChunkedFraming for chunked bodies) before Node handles the read, and only then
+ * releases each request llhttp parsed to the app: a request whose head fails the scan never reaches it.
+ *
+ *   const gate = ConnectionGate.attach(socket, options);   // from the server's 'connection' listener
+ *   gate.parsed(req, res, 'none');                         // from 'request' (and the Expect events)
+ *   gate.fail(new HttpRejection(400, '...'));              // from 'clientError'
+ *   gate.draining = true;                                  // from now on every response closes it
  *
  * Error responses keep HTTP's order: responses to earlier pipelined requests are finished first, then the
  * error is written, the socket is ended (FIN) and input is read and discarded for a short linger time, so
@@ -15,31 +20,56 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import {
+  closeAfterResponse, handleWriteQueueSize, httpParserOf, keepsAlive, onParserExecute, parserCurrentBuffer, parsesNatively,
+  takeSocketInput, type NativeHttpParser,
+} from '../node-internals.js';
+import { ChunkedFraming } from './chunked-framing.js';
 import { HttpRejection } from './error-response.js';
-import { HeadScanner, type HeadLimits } from './head-scanner.js';
-import type { SlowClientTimeouts, Sweepable } from './slow-client.js';
-
-type DataListener = (this: Socket, chunk: Buffer) => void;
+import { HeadScanner } from './head-scanner.js';
+import type { HeadLimits } from './limits.js';
+import type { SlowClientTimeouts } from './slow-client.js';
 
 type Mode =
   /** Scanning the next request head. */
   | 'head'
-  /** Passing a Content-Length body through. */
+  /** Following a Content-Length body. */
   | 'length-body'
-  /** Passing a chunked body through until llhttp reports the message complete. */
+  /** Following a chunked body. */
   | 'chunked-body'
-  /** The last request asked to close: later input is not parsed (Node closes after the response). */
+  /** The last request asked to close: later input is not looked at (Node closes after the response). */
   | 'ignore'
   /** An error response is queued or sent, or the connection is being cut off. */
   | 'closing'
   /** Node took the socket over (upgrade / CONNECT): the gate is out of the way. */
   | 'detached';
 
+/** What an Expect header asked for, as Node reported it (the 'checkContinue' / 'checkExpectation' events). */
+export type Expectation = 'none' | 'continue' | 'unsupported';
+
 interface Exchange {
   gate: ConnectionGate;
   req: IncomingMessage;
   res: ServerResponse;
+  expectation: Expectation;
   done: boolean;
+}
+
+/** What the worker sees of a connection (and may mark: draining). */
+export interface ConnectionState {
+  readonly socket: Socket;
+  /** When the connection was accepted (ms since the epoch). */
+  readonly acceptedAt: number;
+  /** Requests released to the app so far. */
+  readonly requests: number;
+  /** Responses released to the app that have neither finished nor closed. */
+  readonly active: number;
+  /** When the last response finished (acceptedAt before the first); null while one is open. */
+  readonly idleSince: number | null;
+  /** Node handed the socket to an 'upgrade' or 'connect' listener: no more HTTP on it (the owner may mark it first). */
+  upgraded: boolean;
+  /** Set by the owner: every response from now on carries `Connection: close`. */
+  draining: boolean;
 }
 
 /** Where a response finds its exchange, so one shared listener serves every response (no closure per request). */
@@ -54,86 +84,51 @@ function onResponseDone(this: TrackedResponse): void {
 export interface GateOptions {
   limits: HeadLimits;
   timeouts: SlowClientTimeouts;
+  /** Hands a request whose head passed on, as Node would have (to the app's listeners). */
+  release: (req: IncomingMessage, res: ServerResponse, expectation: Expectation) => void;
+  /** false for --keep-alive 0: every response closes its connection. */
+  keepAlive: boolean;
   /** Called once per rejected or cut-off connection with a one-line description. */
   log?: (message: string) => void;
-  /** Told when the connection is gone, to stop sweeping it. */
+  /** Told after each response finished or closed. */
+  onResponseDone?: (gate: ConnectionGate) => void;
+  /** Told once, when the connection closed. */
   onClose?: (gate: ConnectionGate) => void;
 }
 
-const EMPTY = Buffer.alloc(0);
-const TERMINATOR = Buffer.from('\r\n\r\n', 'latin1');
+const discard = (): void => undefined;
 
-/** Node's per-connection parser, as seen on the socket (null once Node freed it for an upgrade). */
-function socketParser(socket: Socket): unknown {
-  return (socket as unknown as { parser?: unknown }).parser;
-}
-
-function parserIncoming(socket: Socket): IncomingMessage | undefined {
-  const parser = socketParser(socket) as { incoming?: IncomingMessage } | null | undefined;
-  return parser?.incoming ?? undefined;
-}
-
-/** Bytes libuv still holds for writing (stream handles expose it; 0 when unknown). */
-function handleWriteQueueSize(socket: Socket): number {
-  const size = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle?.writeQueueSize;
-  return typeof size === 'number' ? size : 0;
-}
-
-/**
- * Where a chunked message can end in `data`: just after the first CRLFCRLF, which may start in the last
- * bytes already passed on (`tail`). -1 when there is none. A chunked message always ends with CRLFCRLF
- * (last-chunk "0" CRLF, optional trailers, CRLF), so llhttp is asked at each of these points whether it is done.
- */
-export function endAfterTerminator(tail: Buffer, data: Buffer): number {
-  for (let fromTail = Math.min(3, tail.length); fromTail > 0; fromTail--) {
-    const need = 4 - fromTail;
-    if (data.length < need) continue;
-    if (tail.subarray(tail.length - fromTail).equals(TERMINATOR.subarray(0, fromTail)) && data.subarray(0, need).equals(TERMINATOR.subarray(fromTail))) {
-      return need;
-    }
-  }
-  const at = data.indexOf(TERMINATOR);
-  return at === -1 ? -1 : at + 4;
-}
-
-function lastBytes(previous: Buffer, piece: Buffer, count: number): Buffer {
-  if (piece.length >= count) return Buffer.from(piece.subarray(piece.length - count));
-  return Buffer.concat([previous, piece]).subarray(-count);
-}
-
-export class ConnectionGate implements Sweepable {
+export class ConnectionGate implements ConnectionState {
   /**
-   * Puts a gate in front of Node's parser on a socket Node's 'connection' (or 'secureConnection') listener
-   * has just set up. Node's data listener is taken off the socket and fed by the gate instead; adding a
-   * 'data' listener also makes Node read through JavaScript rather than straight into the parser.
+   * Puts a gate on a socket Node's 'connection' (or 'secureConnection') listener has just set up. Throws
+   * when Node does not parse the socket natively: the gate would never see its bytes.
    */
-  static attach(socket: Socket, options: GateOptions): ConnectionGate | undefined {
-    const downstream = socket.listeners('data') as DataListener[];
-    if (downstream.length === 0 || !socketParser(socket)) return undefined;
-    for (const listener of downstream) socket.removeListener('data', listener);
-    const gate = new ConnectionGate(socket, downstream, options);
-    socket.on('data', gate.onData);
-    socket.on('resume', gate.onResume);
+  static attach(socket: Socket, options: GateOptions): ConnectionGate {
+    const parser = httpParserOf(socket);
+    if (!parser || !parsesNatively(parser)) {
+      throw new Error("Node's HTTP parser does not read this socket natively; the strict HTTP layer cannot check it");
+    }
+    const gate = new ConnectionGate(socket, parser, options);
+    onParserExecute(parser, (ret, nodeHandling) => gate.afterParse(ret, nodeHandling));
     socket.once('close', () => gate.closed());
     return gate;
   }
 
+  readonly acceptedAt = Date.now();
+  requests = 0;
+  active = 0;
+  idleSince: number | null = this.acceptedAt;
+  upgraded = false;
+  draining = false;
+
   private mode: Mode = 'head';
   private readonly scanner: HeadScanner;
-  /** Received bytes not processed yet because Node paused the socket (pipelining backpressure). */
-  private queue: Buffer[] = [];
-  private pumping = false;
+  private readonly framing = new ChunkedFraming();
+  /** Requests llhttp parsed whose head the scan has not passed yet, oldest first. */
+  private pending: Exchange[] = [];
+  /** The exchange whose body is being followed. */
+  private current: Exchange | undefined;
   private bodyRemaining = 0;
-  private terminatorTail: Buffer = EMPTY;
-  /** The request whose head went to llhttp last, and its exchange when it reached the app. */
-  private currentRequest: IncomingMessage | undefined;
-  private currentExchange: Exchange | undefined;
-  private captured: Exchange | undefined;
-  /** Exchanges whose response has neither finished nor closed (responses finish in request order). */
-  private openExchanges = 0;
-  private headsForwarded = 0;
-  private forwardingHead = false;
-  private readonly connectedAt = Date.now();
   private headStartedAt: number | null = null;
   private lastBodyActivity = 0;
   private stallSince: number | null = null;
@@ -141,40 +136,31 @@ export class ConnectionGate implements Sweepable {
   private lastQueued = 0;
   private pendingRejection: { rejection: HttpRejection; broken: Exchange | undefined } | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
-  private readonly parser: unknown;
 
   private constructor(
-    private readonly socket: Socket,
-    private readonly downstream: DataListener[],
+    readonly socket: Socket,
+    private readonly parser: NativeHttpParser,
     private readonly options: GateOptions,
   ) {
     this.scanner = new HeadScanner(options.limits);
-    this.parser = socketParser(socket);
   }
 
-  /**
-   * True while the current request line is incomplete (for classifying parser overflows). llhttp only ever
-   * receives complete heads, so while one is being handed on the request line is complete.
-   */
+  /** True while the current request line is incomplete (for classifying parser overflows). */
   get inRequestLine(): boolean {
-    return this.mode === 'head' && !this.forwardingHead && this.scanner.inRequestLine;
+    return this.mode === 'head' && this.scanner.inRequestLine;
   }
 
-  /** The server's 'request' listener reports each request reaching the app. */
-  onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const exchange: Exchange = { gate: this, req, res, done: false };
-    this.captured = exchange;
-    this.openExchanges++;
-    (res as TrackedResponse)[EXCHANGE] = exchange;
-    res.on('finish', onResponseDone);
-    res.on('close', onResponseDone);
+  /** Node parsed a request (its 'request', 'checkContinue' or 'checkExpectation' event): held until scanned. */
+  parsed(req: IncomingMessage, res: ServerResponse, expectation: Expectation): void {
+    this.pending.push({ gate: this, req, res, expectation, done: false });
   }
 
   /** A response finished or closed (called once per exchange). */
   exchangeDone(exchange: Exchange): void {
     exchange.done = true;
-    this.openExchanges--;
+    if (--this.active === 0) this.idleSince = Date.now();
     if (this.pendingRejection) this.sendRejectionWhenReady();
+    this.options.onResponseDone?.(this);
   }
 
   /** Answers with an error and closes, after the responses already owed on this connection. */
@@ -182,26 +168,28 @@ export class ConnectionGate implements Sweepable {
     if (this.mode === 'closing' || this.mode === 'detached') return;
     const inBody = this.mode === 'length-body' || this.mode === 'chunked-body';
     this.mode = 'closing';
-    this.queue = [];
+    this.pending = [];
     this.log(`${rejection.status} ${rejection.reason}: ${rejection.detail}`);
-    this.pendingRejection = { rejection, broken: inBody ? this.currentExchange : undefined };
-    // Keep reading (and discarding) so the client's FIN is seen and no unread input turns into a reset.
+    this.pendingRejection = { rejection, broken: inBody ? this.current : undefined };
+    // llhttp sees nothing more; input is read and discarded so the client's FIN is seen and no unread
+    // input turns into a reset.
+    takeSocketInput(this.socket, discard);
     if (this.socket.isPaused()) this.socket.resume();
     this.sendRejectionWhenReady();
   }
 
-  /** Stops passing input on; Node closes the connection after the responses it owes. */
+  /** Stops looking at input; Node closes the connection after the responses it owes. */
   ignoreFurtherInput(): void {
     if (this.mode === 'closing' || this.mode === 'detached') return;
     this.mode = 'ignore';
-    this.queue = [];
+    this.pending = [];
   }
 
   /** Ends the connection at once, without a response. */
   cutOff(message: string, reset: boolean): void {
     if (this.mode === 'detached') return;
     this.mode = 'closing';
-    this.queue = [];
+    this.pending = [];
     this.log(message);
     const socket = this.socket;
     if (reset && !(socket instanceof TLSSocket) && typeof socket.resetAndDestroy === 'function') {
@@ -216,10 +204,10 @@ export class ConnectionGate implements Sweepable {
   }
 
   sweep(now: number): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.mode === 'detached') return;
     const { headersTimeoutMs, bodyIdleTimeoutMs } = this.options.timeouts;
     if (this.mode === 'head') {
-      const since = this.headStartedAt ?? (this.headsForwarded === 0 ? this.connectedAt : null);
+      const since = this.headStartedAt ?? (this.requests === 0 && this.pending.length === 0 ? this.acceptedAt : null);
       if (since !== null && now - since >= headersTimeoutMs) {
         if (this.headStartedAt === null) {
           this.cutOff(`no request received within ${headersTimeoutMs / 1000} s; connection closed`, false);
@@ -262,87 +250,57 @@ export class ConnectionGate implements Sweepable {
     }
   }
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.mode === 'closing' || this.mode === 'ignore' || this.mode === 'detached') return;
-    if (this.pumping || this.queue.length > 0 || this.socket.isPaused() || this.socket.destroyed) {
-      this.queue.push(chunk);
-      this.pump();
-      return;
+  /**
+   * After llhttp parsed a read: scan the same bytes, release the requests whose heads passed, then let Node
+   * handle the read (parse errors, upgrades, pausing) unless the scan already rejected the connection.
+   */
+  private afterParse(ret: number | Error, nodeHandling: (ret: number | Error) => unknown): void {
+    if (this.mode === 'head' || this.mode === 'length-body' || this.mode === 'chunked-body') {
+      // A parse error stops llhttp at bytesParsed: heads starting after it were never parsed.
+      const stopAt = ret instanceof Error ? (ret as Error & { bytesParsed?: number }).bytesParsed ?? 0 : Infinity;
+      this.scan(parserCurrentBuffer(this.parser), stopAt);
     }
-    // The usual case, nothing waiting: what pump() does for a queue of one, without the queue.
-    this.pumping = true;
-    let left: Buffer | undefined;
-    try {
-      left = this.process(chunk);
-    } finally {
-      this.pumping = false;
-    }
-    if (left) this.queue.unshift(left);
-    else if (this.queue.length > 0) this.pump();
-  };
-
-  private readonly onResume = (): void => {
-    if (this.queue.length > 0) this.pump();
-  };
-
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      while (this.queue.length > 0) {
-        if (this.socket.isPaused() || this.socket.destroyed) return;
-        const chunk = this.queue.shift()!;
-        const left = this.process(chunk);
-        if (left) {
-          this.queue.unshift(left);
-          return;
-        }
-      }
-    } finally {
-      this.pumping = false;
+    if (this.mode === 'closing') return;
+    nodeHandling(ret);
+    if (httpParserOf(this.socket) !== this.parser && (this.mode as Mode) !== 'closing') {
+      // Node freed its parser: an upgrade or CONNECT went to its listener (or was refused and destroyed).
+      // The gate stays in its table until the socket closes: an upgraded connection is still open work.
+      this.mode = 'detached';
+      this.upgraded = true;
+      this.pending = [];
     }
   }
 
-  /** Handles one chunk; returns what is left when Node paused the socket in the middle of it. */
-  private process(chunk: Buffer): Buffer | undefined {
-    let data = chunk;
+  private scan(bytes: Buffer, stopAt: number): void {
+    let data = bytes;
     while (data.length > 0) {
-      if (this.socket.isPaused()) return data;
       switch (this.mode) {
         case 'head': {
+          if (this.scanner.idle && bytes.length - data.length > stopAt) return;
           const result = this.scanner.feed(data);
           if (result.kind === 'partial') {
-            // The clock starts at the head's first byte; a head that completes in the chunk it starts in
+            // The clock starts at the head's first byte; a head that completes in the read it starts in
             // (the usual case) never needs it.
-            if (this.headStartedAt === null) this.headStartedAt = Date.now();
-            return undefined;
+            if (this.headStartedAt === null && !this.scanner.idle) this.headStartedAt = Date.now();
+            return;
           }
-          if (result.kind === 'reject') {
+      if (result.kind === 'reject') {
             this.fail(result.rejection);
-            return undefined;
+            return;
           }
           this.headStartedAt = null;
           this.scanner.reset();
-          this.captured = undefined;
-          this.headsForwarded++;
-          this.forwardingHead = true;
-          try {
-            this.forward(result.head.bytes);
-          } finally {
-            this.forwardingHead = false;
-          }
-          if (this.mode !== 'head') return undefined;
-          if (socketParser(this.socket) !== this.parser) {
-            this.detach([result.rest]);
-            return undefined;
-          }
-          // onRequest ran (synchronously, inside forward) when the request reached the app.
-          this.currentExchange = this.takeCaptured();
-          this.currentRequest = this.currentExchange?.req ?? parserIncoming(this.socket);
+          const exchange = this.pending.shift();
+          // No request for this head: Node kept it for an upgrade listener (what follows is not HTTP), or
+          // llhttp rejected it and Node reports that next.
+          if (!exchange) return;
+          this.current = exchange;
+          this.dispatch(exchange);
+          if (this.mode !== 'head') return;
           const head = result.head;
           if (head.chunked) {
             this.mode = 'chunked-body';
-            this.terminatorTail = EMPTY;
+            this.framing.reset();
             this.lastBodyActivity = Date.now();
           } else if (head.contentLength !== null && head.contentLength > 0) {
             this.mode = 'length-body';
@@ -356,57 +314,55 @@ export class ConnectionGate implements Sweepable {
         }
         case 'length-body': {
           const take = Math.min(this.bodyRemaining, data.length);
-          this.forward(data.subarray(0, take));
-          if (this.mode !== 'length-body') return undefined;
           this.bodyRemaining -= take;
           this.lastBodyActivity = Date.now();
           data = data.subarray(take);
-          if (this.bodyRemaining === 0) this.messageEnded();
+          if (this.bodyRemaining === 0) {
+            // llhttp stopped inside this body: the message is broken, not ended (Node reports why next).
+            if (bytes.length - data.length > stopAt) return;
+            this.messageEnded();
+          }
           break;
         }
         case 'chunked-body': {
-          const end = endAfterTerminator(this.terminatorTail, data);
-          const piece = end === -1 ? data : data.subarray(0, end);
-          this.forward(piece);
-          if (this.mode !== 'chunked-body') return undefined;
-          this.terminatorTail = lastBytes(this.terminatorTail, piece, 3);
+          const step = this.framing.feed(data);
           this.lastBodyActivity = Date.now();
-          data = data.subarray(piece.length);
-          if (end !== -1 && this.currentRequest?.complete) this.messageEnded();
+          if (step.state !== 'more' && bytes.length - data.length + step.used > stopAt) return;
+          if (step.state === 'invalid') {
+            this.fail(new HttpRejection(400, 'malformed chunked body'));
+            return;
+          }
+          if (step.state === 'forbidden-trailer') {
+            this.fail(new HttpRejection(400, `${step.trailer} field sent as a trailer`));
+            return;
+          }
+          data = data.subarray(step.used);
+          if (step.state === 'done') this.messageEnded();
           break;
         }
         default:
-          return undefined;
+          return;
       }
     }
-    return undefined;
   }
 
-  private takeCaptured(): Exchange | undefined {
-    const exchange = this.captured;
-    this.captured = undefined;
-    return exchange;
+  /** Hands a request whose head passed to the app. */
+  private dispatch(exchange: Exchange): void {
+    const { req, res } = exchange;
+    this.requests++;
+    this.active++;
+    this.idleSince = null;
+    (res as TrackedResponse)[EXCHANGE] = exchange;
+    res.on('finish', onResponseDone);
+    res.on('close', onResponseDone);
+    if (this.draining || !this.options.keepAlive) closeAfterResponse(res);
+    this.options.release(req, res, exchange.expectation);
   }
 
   private messageEnded(): void {
-    const keepAlive = this.currentExchange ? this.currentExchange.res.shouldKeepAlive : true;
+    const keepAlive = this.current ? keepsAlive(this.current.res) : true;
+    this.current = undefined;
     this.mode = keepAlive ? 'head' : 'ignore';
-  }
-
-  private forward(bytes: Buffer): void {
-    const downstream = this.downstream;
-    for (let i = 0; i < downstream.length; i++) downstream[i]!.call(this.socket, bytes);
-  }
-
-  /** Node freed its parser (upgrade or CONNECT): give the remaining input back to the socket. */
-  private detach(rest: Buffer[]): void {
-    this.mode = 'detached';
-    this.socket.removeListener('data', this.onData);
-    this.socket.removeListener('resume', this.onResume);
-    const remaining = [...rest, ...this.queue].filter((part) => part.length > 0);
-    this.queue = [];
-    for (let i = remaining.length - 1; i >= 0; i--) this.socket.unshift(remaining[i]!);
-    this.options.onClose?.(this);
   }
 
   private sendRejectionWhenReady(): void {
@@ -414,7 +370,7 @@ export class ConnectionGate implements Sweepable {
     if (!pending) return;
     // Every earlier response must be out first; only the one whose body broke may still be open.
     const brokenOpen = pending.broken !== undefined && !pending.broken.done ? 1 : 0;
-    if (this.openExchanges > brokenOpen) return;
+    if (this.active > brokenOpen) return;
     this.pendingRejection = undefined;
     const socket = this.socket;
     if (socket.destroyed) return;
@@ -430,7 +386,7 @@ export class ConnectionGate implements Sweepable {
 
   private closed(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.queue = [];
+    this.pending = [];
     this.options.onClose?.(this);
   }
 

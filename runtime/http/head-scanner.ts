@@ -1,51 +1,17 @@
 /**
- * A light byte scan of each request head, run before Node's llhttp parser sees it, to decide the errors
- * llhttp cannot tell apart or does not reject: the request-line and header-line limits (414/431, counted
- * exactly as gunicorn counts them), bare CR / bare LF, obs-fold, unsupported HTTP versions (505), the
- * message framing rules (Content-Length / Transfer-Encoding, 400/501) and Host. It does not build a request:
- * once a head passes, the bytes go to llhttp unchanged and llhttp parses them.
+ * A light byte scan of each request head, over the same bytes Node's llhttp parser reads, to decide the
+ * errors llhttp cannot tell apart or does not reject: the request-line and header-line limits (414/431,
+ * counted exactly as gunicorn counts them), the request-line shape (single spaces, asterisk-form only for
+ * OPTIONS, no overlong UTF-8 in the target), bare CR / bare LF, obs-fold, unsupported HTTP versions (505),
+ * the message framing rules (Content-Length / Transfer-Encoding, 400/501) and Host. It builds no request:
+ * llhttp parses the head, and the connection holds the request back from the app until the scan passed.
  *
  *   const scanner = new HeadScanner(resolveLimits(options));
  *   const result = scanner.feed(chunk);        // 'partial' | 'head' | 'reject'
- *   if (result.kind === 'head') { parse(result.head.bytes); scanner.reset(); continue with result.rest }
+ *   if (result.kind === 'head') { release the request; scanner.reset(); continue with result.rest }
  */
 import { HttpRejection } from './error-response.js';
-import type { HttpLimits } from './strict-server.js';
-
-/** gunicorn's ceilings: --limit-request-line clamps to 8190, fields to 32768, field size 0 means 8190. */
-export const MAX_REQUEST_LINE = 8190;
-export const MAX_HEADER_FIELDS = 32768;
-export const DEFAULT_FIELD_SIZE = 8190;
-/** `--limit-request-line 0` lifts the request-line limit; a line is still cut (414) at this many bytes. */
-export const UNLIMITED_REQUEST_LINE_CAP = 65536;
-
-export interface HeadLimits {
-  /** Longest request line, CRLF excluded (never 0: "unlimited" is UNLIMITED_REQUEST_LINE_CAP). */
-  requestLine: number;
-  /** Whether requestLine is the cap for "unlimited" rather than a configured limit. */
-  requestLineUnlimited: boolean;
-  /** Most header fields. */
-  fields: number;
-  /** Longest header line, its CRLF included. */
-  fieldSize: number;
-}
-
-export function resolveLimits(limits: Pick<HttpLimits, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize'>): HeadLimits {
-  const line = Math.floor(limits.limitRequestLine);
-  const fields = Math.floor(limits.limitRequestFields);
-  const fieldSize = Math.floor(limits.limitRequestFieldSize);
-  return {
-    requestLine: line > 0 ? Math.min(line, MAX_REQUEST_LINE) : UNLIMITED_REQUEST_LINE_CAP,
-    requestLineUnlimited: !(line > 0),
-    fields: fields > 0 ? Math.min(fields, MAX_HEADER_FIELDS) : MAX_HEADER_FIELDS,
-    fieldSize: fieldSize > 0 ? fieldSize : DEFAULT_FIELD_SIZE,
-  };
-}
-
-/** Largest head the scanner can let through: what Node's own maxHeaderSize must stay above. */
-export function largestHead(limits: HeadLimits): number {
-  return limits.requestLine + 2 + limits.fields * limits.fieldSize + 2;
-}
+import type { HeadLimits } from './limits.js';
 
 /** What the rest of the connection needs to know about a head that passed. */
 export interface RequestHead {
@@ -81,6 +47,40 @@ const CONTENT_LENGTH_NAME = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING_NAME = Buffer.from('transfer-encoding', 'latin1');
 
 const isDigit = (byte: number): boolean => byte >= 0x30 && byte <= 0x39;
+const OPTIONS = 'OPTIONS';
+const PERCENT = 0x25;
+
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  const lower = byte | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
+/**
+ * Whether buffer[from, to) holds an overlong UTF-8 sequence, percent-encoded (`%C0%AE`) or raw: a lead
+ * byte C0/C1, E0 followed by 80-9F, or F0 followed by 80-8F. These encode characters such as `/` and `.`
+ * a second way, which is how path checks that compare decoded text are bypassed. Other invalid UTF-8 is
+ * left alone: a query string may carry any bytes.
+ */
+export function hasOverlongUtf8(buffer: Buffer, from: number, to: number): boolean {
+  let previous = -1;
+  for (let at = from; at < to; at++) {
+    let byte = buffer[at]!;
+    if (byte === PERCENT && at + 2 < to) {
+      const high = hexValue(buffer[at + 1]!);
+      const low = hexValue(buffer[at + 2]!);
+      if (high >= 0 && low >= 0) {
+        byte = high * 16 + low;
+        at += 2;
+      }
+    }
+    if (byte === 0xc0 || byte === 0xc1) return true;
+    if (previous === 0xe0 && byte >= 0x80 && byte <= 0x9f) return true;
+    if (previous === 0xf0 && byte >= 0x80 && byte <= 0x8f) return true;
+    previous = byte;
+  }
+  return false;
+}
 
 /** Whether the header name at `start` is `lowerName` (ASCII case-insensitive; the caller checked the length). */
 function sameName(buffer: Buffer, start: number, lowerName: Buffer): boolean {
@@ -131,6 +131,11 @@ export class HeadScanner {
   /** True while the request line has not ended yet (for classifying parser overflows). */
   get inRequestLine(): boolean {
     return !this.sawRequestLine;
+  }
+
+  /** True when no byte of a head has been fed since the last reset (empty lines do not count). */
+  get idle(): boolean {
+    return this.buffer.length === 0;
   }
 
   reset(): void {
@@ -270,6 +275,11 @@ export class HeadScanner {
     const minor = buffer[v + 7]! - 0x30;
     if (major !== 1 || (minor !== 0 && minor !== 1)) return reject(505, `HTTP/${major}.${minor} is not supported`);
     this.httpMinorVersion = minor;
+    // RFC 9112 3.2.4: the asterisk-form is only for OPTIONS.
+    if (secondSpace === firstSpace + 2 && buffer[firstSpace + 1] === 0x2a && !sameText(buffer, start, firstSpace, OPTIONS)) {
+      return reject(400, 'asterisk-form target on a method other than OPTIONS');
+    }
+    if (hasOverlongUtf8(buffer, firstSpace + 1, secondSpace)) return reject(400, 'overlong UTF-8 sequence in the request target');
     return undefined;
   }
 

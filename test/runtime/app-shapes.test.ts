@@ -61,6 +61,18 @@ describe('tsunicorn app shapes', function () {
     expect(reasons).to.have.length(1);
   });
 
+  it('fails with status 3 and one line, before any worker, when Node lacks an internal the HTTP layer needs', async () => {
+    const server = await TsunicornProcess.start([app('esm-listener.mjs'), ...bind], {
+      listening: 0,
+      env: { NODE_OPTIONS: `--import ${app('without-parser-buffer.mjs')}` },
+    });
+    expect((await server.waitForExit()).code).to.equal(3);
+    expect(server.stderr).to.deep.equal([
+      `tsunicorn: Node.js ${process.version} lacks an internal the strict HTTP layer needs (parser.getCurrentBuffer missing); use Node.js 20, 22 or 24`,
+    ]);
+    expect(server.stdout).to.deep.equal([]);
+  });
+
   it('fails with status 4 and the reason, once, when the app throws at import', async () => {
     const server = await TsunicornProcess.start([app('broken.mjs'), ...bind, '-w', '3'], { listening: 0 });
     const { code } = await server.waitForExit();

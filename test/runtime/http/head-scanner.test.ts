@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { endAfterTerminator } from '../../../runtime/http/connection-gate.js';
-import { HeadScanner, resolveLimits, type ScanResult } from '../../../runtime/http/head-scanner.js';
+import { ChunkedFraming } from '../../../runtime/http/chunked-framing.js';
+import { HeadScanner, hasOverlongUtf8, type ScanResult } from '../../../runtime/http/head-scanner.js';
+import { resolveLimits } from '../../../runtime/http/limits.js';
 
 const limits = resolveLimits({ limitRequestLine: 40, limitRequestFields: 3, limitRequestFieldSize: 30 });
 
@@ -82,6 +83,12 @@ describe('HeadScanner: request line, Host and framing verdicts', function () {
     [`GET / HTTP/1.\r\n${H}\r\n`, '400 malformed HTTP version'],
     [`GET / HTTP/a.1\r\n${H}\r\n`, '400 malformed HTTP version'],
     [`GET / HTTP/2.0\r\n${H}\r\n`, '505 HTTP/2.0 is not supported'],
+    [`GET * HTTP/1.1\r\n${H}\r\n`, '400 asterisk-form target on a method other than OPTIONS'],
+    [`OPTIONSX * HTTP/1.1\r\n${H}\r\n`, '400 asterisk-form target on a method other than OPTIONS'],
+    [`OPTIONS * HTTP/1.1\r\n${H}\r\n`, 'head 1.1 length=null chunked=false'],
+    [`OPTIONS /* HTTP/1.1\r\n${H}\r\n`, 'head 1.1 length=null chunked=false'],
+    [`GET /%c0%ae%c0%ae/x HTTP/1.1\r\n${H}\r\n`, '400 overlong UTF-8 sequence in the request target'],
+    [`GET /%C3%A9 HTTP/1.1\r\n${H}\r\n`, 'head 1.1 length=null chunked=false'],
     [`GET / HTTP/1.2\r\n${H}\r\n`, '505 HTTP/1.2 is not supported'],
     ['GET / HTTP/1.0\r\n\r\n', 'head 1.0 length=null chunked=false'],
     ['GET / HTTP/1.1\r\n\r\n', '400 missing Host header'],
@@ -126,13 +133,55 @@ describe('HeadScanner: request line, Host and framing verdicts', function () {
   });
 });
 
-describe('endAfterTerminator: where a chunked message may end', function () {
-  const at = (tail: string, data: string) => endAfterTerminator(Buffer.from(tail, 'latin1'), Buffer.from(data, 'latin1'));
-  it('finds CRLFCRLF inside the data and across the previous bytes', function () {
-    expect(at('', '0\r\n\r\nGET')).to.equal(5);
-    expect(at('0\r\n', '\r\nGET')).to.equal(2);
-    expect(at('\r\n\r', '\nX')).to.equal(1);
-    expect(at('x\r\n', '\r')).to.equal(-1);
-    expect(at('', 'abc\r\n')).to.equal(-1);
+describe('ChunkedFraming: where a chunked message ends, however the bytes are split', function () {
+  /** Feeds `input` in pieces of `size`; the outcome and how many bytes belonged to the message. */
+  function follow(input: string, size: number): string {
+    const framing = new ChunkedFraming();
+    const bytes = Buffer.from(input, 'latin1');
+    let offset = 0;
+    for (let i = 0; i < bytes.length; i += size) {
+      const step = framing.feed(bytes.subarray(i, Math.min(i + size, bytes.length)));
+      offset = i + step.used;
+      if (step.state !== 'more') return `${step.state}${step.trailer ? `:${step.trailer}` : ''}@${offset}`;
+    }
+    return `more@${offset}`;
+  }
+  const cases: Array<[string, string]> = [
+    ['5\r\nhello\r\n0\r\n\r\nGET', 'done@15'],
+    ['4\r\n\r\n\r\n\r\n0\r\n\r\n', 'done@14'],
+    ['a;ext="x"\r\n0123456789\r\n0\r\n\r\n', 'done@28'],
+    ['1\r\nx\r\n0\r\nX-T: 1\r\n\r\nNEXT', 'done@19'],
+    ['1\r\nx\r\n0\r\nX-T: 1\r\nHost: evil\r\n\r\n', 'forbidden-trailer:host@22'],
+    ['0\r\ncontent-LENGTH: 5\r\n\r\n', 'forbidden-trailer:content-length@18'],
+    ['zz\r\nhello\r\n0\r\n\r\n', 'invalid@0'],
+    ['5\nhello\r\n0\r\n\r\n', 'invalid@1'],
+    ['2\r\nhello\r\n', 'invalid@5'],
+    ['5\r\nhel', 'more@6'],
+  ];
+  for (const [input, expected] of cases) {
+    it(`${JSON.stringify(input)} -> ${expected}`, function () {
+      for (const size of [input.length, 1, 2, 3, 7]) expect(follow(input, size), `pieces of ${size}`).to.equal(expected);
+    });
+  }
+});
+
+describe('hasOverlongUtf8', function () {
+  const check = (target: string | Buffer) => {
+    const bytes = typeof target === 'string' ? Buffer.from(target, 'latin1') : target;
+    return hasOverlongUtf8(bytes, 0, bytes.length);
+  };
+  it('finds overlong sequences, percent-encoded or raw', function () {
+    expect(check('/%C0%AE%C0%AE/etc/passwd')).to.equal(true);
+    expect(check('/a%c1%9c')).to.equal(true);
+    expect(check('/%E0%80%AF')).to.equal(true);
+    expect(check('/%F0%80%80%AF')).to.equal(true);
+    expect(check(Buffer.from([0x2f, 0xc0, 0xaf]))).to.equal(true);
+  });
+  it('leaves well-formed UTF-8, other bytes and plain targets alone', function () {
+    expect(check('/caf%C3%A9?q=%E2%82%AC')).to.equal(false);
+    expect(check('/%E0%A0%80/%F0%90%80%80')).to.equal(false);
+    expect(check('/?bin=%FF%FE')).to.equal(false);
+    expect(check('/100%25/%zz/%C')).to.equal(false);
+    expect(check('*')).to.equal(false);
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { expectRejected, expectServed } from './assertions.js';
-import { cleanupAll, startServer, type RunningServer } from './raw-client.js';
+import { cleanupAll, exchange, startServer, type RunningServer } from './raw-client.js';
 
 const HOST = 'Host: example.test\r\n';
 
@@ -50,6 +50,11 @@ const rows: Array<[string, string, number]> = [
   ['Host with a bad port', 'GET / HTTP/1.1\r\nHost: example.test:80x\r\n\r\n', 400],
   ['Host with userinfo', 'GET / HTTP/1.1\r\nHost: user@example.test\r\n\r\n', 400],
   ['duplicated Host in HTTP/1.0', `GET / HTTP/1.0\r\n${HOST}${HOST}\r\n`, 400],
+  // 400: RFC 9112 3.2.4 / RFC 9110 6.5.1 / overlong UTF-8
+  ['asterisk-form target on GET', `GET * HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['asterisk-form target on POST', `POST * HTTP/1.1\r\n${HOST}Content-Length: 0\r\n\r\n`, 400],
+  ['percent-encoded overlong UTF-8 in the path', `GET /%C0%AE%C0%AE/etc/passwd HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['percent-encoded overlong UTF-8 in the query', `GET /?f=%E0%80%AF HTTP/1.1\r\n${HOST}\r\n`, 400],
   // 505
   ['HTTP/2.0 request line', `GET / HTTP/2.0\r\n${HOST}\r\n`, 505],
   ['HTTP/1.2 request line', `GET / HTTP/1.2\r\n${HOST}\r\n`, 505],
@@ -90,6 +95,41 @@ describe('strict server: the strictness table', function () {
     expect(calls).to.equal(0);
   });
 
+  it('400: raw overlong UTF-8 bytes in the target', async function () {
+    await expectRejected(running.port, Buffer.from(`GET /\xc0\xaf HTTP/1.1\r\n${HOST}\r\n`, 'latin1'), 400);
+  });
+
+  describe('fields sent as trailers', function () {
+    const forbidden = ['Host: evil.test', 'Content-Length: 5', 'Transfer-Encoding: chunked', 'Trailer: X-T', 'Connection: close', 'TE: trailers', 'Upgrade: h2c', 'Keep-Alive: timeout=1'];
+    for (const trailer of forbidden) {
+      it(`400: ${trailer.split(':')[0]} as a trailer`, async function () {
+        let calls = 0;
+        // The app only answers once the body (and its trailers) ended; the 400 comes first.
+        const { port, log } = await startServer({}, (req, res) => {
+          calls++;
+          req.resume();
+          req.on('end', () => res.end('late\n'));
+        });
+        const response = await expectRejected(port, `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n${trailer}\r\n\r\n`, 400);
+        expect(response.body).to.contain('sent as a trailer');
+        expect(log.join('\n')).to.contain('400 ');
+        expect(calls).to.be.at.most(1);
+      });
+    }
+
+    it('other trailers pass, and the app reads them', async function () {
+      const { port } = await startServer({}, (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          const body = `ok trailers=${JSON.stringify(req.trailers)}`;
+          res.writeHead(200, { 'Content-Length': Buffer.byteLength(body) }).end(body);
+        });
+      });
+      const response = await exchange(port, `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nServer-Timing: db;dur=5\r\n\r\n`);
+      expect(response.body).to.equal('ok trailers={"x-checksum":"abc","server-timing":"db;dur=5"}');
+    });
+  });
+
   it('a chunk framing error after the app already answered closes the connection without a second response', async function () {
     const { port } = await startServer({}, (_req, res) => res.writeHead(200, { 'Content-Length': 6 }).end('early\n'));
     const { connect } = await import('./raw-client.js');
@@ -109,6 +149,9 @@ describe('strict server: the strictness table', function () {
       ['header names in any case', 'GET / HTTP/1.1\r\nhOsT: example.test\r\n\r\n'],
       ['a value without a space after the colon', 'GET / HTTP/1.1\r\nHost:example.test\r\n\r\n'],
       ['an empty line before the request line', `\r\nGET / HTTP/1.1\r\n${HOST}\r\n`],
+      ['several empty lines before the request line', `\r\n\r\n\r\nGET / HTTP/1.1\r\n${HOST}\r\n`],
+      ['an asterisk-form OPTIONS', `OPTIONS * HTTP/1.1\r\n${HOST}\r\n`],
+      ['well-formed percent-encoded UTF-8 in the target', `GET /caf%C3%A9?q=%E2%82%AC&b=%FF HTTP/1.1\r\n${HOST}\r\n`],
       ['a Content-Length body', `POST / HTTP/1.1\r\n${HOST}Content-Length: 5\r\n\r\nhello`],
       ['a chunked body with trailers', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n`],
       ['Transfer-Encoding in mixed case', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n`],
