@@ -18,7 +18,6 @@ import { loadApp } from './app-loader.js';
 import { loadConfigHooks } from './configuration.js';
 import { BootError, firstLine } from './errors.js';
 import { callHookNow, runHook, type Hooks, type ServerInfo, type WorkerInfo } from './hooks.js';
-import type { ConnectionState } from './http/connection-gate.js';
 import { ConnectionTable } from './http/connection-table.js';
 import { HttpRejection } from './http/error-response.js';
 import { interceptEvent } from './http/event-intercept.js';
@@ -28,8 +27,13 @@ import { heartbeatIntervalMs, isMasterMessage, type WorkerMessage } from './mess
 import { closeAfterResponse } from './node-internals.js';
 import type { Settings } from './settings.js';
 
-/** How long a connection that has not sent its first request yet may stay once draining starts. */
-const FIRST_REQUEST_GRACE_MS = 1000;
+/**
+ * How long a draining worker keeps an idle connection open (never longer than --keep-alive): a client
+ * reusing a kept-alive connection has usually sent its next request already, and closing under it would
+ * fail that request. The next request is answered with `Connection: close` instead (nginx's
+ * keepalive_min_timeout, gunicorn's gthread worker).
+ */
+const DRAIN_IDLE_MS = 1000;
 /** INT/QUIT: time for worker_int and worker_exit, under the master's 2 s before it kills. */
 const QUICK_EXIT_MS = 1500;
 
@@ -40,7 +44,6 @@ export class Worker {
     onOpen: (connection) => {
       if (this.draining) connection.draining = true;
     },
-    onResponseDone: (connection) => this.requestDone(connection),
     onClose: () => {
       if (this.connections.size === 0) this.connectionsGone?.();
       if (this.draining) this.exitWhenIdle();
@@ -236,15 +239,6 @@ export class Worker {
     }
   }
 
-  private requestDone(connection: ConnectionState): void {
-    if (this.draining && connection.active === 0 && !connection.upgraded) {
-      // The response is out; a kept-alive connection would otherwise wait for another request.
-      setImmediate(() => {
-        if (connection.active === 0) connection.socket.destroySoon();
-      });
-    }
-  }
-
   private fail(error: unknown, req: IncomingMessage, res: ServerResponse): void {
     this.log.exception(`Error handling request ${req.url ?? ''}`, error);
     if (res.headersSent) {
@@ -294,8 +288,9 @@ export class Worker {
   }
 
   /**
-   * Graceful stop: take no new connections or upgrades, let in-flight requests finish (their responses
-   * say Connection: close), close idle keep-alive connections; once only upgraded connections (or none)
+   * Graceful stop: take no new connections or upgrades, let in-flight requests finish, answer the next
+   * request on each open connection with Connection: close, close a connection idle for DRAIN_IDLE_MS
+   * (never longer than --keep-alive, and within --graceful-timeout); once only upgraded connections (or none)
    * are left, run worker_exit and give the upgraded ones until the graceful deadline. The deadline falls a
    * little before the master's SIGKILL, so the worker still ends its connections and exits by itself.
    */
@@ -305,20 +300,23 @@ export class Worker {
     if (reason === 'received SIGTERM') this.send({ type: 'retiring', reason });
     if (reason) this.log.debug(`Worker draining (pid: ${process.pid}): ${reason}`);
     for (const listening of this.listeners) listening.close();
-    for (const connection of this.connections) {
-      connection.draining = true;
-      if (connection.active === 0 && connection.requests > 0 && !connection.upgraded) connection.socket.destroySoon();
-    }
-    const fresh = setInterval(() => {
-      const now = Date.now();
+    // From now on every response on every connection says Connection: close, and Node closes it after.
+    for (const connection of this.connections) connection.draining = true;
+    const gracefulMs = Math.max(0, this.settings.graceful_timeout * 1000);
+    const keepAliveMs = this.settings.keepalive * 1000;
+    const idleLimitMs = Math.min(DRAIN_IDLE_MS, keepAliveMs > 0 ? keepAliveMs : DRAIN_IDLE_MS, gracefulMs / 2);
+    // A connection idle now may carry a request any moment: its idle time counts from here.
+    const drainStartedAt = Date.now();
+    const closeIdle = setInterval(() => {
+      const idleBefore = Date.now() - idleLimitMs;
       for (const connection of this.connections) {
-        if (connection.upgraded) continue;
-        if (connection.active === 0 && (connection.requests > 0 || now - connection.acceptedAt > FIRST_REQUEST_GRACE_MS)) connection.socket.destroy();
+        if (connection.upgraded || connection.idleSince === null) continue;
+        // Ended (FIN) once what is still being written is out, as Node ends an idle keep-alive connection.
+        if (Math.max(connection.idleSince, drainStartedAt) <= idleBefore) connection.socket.destroySoon();
       }
       this.exitWhenIdle();
-    }, 100);
-    fresh.unref();
-    const gracefulMs = Math.max(0, this.settings.graceful_timeout * 1000);
+    }, Math.max(10, Math.min(100, idleLimitMs / 4)));
+    closeIdle.unref();
     this.deadline = new Promise((resolve) => setTimeout(resolve, gracefulMs - Math.min(1000, gracefulMs / 10)));
     void this.deadline.then(() => this.finish());
     this.exitWhenIdle();
