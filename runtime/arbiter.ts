@@ -6,19 +6,20 @@
  *   const exitCode = await new Arbiter(configuration, { sources, version }).run();
  *
  * Sockets: with `--socket-sharing handoff` (default) only the master accepts, and hands each connection
- * to a ready worker round-robin (queued while none is ready and responsive); with `shared` every worker
- * also gets the listening handles and accepts by itself, and whatever the master still accepts is handed
- * over the same way. The listening sockets stay open until the master stops (TERM, INT, QUIT).
+ * to a ready worker (handover.ts); with `shared` every worker also gets the listening handles and accepts
+ * by itself, and whatever the master still accepts is handed over the same way. The listening sockets
+ * stay open until the master stops (TERM, INT, QUIT).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { unlinkSync, writeFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
 import { loadConfiguration, type Configuration, type ConfigurationSources } from './configuration.js';
 import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine } from './errors.js';
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
+import { Handover } from './handover.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
 import { Logger } from './logging.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
@@ -64,6 +65,40 @@ function workerEntry(): { file: string; execArgv: string[] } {
   };
 }
 
+const PID_FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'its directory does not exist',
+  ENOTDIR: 'its directory does not exist',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * Writes the master's pid to --pid FILE whole or not at all (a temporary file renamed over it), before
+ * the server announces that it listens: whoever reads it after `Listening at:` finds the complete pid.
+ */
+function writePidFile(file: string): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temporary, `${process.pid}\n`);
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const reason = PID_FILE_ERRORS[code] ?? firstLine(error);
+    throw new TsunicornError(`Cannot write --pid ${file}: ${reason}`, 1);
+  }
+}
+
+/** Removes --pid FILE unless another process has written its own pid there since. */
+function removePidFile(file: string): void {
+  try {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+  } catch {
+    // Already gone.
+  }
+}
+
 export interface ArbiterOptions {
   sources: ConfigurationSources;
   version: string;
@@ -84,19 +119,31 @@ export class Arbiter {
   private wake: (() => void) | undefined;
   private stopping: 'graceful' | 'quick' | undefined;
   private stopDeadline = 0;
+  /** Workers that left on their own without an error, reported once the settle time tells why. */
+  private readonly unexplainedExits: { pid: number; code: number | null; signal: NodeJS.Signals | null; decideAt: number }[] = [];
   /** No replacement worker is started before this time (see SIGNAL_SETTLE_MS). */
   private replacementsHeldUntil = 0;
   private haltStatus: number | undefined;
-  private readonly pendingConnections: { socket: Socket; index: number }[] = [];
-  private roundRobin = 0;
+  private readonly handover: Handover<WorkerProcess>;
   private reloadWatcher: { close(): Promise<void> } | undefined;
   private readyAnnounced = false;
+  /** The --pid file written at start (a reload may name another; this one is removed at exit). */
+  private pidFile: string | undefined;
 
   constructor(configuration: Configuration, private readonly options: ArbiterOptions) {
     this.settings = configuration.settings;
     this.hooks = configuration.hooks;
     this.targetWorkers = this.settings.workers;
     this.log = this.makeLogger(this.settings);
+    // The hand-over reads the pool afresh at each connection: reloads change settings and generation.
+    this.handover = new Handover({
+      workers: () => this.workers.values(),
+      generation: () => this.generation,
+      targetWorkers: () => this.targetWorkers,
+      timeoutSeconds: () => this.settings.timeout,
+      sendConnection: (worker, socket, index) => this.send(worker, { type: 'connection', index }, socket),
+      logInfo: (line) => this.log.info(line),
+    });
   }
 
   private makeLogger(settings: Settings): Logger {
@@ -116,14 +163,22 @@ export class Arbiter {
   async run(): Promise<number> {
     const secure = this.settings.certfile !== undefined;
     this.listeners = await bindAll(this.settings.bind, secure);
+    if (this.settings.pidfile) {
+      try {
+        writePidFile(this.settings.pidfile);
+      } catch (error) {
+        await closeAll(this.listeners);
+        throw error;
+      }
+      this.pidFile = this.settings.pidfile;
+    }
     this.log.info(`Starting tsunicorn ${this.options.version}`);
     for (const listener of this.listeners) this.log.info(`Listening at: ${listener.url} (${process.pid})`);
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     for (const [index, listener] of this.listeners.entries()) {
-      listener.server.on('connection', (socket: Socket) => this.dispatch(socket, index));
+      listener.server.on('connection', (socket: Socket) => this.handover.dispatch(socket, index));
     }
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
-    if (this.settings.pidfile) writeFileSync(this.settings.pidfile, `${process.pid}\n`);
     await this.runHook('on_starting');
     if (this.settings.preload_app && !(await this.preload())) return this.shutdown();
     if (this.settings.reload) await this.watchForReload();
@@ -139,6 +194,7 @@ export class Arbiter {
     for (;;) {
       const signal = this.signalQueue.shift();
       if (signal) this.handleSignal(signal);
+      this.reportUnexplainedExits();
       if (this.haltStatus !== undefined) return;
       this.murderWorkers();
       if (this.stopping) {
@@ -304,7 +360,7 @@ export class Arbiter {
         if (this.settings.socket_sharing === 'shared') {
           for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index }, listener.server);
         }
-        this.flushPending();
+        this.handover.flush();
         this.wakeUp();
         break;
       case 'boot-failed':
@@ -317,7 +373,7 @@ export class Arbiter {
         this.wakeUp();
         break;
       case 'heartbeat':
-        if (this.pendingConnections.length > 0) this.flushPending();
+        this.handover.flush();
         break;
     }
   }
@@ -346,24 +402,50 @@ export class Arbiter {
 
   private reap(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker.pid);
-    this.recoverHandedConnections(worker.child);
+    this.handover.recover(worker.child);
     // Ctrl-C and Heroku's TERM reach the workers too, maybe before the master's own handling of it.
     const stopSignalQueued = this.signalQueue.some((queued) => queued === 'SIGINT' || queued === 'SIGTERM' || queued === 'SIGQUIT');
     const expected = worker.state === 'stopping' || this.stopping !== undefined || stopSignalQueued;
-    if (!expected && !worker.killed && (code === 0 || signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT')) {
-      this.holdReplacements();
-    }
+    const stopSignal = signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT';
+    const maybeOrderly = !worker.killed && (code === 0 || stopSignal);
+    if (!expected && maybeOrderly) this.holdReplacements();
     if (worker.bootFailure || (worker.state === 'booting' && (code === EXIT_APP_LOAD_ERROR || code === EXIT_BOOT_ERROR))) {
       this.onBootFailure(worker, worker.bootFailure ?? { exitCode: code!, reason: `worker exited with status ${code}` });
     } else if (this.haltStatus !== undefined) {
       // Halting after a boot failure: the one message is out already.
+    } else if (maybeOrderly && stopSignal && expected) {
+      // A worker still booting has no TERM handler yet: the signal ends it, as the master meant.
+      this.log.info(`Worker (pid:${worker.pid}) stopped by ${signal} while booting`);
+    } else if (maybeOrderly && !expected) {
+      // Maybe a TERM sent to the whole process group that the master has not handled yet: decide later.
+      this.unexplainedExits.push({ pid: worker.pid, code, signal, decideAt: Date.now() + SIGNAL_SETTLE_MS });
     } else if (signal && worker.killed !== 'timeout' && !(expected && signal === 'SIGKILL' && worker.killed)) {
       this.log.error(`Worker (pid:${worker.pid}) was sent ${signal}!${signal === 'SIGKILL' ? ' Perhaps out of memory?' : ''}`);
     } else if (!expected && !signal) {
-      this.log.log(code === 0 ? 'warning' : 'error', `Worker (pid:${worker.pid}) exited with code ${code}`);
+      this.log.error(`Worker (pid:${worker.pid}) exited with code ${code}`);
     }
     void this.runHook('child_exit', { pid: worker.pid, age: worker.age, exitCode: code, signal });
     this.wakeUp();
+  }
+
+  /**
+   * Reports the workers that stopped on their own within the settle time: an orderly stop if the master
+   * is stopping by now (a TERM sent to the whole group), else what gunicorn reports for such an exit.
+   */
+  private reportUnexplainedExits(): void {
+    const now = Date.now();
+    for (let index = 0; index < this.unexplainedExits.length; ) {
+      const { pid, code, signal, decideAt } = this.unexplainedExits[index]!;
+      if (!this.stopping && now < decideAt) {
+        index++;
+        continue;
+      }
+      this.unexplainedExits.splice(index, 1);
+      const how = signal ?? `exit code ${code}`;
+      if (this.stopping) this.log.info(`Worker (pid:${pid}) stopped by ${how}, as the master is stopping`);
+      else if (signal) this.log.error(`Worker (pid:${pid}) was sent ${signal}!`);
+      else this.log.warning(`Worker (pid:${pid}) exited with code ${code}`);
+    }
   }
 
   private holdReplacements(): void {
@@ -386,61 +468,6 @@ export class Arbiter {
     this.log.error(`${what}: ${failure.reason}`);
     this.haltStatus = failure.exitCode;
     this.wakeUp();
-  }
-
-  // ------------------------------------------------------------- connections accepted by the master
-
-  private dispatch(socket: Socket, index: number): void {
-    socket.on('error', () => undefined);
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    // A worker that missed two heartbeats may be blocked: a connection sent there would wait on it.
-    const stale = this.settings.timeout > 0 ? Date.now() - 2 * heartbeatIntervalMs(this.settings.timeout) : -Infinity;
-    const ready: WorkerProcess[] = [];
-    for (const worker of this.workers.values()) {
-      if (worker.state === 'ready' && !worker.killed && worker.lastHeartbeat >= stale) ready.push(worker);
-    }
-    if (ready.length === 0) {
-      // Wait for a worker to boot or heartbeat again (or be replaced) rather than feed a stuck one.
-      this.pendingConnections.push({ socket, index });
-      return;
-    }
-    const worker = ready[this.roundRobin++ % ready.length]!;
-    if (!this.send(worker, { type: 'connection', index }, socket)) this.pendingConnections.push({ socket, index });
-  }
-
-  /**
-   * Connections sent to a worker that died before taking them. Node keeps a handle sent over IPC open
-   * until the child acknowledges it, in ChildProcess's `_pendingMessage` and `_handleQueue`, and never
-   * closes it when the child dies: the client would wait forever. Nothing was read from them
-   * (pauseOnConnect), so another worker can serve them whole.
-   */
-  private recoverHandedConnections(child: ChildProcess): void {
-    type Queued = { message?: { type?: string; index?: number; msg?: { type?: string; index?: number } }; handle?: unknown } | null | undefined;
-    const internals = child as unknown as { _pendingMessage?: Queued; _handleQueue?: Queued[] | null };
-    const queued = [internals._pendingMessage, ...(Array.isArray(internals._handleQueue) ? internals._handleQueue : [])];
-    internals._pendingMessage = null;
-    internals._handleQueue = null;
-    let recovered = 0;
-    for (const item of queued) {
-      const message = item?.message?.msg ?? item?.message;
-      if (!item?.handle || message?.type !== 'connection') continue;
-      // Queued messages still hold the Socket; the one in flight holds its bare handle.
-      const socket =
-        item.handle instanceof Socket
-          ? item.handle
-          : new Socket({ handle: item.handle, readable: true, writable: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
-      recovered++;
-      this.dispatch(socket, message.index ?? 0);
-    }
-    if (recovered > 0) this.log.info(`Handed ${recovered} connection(s) the exited worker never took to other workers`);
-  }
-
-  private flushPending(): void {
-    const pending = this.pendingConnections.splice(0);
-    for (const { socket, index } of pending) this.dispatch(socket, index);
   }
 
   // ------------------------------------------------------------- reload, preload, stop
@@ -510,7 +537,7 @@ export class Arbiter {
     this.stopping = mode;
     // Take no new connections: the workers' copies close as they drain.
     for (const listener of this.listeners) listener.server.close();
-    for (const { socket } of this.pendingConnections.splice(0)) socket.destroy();
+    this.handover.close();
     const limit = mode === 'graceful' ? this.settings.graceful_timeout * 1000 : QUICK_STOP_MS;
     this.stopDeadline = Date.now() + limit;
     for (const worker of this.workers.values()) {
@@ -539,13 +566,8 @@ export class Arbiter {
     }
     await this.reloadWatcher?.close();
     await closeAll(this.listeners);
-    if (this.settings.pidfile) {
-      try {
-        unlinkSync(this.settings.pidfile);
-      } catch {
-        // Already gone.
-      }
-    }
+    if (this.pidFile) removePidFile(this.pidFile);
+    this.reportUnexplainedExits();
     await this.runHook('on_exit');
     this.log.info('Shutting down: Master');
     if (this.haltStatus !== undefined) {

@@ -39,7 +39,7 @@ async function main(): Promise<number> {
     return 2;
   }
   // Before any worker starts: a Node.js without what the workers rely on is one line and exit 3.
-  checkNodeInternals();
+  checkNodeInternals('master');
   return new Arbiter(configuration, { sources, version }).run();
 }
 

@@ -3,12 +3,15 @@
  * says why it is needed. `checkNodeInternals()` runs at boot (master and workers) and throws a BootError
  * (one line, exit 3) naming what this Node.js lacks, instead of letting a check silently stop working:
  *
+ *   checkNodeInternals('master');                  // the CLI, before any worker: HTTP and IPC internals
  *   checkNodeInternals();                          // throws BootError: "... (socket.parser missing)"
  *   const parser = httpParserOf(socket);           // after http.Server's own 'connection' listener
  *   onParserExecute(parser, (ret, nodeHandling) => { scan(parserCurrentBuffer(parser)); nodeHandling(ret); });
+ *   const unsent = takeUnacknowledgedHandles(child);    // connections a worker that exited never took
  *
  * Checked on Node 20, 22 and 24.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import http, { type ServerResponse } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -29,18 +32,28 @@ interface ParserConstructor {
 
 type ExecuteCallback = (ret: number | Error) => unknown;
 
-let checked = false;
+let checkedHttp = false;
+let checkedIpc = false;
 
-/** Verifies every internal below once per process; throws BootError naming the first one missing. */
-export function checkNodeInternals(): void {
-  if (checked) return;
-  const missing = probeHttpConnection();
-  if (missing) {
-    throw new BootError(
-      `tsunicorn: Node.js ${process.version} lacks an internal the strict HTTP layer needs (${missing}); use Node.js 20, 22 or 24`,
-    );
+/**
+ * Verifies the internals below once per process; throws BootError naming the first one missing. The
+ * master also checks the ChildProcess internals its hand-over uses (a worker forks nothing).
+ */
+export function checkNodeInternals(role: 'master' | 'server' = 'server'): void {
+  if (!checkedHttp) {
+    const missing = probeHttpConnection();
+    if (missing) throw lacking('the strict HTTP layer', missing);
+    checkedHttp = true;
   }
-  checked = true;
+  if (role === 'master' && !checkedIpc) {
+    const missing = probeChildProcess();
+    if (missing) throw lacking('the master', missing);
+    checkedIpc = true;
+  }
+}
+
+function lacking(who: string, missing: string): BootError {
+  return new BootError(`tsunicorn: Node.js ${process.version} lacks an internal ${who} needs (${missing}); use Node.js 20, 22 or 24`);
 }
 
 /**
@@ -73,6 +86,29 @@ function probeHttpConnection(): string | undefined {
     return undefined;
   } finally {
     socket.destroy();
+  }
+}
+
+/**
+ * Sets up an IPC channel as fork() does and looks at what Node set up with it. The program spawned does
+ * not exist: Node reports that later (unheard) and starts nothing, but sets the channel up all the same.
+ */
+function probeChildProcess(): string | undefined {
+  const absent = path.join(os.tmpdir(), `tsunicorn-probe-${process.pid}-absent`);
+  let child: ChildProcess;
+  try {
+    child = spawn(absent, [], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  } catch (error) {
+    return `no IPC channel for a probe child: ${(error as Error).message}`;
+  }
+  child.on('error', () => undefined);
+  try {
+    const internals = child as unknown as ChildProcessInternals;
+    if (!('_pendingMessage' in internals)) return 'ChildProcess._pendingMessage missing';
+    if (!('_handleQueue' in internals)) return 'ChildProcess._handleQueue missing';
+    return undefined;
+  } finally {
+    if (child.connected) child.disconnect();
   }
 }
 
@@ -141,4 +177,49 @@ export function keepsAlive(res: ServerResponse): boolean {
 export function handleWriteQueueSize(socket: net.Socket): number {
   const size = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle?.writeQueueSize;
   return typeof size === 'number' ? size : 0;
+}
+
+// ------------------------------------------------------------- ChildProcess: handles sent over IPC
+
+/** One message that carries a handle, as Node queues it (`msg` is ours once Node wrapped it). */
+interface QueuedHandleMessage {
+  message?: { msg?: unknown } | null;
+  handle?: unknown;
+}
+
+/**
+ * Node keeps a handle sent with `child.send(message, handle)` until the child acknowledges it: the one in
+ * flight in `_pendingMessage`, the ones queued behind it in `_handleQueue`. Both are set up with the IPC
+ * channel (internal/child_process.js, setupChannel).
+ */
+interface ChildProcessInternals {
+  _pendingMessage?: QueuedHandleMessage | null;
+  _handleQueue?: QueuedHandleMessage[] | null;
+}
+
+/** A handle sent to a child that never acknowledged it, with the message it came with. */
+export interface UnacknowledgedHandle {
+  message: unknown;
+  /** A net.Socket while queued; the bare native handle once Node passed it to the channel. */
+  handle: unknown;
+}
+
+/**
+ * Takes the handles a child never acknowledged out of Node's hands. Node closes none of them when the
+ * child dies (no public API reports them either), so a connection sent to a worker that died before
+ * taking it would hang its client forever: the master hands it to another worker instead.
+ */
+export function takeUnacknowledgedHandles(child: ChildProcess): UnacknowledgedHandle[] {
+  const internals = child as unknown as ChildProcessInternals;
+  const queued = [internals._pendingMessage, ...(Array.isArray(internals._handleQueue) ? internals._handleQueue : [])];
+  internals._pendingMessage = null;
+  internals._handleQueue = null;
+  const taken: UnacknowledgedHandle[] = [];
+  for (const item of queued) {
+    if (!item?.handle) continue;
+    // The message in flight is Node's wrapper around ours ({ cmd, type, msg }); a queued one is ours.
+    const wrapped = item.message;
+    taken.push({ message: wrapped && typeof wrapped === 'object' && 'msg' in wrapped ? wrapped.msg : wrapped, handle: item.handle });
+  }
+  return taken;
 }
