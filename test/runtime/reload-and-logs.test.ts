@@ -1,40 +1,13 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { APPS, TsunicornProcess, isAlive, request, sleep, stopAllServers, waitUntilServing } from './tsunicorn-process.js';
+import { APPS, TsunicornProcess, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
 
 function versionedApp(version: string): string {
   return `export default (req, res) => res.end('${version} ' + process.pid + '\\n');\n`;
-}
-
-/** Sends requests on fresh connections, `parallel` at a time, until stopped; counts answers and failures. */
-function requestLoop(url: string, parallel: number) {
-  const bodies: string[] = [];
-  const failures: string[] = [];
-  let running = true;
-  const loops = Array.from({ length: parallel }, async () => {
-    // Bounded: at most 2000 requests per loop.
-    for (let count = 0; running && count < 2000; count++) {
-      try {
-        const answer = await request(url, '/');
-        if (answer.status === 200) bodies.push(answer.body);
-        else failures.push(`status ${answer.status}`);
-      } catch (error) {
-        failures.push(String(error));
-      }
-    }
-  });
-  return {
-    bodies,
-    failures,
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
 }
 
 describe('tsunicorn reload, logs and files', function () {
@@ -60,18 +33,18 @@ describe('tsunicorn reload, logs and files', function () {
         while (load.bodies.length < 20) await sleep(20);
         writeFileSync(appFile, versionedApp('v2'));
         server.signal('SIGHUP');
-        for (let attempt = 0; attempt < 300 && !load.bodies.slice(-8).every((body) => body.startsWith('v2')); attempt++) await sleep(20);
+        // Once both old workers are gone, only the new code answers (a few answers may still be on their way).
         await server.waitFor(/Worker exiting/, 2);
+        const answered = load.bodies.length;
+        const deadline = Date.now() + 15000;
+        while (load.bodies.length < answered + 16 && load.failures.length === 0 && Date.now() < deadline) await sleep(20);
       } finally {
         await load.stop();
       }
       expect(load.failures).to.deep.equal([]);
       expect(load.bodies.slice(-8).every((body) => body.startsWith('v2'))).to.equal(true);
       await server.waitFor(/Handling signal: hup/);
-      for (const pid of oldWorkers) {
-        for (let attempt = 0; attempt < 50 && isAlive(pid); attempt++) await sleep(50);
-        expect(isAlive(pid)).to.equal(false);
-      }
+      for (const pid of oldWorkers) await waitUntilGone(pid);
     });
   }
 
@@ -143,6 +116,22 @@ describe('tsunicorn reload, logs and files', function () {
     expect(readFileSync(`${logFile}.1`, 'utf8')).to.include('Handling signal: usr1');
     expect(readFileSync(logFile, 'utf8')).to.include('Shutting down: Master');
     expect(existsSync(pidFile)).to.equal(false);
+  });
+
+  it('has the --pid file written whole when Listening at is printed, and refuses an unwritable one in one line', async () => {
+    const pidFile = path.join(directory, 'server.pid');
+    writeFileSync(pidFile, '999999\n'); // a stale file from an earlier run is replaced whole
+    const server = await TsunicornProcess.start([path.join(APPS, 'esm-listener.mjs'), '-b', '127.0.0.1:0', '--pid', pidFile]);
+    expect(readFileSync(pidFile, 'utf8')).to.equal(`${server.pid}\n`);
+    expect(readdirSync(directory)).to.deep.equal(['server.pid']);
+    server.signal('SIGTERM');
+    expect((await server.waitForExit()).code).to.equal(0);
+    expect(existsSync(pidFile)).to.equal(false);
+
+    const missing = path.join(directory, 'no-such-directory', 'server.pid');
+    const refused = await TsunicornProcess.start([path.join(APPS, 'esm-listener.mjs'), '-b', '127.0.0.1:0', '--pid', missing], { listening: 0 });
+    expect((await refused.waitForExit()).code).to.equal(1);
+    expect(refused.lines).to.deep.equal([`Cannot write --pid ${missing}: its directory does not exist`]);
   });
 
   it('serves HTTPS with --certfile and --keyfile', async () => {

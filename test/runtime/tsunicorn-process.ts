@@ -204,6 +204,8 @@ export interface HttpResult {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The request went out on a kept-alive connection that had served an earlier one. */
+  reusedConnection: boolean;
 }
 
 export interface RequestOptions {
@@ -212,11 +214,13 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** For unix: URLs. */
   socketPath?: string;
+  /** An agent (e.g. keepAlive) instead of a fresh connection per request. */
+  agent?: http.Agent;
 }
 
-/** One request on a fresh connection. `base` is http://host:port or unix:/path. */
+/** One request, on a fresh connection unless an agent is given. `base` is http://host:port or unix:/path. */
 export function request(base: string, pathname: string, options: RequestOptions = {}): Promise<HttpResult> {
-  const target: http.RequestOptions = { method: options.method ?? 'GET', path: pathname, agent: false, headers: options.headers };
+  const target: http.RequestOptions = { method: options.method ?? 'GET', path: pathname, agent: options.agent ?? false, headers: options.headers };
   if (base.startsWith('unix:')) {
     target.socketPath = base.slice('unix:'.length);
   } else {
@@ -229,13 +233,55 @@ export function request(base: string, pathname: string, options: RequestOptions 
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, reusedConnection: req.reusedSocket }));
       res.on('error', reject);
     });
     req.setTimeout(10000, () => req.destroy(new Error(`no answer from ${base}${pathname}`)));
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/**
+ * Sends requests back to back, `parallel` at a time (through `agent` if given, else each on a fresh
+ * connection), until stopped; collects the answers and the failures.
+ */
+export function requestLoop(url: string, parallel: number, agent?: http.Agent) {
+  const answers: HttpResult[] = [];
+  const failures: string[] = [];
+  let running = true;
+  const loops = Array.from({ length: parallel }, async () => {
+    // Bounded: at most 2000 requests per loop.
+    for (let count = 0; running && count < 2000; count++) {
+      try {
+        const answer = await request(url, '/', { agent });
+        if (answer.status === 200) answers.push(answer);
+        else failures.push(`status ${answer.status}`);
+      } catch (error) {
+        failures.push(String(error));
+      }
+    }
+  });
+  return {
+    answers,
+    get bodies(): string[] {
+      return answers.map((answer) => answer.body);
+    },
+    failures,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+/** Waits until process `pid` is gone (reaped by its parent); bounded. */
+export async function waitUntilGone(pid: number, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still alive after ${timeoutMs} ms`);
+    await sleep(50);
+  }
 }
 
 /** Retries a GET until it answers 200 (the server is up); bounded. */

@@ -1,9 +1,29 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import path from 'node:path';
-import { APPS, TsunicornProcess, isAlive, request, sleep, stopAllServers, waitUntilServing } from './tsunicorn-process.js';
+import { APPS, TsunicornProcess, isAlive, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
 
 const behaviors = path.join(APPS, 'behaviors.mjs');
+
+/** Keep-alive clients (Node's own agent, which never retries) sending requests back to back. */
+function keepAliveLoad(url: string) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const load = requestLoop(url, 4, agent);
+  return {
+    load,
+    async stop() {
+      await load.stop();
+      agent.destroy();
+    },
+    /** Answers that reused a kept-alive connection, and answers that closed theirs (a draining worker). */
+    get reused(): number {
+      return load.answers.filter((answer) => answer.reusedConnection).length;
+    },
+    get closed(): number {
+      return load.answers.filter((answer) => answer.headers.connection === 'close').length;
+    },
+  };
+}
 
 for (const sharing of ['shared', 'handoff'] as const) {
   describe(`tsunicorn workers (--socket-sharing ${sharing})`, function () {
@@ -124,6 +144,54 @@ for (const sharing of ['shared', 'handoff'] as const) {
       expect(failures).to.deep.equal([]);
       expect(pids.size).to.be.greaterThan(3);
       await server.waitFor(/Autorestarting worker after current request\./);
+    });
+
+    it('loses no request of keep-alive clients sending back to back across a HUP', async () => {
+      const server = await start(['-w', '2']);
+      const oldWorkers = await server.waitForWorkers(2);
+      await waitUntilServing(server.url);
+      const clients = keepAliveLoad(server.url);
+      try {
+        while (clients.reused < 20 && clients.load.failures.length === 0) await sleep(20);
+        server.signal('SIGHUP');
+        await server.waitFor(/Worker exiting/, 2);
+        for (const pid of oldWorkers) await waitUntilGone(pid);
+        const answered = clients.load.answers.length;
+        while (clients.load.answers.length < answered + 20 && clients.load.failures.length === 0) await sleep(20);
+      } finally {
+        await clients.stop();
+      }
+      expect(clients.load.failures).to.deep.equal([]);
+      // The old workers answered their connections' next request with Connection: close.
+      expect(clients.closed).to.be.at.least(1);
+      const servedBy = new Set(clients.load.bodies.slice(-8));
+      for (const pid of oldWorkers) expect(servedBy).to.not.include(`ok ${pid}\n`);
+    });
+
+    it('loses no request of keep-alive clients sending back to back across --max-requests recycles', async () => {
+      const server = await start(['-w', '2', '--max-requests', '30', '--max-requests-jitter', '10']);
+      await server.waitForWorkers(2);
+      await waitUntilServing(server.url);
+      const clients = keepAliveLoad(server.url);
+      try {
+        await server.waitFor(/Autorestarting worker after current request\./, 3);
+        await server.waitFor(/Worker exiting/, 3);
+      } finally {
+        await clients.stop();
+      }
+      expect(clients.load.failures).to.deep.equal([]);
+      expect(clients.reused).to.be.at.least(20);
+      expect(new Set(clients.load.bodies).size).to.be.at.least(4);
+    });
+
+    it('logs a TERM sent to the whole process group while a worker boots as an orderly stop', async () => {
+      const server = await TsunicornProcess.start([path.join(APPS, 'slow-boot.mjs'), '-b', '127.0.0.1:0', '--socket-sharing', sharing, '-w', '2']);
+      await server.waitFor(/^slow boot started in \d+$/, 2);
+      process.kill(-server.pid, 'SIGTERM');
+      expect((await server.waitForExit()).code).to.equal(0);
+      expect(server.lines.filter((line) => /\[(ERROR|WARNING)\]/.test(line))).to.deep.equal([]);
+      expect(server.lines.filter((line) => /\[INFO\] Worker \(pid:\d+\) stopped by SIGTERM/.test(line))).to.have.length(2);
+      expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);
     });
 
     it('drains on SIGTERM: an in-flight request finishes, the master exits 0, no worker is left', async () => {
