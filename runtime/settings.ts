@@ -231,7 +231,7 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   }),
   row({
     name: 'pidfile', flags: ['--pid', '-p'], meta: 'FILE', aliases: ['pid'], default: undefined, parse: text,
-    help: 'Write the master pid to this file (removed at exit).',
+    help: 'Write the master pid to this file, whole (temporary file + rename), before Listening at is printed; removed at exit.',
   }),
   row({
     name: 'forwarded_allow_ips', flags: ['--forwarded-allow-ips'], meta: 'IPS', env: 'FORWARDED_ALLOW_IPS',
