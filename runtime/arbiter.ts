@@ -172,13 +172,14 @@ export class Arbiter {
       }
       this.pidFile = this.settings.pidfile;
     }
+    // Handled from before the announcement: whoever reads `Listening at:` may signal at once.
+    for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
     this.log.info(`Starting tsunicorn ${this.options.version}`);
     for (const listener of this.listeners) this.log.info(`Listening at: ${listener.url} (${process.pid})`);
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     for (const [index, listener] of this.listeners.entries()) {
       listener.server.on('connection', (socket: Socket) => this.handover.dispatch(socket, index));
     }
-    for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
     await this.runHook('on_starting');
     if (this.settings.preload_app && !(await this.preload())) return this.shutdown();
     if (this.settings.reload) await this.watchForReload();
@@ -441,8 +442,7 @@ export class Arbiter {
         continue;
       }
       this.unexplainedExits.splice(index, 1);
-      const how = signal ?? `exit code ${code}`;
-      if (this.stopping) this.log.info(`Worker (pid:${pid}) stopped by ${how}, as the master is stopping`);
+      if (this.stopping) this.log.info(`Worker (pid:${pid}) ${signal ? `stopped by ${signal}` : `exited with code ${code}`} along with the master`);
       else if (signal) this.log.error(`Worker (pid:${pid}) was sent ${signal}!`);
       else this.log.warning(`Worker (pid:${pid}) exited with code ${code}`);
     }
