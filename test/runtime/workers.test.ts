@@ -181,7 +181,8 @@ for (const sharing of ['shared', 'handoff'] as const) {
       }
       expect(clients.load.failures).to.deep.equal([]);
       expect(clients.reused).to.be.at.least(20);
-      expect(new Set(clients.load.bodies).size).to.be.at.least(4);
+      // Three workers exited, so at least one replacement served too.
+      expect(new Set(clients.load.bodies).size).to.be.at.least(3);
     });
 
     it('logs a TERM sent to the whole process group while a worker boots as an orderly stop', async () => {
