@@ -50,7 +50,12 @@ export class Handover<W extends HandoverWorker> {
 
   /** Hands a connection the master accepted on listener `index` to a worker, or queues it. */
   dispatch(socket: Socket, index: number): void {
+    // A client's reset while the connection waits here is no error of the server's.
     socket.on('error', () => undefined);
+    this.handOver(socket, index);
+  }
+
+  private handOver(socket: Socket, index: number): void {
     if (this.closed) {
       socket.destroy();
       return;
@@ -82,14 +87,10 @@ export class Handover<W extends HandoverWorker> {
     return candidates[this.roundRobin++ % candidates.length];
   }
 
-  get queued(): number {
-    return this.pending.length;
-  }
-
   /** Dispatches the queued connections again (a worker became ready or heartbeat). */
   flush(): void {
     if (this.pending.length === 0) return;
-    for (const { socket, index } of this.pending.splice(0)) this.dispatch(socket, index);
+    for (const { socket, index } of this.pending.splice(0)) this.handOver(socket, index);
   }
 
   /**
@@ -101,12 +102,10 @@ export class Handover<W extends HandoverWorker> {
     for (const { message, handle } of takeUnacknowledgedHandles(child)) {
       const sent = message as { type?: unknown; index?: unknown } | null | undefined;
       if (sent?.type !== 'connection') continue;
-      const socket =
-        handle instanceof Socket
-          ? handle
-          : new Socket({ handle, readable: true, writable: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]);
+      const index = typeof sent.index === 'number' ? sent.index : 0;
       recovered++;
-      this.dispatch(socket, typeof sent.index === 'number' ? sent.index : 0);
+      if (handle instanceof Socket) this.handOver(handle, index);
+      else this.dispatch(new Socket({ handle, readable: true, writable: true, pauseOnCreate: true } as ConstructorParameters<typeof Socket>[0]), index);
     }
     if (recovered > 0) this.pool.logInfo(`Handed ${recovered} connection(s) the exited worker never took to other workers`);
   }
