@@ -198,7 +198,8 @@ async function runScenario(root: string, app: string, scenario: Scenario, load: 
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    wrk.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    wrk.stdout.setEncoding('utf8');
+    wrk.stdout.on('data', (chunk: string) => (output += chunk));
     const wrkDone = new Promise<void>((resolve) => wrk.on('close', () => resolve()));
     const started = Date.now();
     let events: string;
