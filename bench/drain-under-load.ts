@@ -34,6 +34,9 @@ const EVENT_TIMEOUT_MS = 20000;
 const KEEP_ALIVE_CONNECTIONS = 32;
 const CLOSE_CONNECTIONS = 16;
 
+const EXITING = /\[INFO\] Worker exiting/;
+const BOOTING = /Booting worker with pid/;
+
 class LoggedServer {
   readonly lines: string[] = [];
   private exited = false;
@@ -63,8 +66,11 @@ class LoggedServer {
     }
   }
 
-  signal(signal: NodeJS.Signals): void {
-    process.kill(this.child.pid!, signal);
+  /** Sends `signal` to `pid` (the master by default) and waits until `leaving` workers have exited. */
+  async signalAndWait(signal: NodeJS.Signals, leaving: number, pid = this.child.pid!): Promise<void> {
+    const exited = this.count(EXITING);
+    process.kill(pid, signal);
+    await this.waitForCount(EXITING, exited + leaving);
   }
 
   workerPids(): number[] {
@@ -87,9 +93,6 @@ class LoggedServer {
   }
 }
 
-const EXITING = /\[INFO\] Worker exiting/;
-const BOOTING = /Booting worker with pid/;
-
 /** Waits until `count` workers are booted and no old one is left: the pool is settled. */
 async function settled(server: LoggedServer, workers: number): Promise<void> {
   const deadline = Date.now() + EVENT_TIMEOUT_MS;
@@ -105,9 +108,7 @@ const SCENARIOS: Scenario[] = [
     args: [],
     async run(server) {
       for (let reload = 1; reload <= 3; reload++) {
-        const exited = server.count(EXITING);
-        server.signal('SIGHUP');
-        await server.waitForCount(EXITING, exited + 2);
+        await server.signalAndWait('SIGHUP', 2);
         await sleep(300);
       }
       return '3 reloads, 6 workers drained';
@@ -118,12 +119,10 @@ const SCENARIOS: Scenario[] = [
     args: [],
     async run(server) {
       for (let round = 1; round <= 2; round++) {
-        server.signal('SIGTTIN');
+        process.kill(server.child.pid!, 'SIGTTIN');
         await settled(server, 3);
         await sleep(300);
-        const exited = server.count(EXITING);
-        server.signal('SIGTTOU');
-        await server.waitForCount(EXITING, exited + 1);
+        await server.signalAndWait('SIGTTOU', 1);
         await sleep(300);
       }
       return '2 workers added, 2 drained';
@@ -144,9 +143,7 @@ const SCENARIOS: Scenario[] = [
     async run(server) {
       for (let round = 1; round <= 2; round++) {
         const [worker] = server.workerPids();
-        const exited = server.count(EXITING);
-        process.kill(worker!, 'SIGTERM');
-        await server.waitForCount(EXITING, exited + 1);
+        await server.signalAndWait('SIGTERM', 1, worker);
         await settled(server, 2);
         await sleep(300);
       }
