@@ -1,31 +1,37 @@
 import { expect } from 'chai';
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { NodeInternalsError, checkChildProcessInternals, takeUnacknowledgedHandles } from '../../runtime/node-internals.js';
+import net from 'node:net';
+import path from 'node:path';
+import { checkNodeInternals, takeUnacknowledgedHandles } from '../../runtime/node-internals.js';
+import { APPS, TsunicornProcess, stopAllServers } from './tsunicorn-process.js';
 
 describe('Node internals (runtime/node-internals.ts)', function () {
   this.timeout(20000);
   let child: ChildProcess | undefined;
   let server: net.Server | undefined;
-  afterEach(() => {
+  afterEach(async () => {
     child?.kill('SIGKILL');
     server?.close();
     child = undefined;
     server = undefined;
+    await stopAllServers();
   });
 
-  it('finds what it needs on a forked child of this Node, and refuses one without it in one line, status 3', () => {
-    child = fork('-e', ['process.on("message", () => undefined)'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
-    expect(() => checkChildProcessInternals(child!)).to.not.throw();
-    const bare = {} as ChildProcess;
-    expect(() => checkChildProcessInternals(bare)).to.throw(NodeInternalsError);
-    try {
-      checkChildProcessInternals(bare);
-    } catch (error) {
-      expect((error as NodeInternalsError).exitCode).to.equal(3);
-      expect((error as Error).message).to.match(/^Node v\d+\.\d+\.\d+ lacks ChildProcess\._pendingMessage\/_handleQueue .*: run tsunicorn on Node 20, 22 or 24$/);
-    }
+  it('finds what the master needs on this Node', () => {
+    expect(() => checkNodeInternals()).to.not.throw();
+  });
+
+  it('stops the master with status 3 and one line, before any worker, when Node lacks ChildProcess._handleQueue', async () => {
+    const tsunicorn = await TsunicornProcess.start([path.join(APPS, 'esm-listener.mjs'), '-b', '127.0.0.1:0'], {
+      listening: 0,
+      env: { NODE_OPTIONS: `--import ${path.join(APPS, 'without-child-handle-queue.mjs')}` },
+    });
+    expect((await tsunicorn.waitForExit()).code).to.equal(3);
+    expect(tsunicorn.stderr).to.deep.equal([
+      `tsunicorn: Node.js ${process.version} lacks an internal the master needs (ChildProcess._handleQueue missing); use Node.js 20, 22 or 24`,
+    ]);
+    expect(tsunicorn.stdout).to.deep.equal([]);
   });
 
   it('gives back the connections sent to a child that died before acknowledging them, with their messages', async () => {
