@@ -38,7 +38,7 @@ async function main(): Promise<number> {
     process.stderr.write('tsunicorn: missing APP: usage is tsunicorn [OPTIONS] path/to/module[:name] (see --help)\n');
     return 2;
   }
-  // Before any worker starts: a Node.js without what the workers rely on is one line and exit 3.
+  // Before any worker starts: a Node.js without what the master or the workers rely on is one line and exit 3.
   checkNodeInternals('master');
   return new Arbiter(configuration, { sources, version }).run();
 }
