@@ -83,6 +83,8 @@ function probeHttpConnection(): string | undefined {
     if (typeof parser.getCurrentBuffer !== 'function') return 'parser.getCurrentBuffer missing';
     if (parser._consumed !== true) return 'parser._consumed not set: Node does not parse the socket natively';
     if (socket.listenerCount('data') !== nodeListeners + 1) return "http.Server's own socket data listener missing";
+    const ownOption = PARSER_OPTIONS.find((name) => !Object.hasOwn(server, name));
+    if (ownOption) return `http.Server's own ${ownOption} property missing`;
     return undefined;
   } finally {
     socket.destroy();
@@ -110,6 +112,21 @@ function probeChildProcess(): string | undefined {
   } finally {
     if (child.connected) child.disconnect();
   }
+}
+
+/** The parser options http.Server keeps as own properties and reads for every connection it sets up. */
+const PARSER_OPTIONS = ['insecureHTTPParser', 'requireHostHeader', 'maxHeaderSize'] as const;
+
+export type ParserOptions = Required<Pick<http.ServerOptions, (typeof PARSER_OPTIONS)[number]>>;
+
+/**
+ * Gives a server the app built (and so created without them) the parser options createServer() would
+ * have stored: the constructor keeps them as own properties (`storeHTTPOptions`) and Node reads them for
+ * each new connection, so setting them before the first connection has the same effect.
+ */
+export function setParserOptions(server: http.Server, options: ParserOptions): void {
+  const settable = server as unknown as Record<string, unknown>;
+  for (const name of PARSER_OPTIONS) settable[name] = options[name];
 }
 
 /**

@@ -22,7 +22,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { checkNodeInternals } from '../node-internals.js';
+import { checkNodeInternals, setParserOptions, type ParserOptions } from '../node-internals.js';
 import { ConnectionGate, type Expectation } from './connection-gate.js';
 import { ConnectionTable } from './connection-table.js';
 import { interceptEvent } from './event-intercept.js';
@@ -156,19 +156,9 @@ export function isTlsServer(server: http.Server | https.Server): server is https
   return server instanceof tls.Server;
 }
 
-/**
- * Gives a server the app built the parser options a new one would get. Node reads them from the server
- * for every connection it sets up (`storeHTTPOptions` keeps them as own properties, set by the constructor),
- * so assigning them before the first connection has the effect of passing them to createServer().
- */
-function adoptServer(server: http.Server | https.Server, serverOptions: Required<Pick<http.ServerOptions, 'insecureHTTPParser' | 'requireHostHeader' | 'maxHeaderSize' | 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout'>>): http.Server | https.Server {
-  const settable = server as unknown as Record<string, unknown>;
-  for (const name of ['insecureHTTPParser', 'requireHostHeader', 'maxHeaderSize'] as const) {
-    if (!Object.hasOwn(server, name)) {
-      throw new Error(`this Node's http.Server has no ${name} property to configure (tsunicorn supports Node 20.19, 22 and 24)`);
-    }
-    settable[name] = serverOptions[name];
-  }
+/** Gives a server the app built the options a server tsunicorn creates gets (its parser's through node-internals). */
+function adoptServer(server: http.Server | https.Server, serverOptions: ParserOptions & Required<Pick<http.ServerOptions, 'headersTimeout' | 'requestTimeout'>>): http.Server | https.Server {
+  setParserOptions(server, serverOptions);
   server.headersTimeout = serverOptions.headersTimeout;
   server.requestTimeout = serverOptions.requestTimeout;
   return server;
