@@ -1,5 +1,5 @@
+import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { execa } from 'execa';
 import type { EnvMap } from './env.js';
 import type { Printer } from './printer.js';
 import { DescendantMark, signalEach } from './descendant-mark.js';
@@ -91,21 +91,16 @@ export class ManagedProcess {
 
   /** Spawns the child and returns its pid (also its process group id). */
   start(): number {
-    const child = execa('/bin/sh', ['-c', processScript(this.spec.command)], {
+    // Node's own spawn: the status comes from 'exit' and the output from the pipes as it arrives (a
+    // background grandchild may hold them open long after the exit), so no result object is wanted.
+    const child = spawn('/bin/sh', ['-c', processScript(this.spec.command)], {
       cwd: this.spec.cwd,
       env: { ...this.spec.env, ...this.mark.env },
-      extendEnv: false,
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
+      stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
-      cleanup: false,
-      reject: false,
     });
-    // Exits are observed through the 'exit' event below; the promise would also wait for pipes
-    // that a background grandchild may hold open.
-    child.catch(() => undefined);
+    // A shell that cannot start has no pid (thrown below); its 'error' event follows and is not news.
+    child.once('error', () => undefined);
     if (child.pid === undefined) {
       throw new Error(`could not start /bin/sh for ${this.spec.name}`);
     }

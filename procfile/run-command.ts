@@ -1,7 +1,7 @@
+import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { delimiter, isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { execa } from 'execa';
 import { DescendantMark, signalEach } from './descendant-mark.js';
 import { type EnvMap } from './env.js';
 import { UserError } from './errors.js';
@@ -127,16 +127,13 @@ export async function runCommand(settings: RunSettings): Promise<number> {
     ...TERMINAL_SIGNALS.map((signal): [NodeJS.Signals, () => void] => [signal, settings.ownGroup ? pass(signal) : () => undefined]),
   ];
   for (const [signal, handler] of handlers) process.on(signal, handler);
-  const child = execa('/bin/sh', ['-c', settings.script], {
+  // Node's own spawn: the command shares the terminal, and its status comes from the 'exit' event.
+  const child = spawn('/bin/sh', ['-c', settings.script], {
     cwd: settings.cwd,
     env: { ...settings.env, ...mark.env },
-    extendEnv: false,
     stdio: 'inherit',
     detached: settings.ownGroup,
-    cleanup: false,
-    reject: false,
   });
-  child.catch(() => undefined);
   spawned.pid = child.pid;
   for (const signal of early.splice(0)) pass(signal)();
   const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolvePromise, reject) => {
