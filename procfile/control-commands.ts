@@ -63,7 +63,7 @@ export async function handleControlRequest(
 }
 
 /** `web.1  pid 4242  running  up 3m05s  port 5000`, columns aligned. */
-export function formatStatuses(statuses: readonly InstanceStatus[]): string[] {
+function formatStatuses(statuses: readonly InstanceStatus[]): string[] {
   const rows = statuses.map((status) => [
     status.name,
     status.pid === null ? '-' : `pid ${status.pid}`,
@@ -76,7 +76,7 @@ export function formatStatuses(statuses: readonly InstanceStatus[]): string[] {
 }
 
 /** `45s`, `3m05s`, `2h07m`, `3d04h`. */
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   const seconds = Math.floor(ms / 1000);
   const two = (n: number) => String(n).padStart(2, '0');
   if (seconds < 60) return `${seconds}s`;

@@ -28,7 +28,7 @@ export interface ControlRequest {
 export type ControlReply = { ok: true; lines: string[] } | { ok: false; error: string };
 
 /** The file name of the socket in the root, unless `--socket` names another. */
-export const SOCKET_NAME = '.tsforeman.sock';
+const SOCKET_NAME = '.tsforeman.sock';
 
 export interface SocketOptions extends ProjectOptions {
   socket?: string;

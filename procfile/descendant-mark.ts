@@ -18,19 +18,16 @@ import { processTable, type ProcessEntry } from './process-group.js';
  * outside Linux (no /proc).
  */
 export class DescendantMark {
-  /** `TSFOREMAN_MARK_<manager>`: one variable per manager, so nested managers keep each other's mark. */
-  readonly variable: string;
   /** `web.1#2`: the instance and which start of it. */
   readonly value: string;
 
   constructor(label: string) {
-    this.variable = VARIABLE;
     this.value = `${label}#${++starts}`;
   }
 
   /** The variable to add to the child's environment. */
   get env(): Record<string, string> {
-    return { [this.variable]: this.value };
+    return { [VARIABLE]: this.value };
   }
 
   /** Live processes carrying this mark, other than members of process group `pgid`. */

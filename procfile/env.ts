@@ -44,7 +44,7 @@ export function readEnvFile(file: string): EnvMap {
 }
 
 /** Names a POSIX shell, execve's users and every export format can pass on as variables. */
-export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * dotenv accepts names such as `1KEY`, `my-key` or `my.key`, but no shell passes them on to the

@@ -21,11 +21,11 @@ interface FlagRow {
 }
 
 /** Commander parser for repeatable flags (no default, so --help shows none). */
-export function collectRepeated(value: string, previous: string[] | undefined): string[] {
+function collectRepeated(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-export const FLAGS = {
+const FLAGS = {
   procfile: { flags: '-f, --procfile <file>', help: 'the Procfile (default: ./Procfile, or ROOT/Procfile with -d)' },
   root: { flags: '-d, --root <dir>', help: "working directory of every process (default: the Procfile's folder)" },
   env: {
@@ -76,7 +76,7 @@ export function addFlags(command: Command, names: readonly FlagName[]): Command 
 /** The flags every command that reads a project takes. */
 export const PROJECT_FLAGS: readonly FlagName[] = ['procfile', 'root', 'env'];
 
-export const DEFAULT_PORT = 5000;
+const DEFAULT_PORT = 5000;
 
 /** The base port: `-p`, else `PORT` from the env files, else the inherited `PORT`, else 5000. */
 export function basePortFor(flag: string | undefined, fileEnv: EnvMap, inherited: EnvMap): number {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
-import { delimiter, isAbsolute, resolve } from 'node:path';
+import { delimiter, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DescendantMark, signalEach } from './descendant-mark.js';
 import { type EnvMap } from './env.js';
@@ -71,13 +71,14 @@ export async function resolveRunSettings(
   }
   const entry = procfile?.entries.find((candidate) => candidate.name === name);
   const head = entry ? entry.command : args.length === 0 ? name : shellArgument(name);
-  const script = withExec([head, ...args.map(shellArgument)].join(' '));
+  const command = [head, ...args.map(shellArgument)].join(' ');
+  const script = withExec(command);
 
   const inherited = cleanEnv(environment);
   const { fileEnv } = readEnvironmentFiles(options, root, cwd);
   const port = basePortFor(options.port, fileEnv, inherited);
   const env: EnvMap = { ...(await processEnvironment(root, inherited, fileEnv, options.profile, port)), PORT: String(port) };
-  const program = programWord(script);
+  const program = programWord(command);
   if (program !== null && !findExecutable(program, env.PATH ?? '', root)) {
     throw new UserError(`command not found: ${program} (not in PATH, or not executable)`, COMMAND_NOT_FOUND);
   }
@@ -92,7 +93,7 @@ function findExecutable(program: string, path: string, cwd: string): boolean {
   return candidates.some((file) => {
     try {
       accessSync(file, fsConstants.X_OK);
-      return isAbsolute(file) && !existsSync(`${file}/.`);
+      return !existsSync(`${file}/.`);
     } catch {
       return false;
     }

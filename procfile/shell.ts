@@ -25,7 +25,10 @@ const NOT_A_PROGRAM = new Set(
 
 /** Characters a word may hold outside quotes and still mean the same to every shell. */
 const PLAIN = /[A-Za-z0-9_./:=@%+,~-]/;
-const PARAMETER = /^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})/;
+/** `$NAME` or `${NAME}`. */
+const PARAMETER_SOURCE = String.raw`\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})`;
+const PARAMETER = new RegExp(`^${PARAMETER_SOURCE}`);
+const PARAMETERS = new RegExp(PARAMETER_SOURCE, 'g');
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
 /**
@@ -35,7 +38,7 @@ const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
  * backslash or `$` other than `$NAME`/`${NAME}`. Anything else (`; & | < > ( ) { }`, globs,
  * backslashes, `$(...)`, `${X:-y}`, `#`, newlines) makes it compound.
  */
-export function simpleCommandWords(command: string): string[] | null {
+function simpleCommandWords(command: string): string[] | null {
   const words: string[] = [];
   let word = '';
   let i = 0;
@@ -62,7 +65,7 @@ export function simpleCommandWords(command: string): string[] | null {
       const close = command.indexOf('"', i + 1);
       if (close === -1) return null;
       const inside = command.slice(i + 1, close);
-      if (/[`\\]/.test(inside) || inside.replace(/\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})/g, '').includes('$')) {
+      if (/[`\\]/.test(inside) || inside.replace(PARAMETERS, '').includes('$')) {
         return null;
       }
       word += command.slice(i, close + 1);
@@ -86,14 +89,16 @@ function programWordIndex(words: readonly string[]): number | null {
   return index;
 }
 
-/** The program a simple command runs (`node` for `node app.js` and for `PORT=1 exec node app.js`), else null. */
+/**
+ * The program a simple command runs (`node` for `node app.js`), when it can be looked up before the
+ * shell runs it; null for a compound command, and for one that starts with assignments (`PATH=...`
+ * may change where the shell finds it).
+ */
 export function programWord(command: string): string | null {
   const words = simpleCommandWords(command.trim());
-  if (words === null) return null;
-  const start = words.findIndex((word) => !ASSIGNMENT.test(word));
-  const rest = words[start] === 'exec' ? words.slice(start + 1) : words.slice(start);
-  const index = programWordIndex(rest);
-  return index === null ? null : (rest[index] ?? null);
+  if (words === null || ASSIGNMENT.test(words[0] ?? '')) return null;
+  const index = programWordIndex(words);
+  return index === null ? null : (words[index] ?? null);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, REPO, cleanup, processAlive, project, runTsforeman, sleep, startManager, track } from './helpers.js';
 
@@ -61,6 +61,16 @@ describe('tsforeman run', function () {
     const result = await runTsforeman(['run', 'no-such-command-xyz', '--flag'], project({}));
     expect(result.code).to.equal(127);
     expect(result.stderr).to.equal('tsforeman: command not found: no-such-command-xyz (not in PATH, or not executable)\n');
+  });
+
+  it('finds a program through a PATH the command itself sets before it', async () => {
+    const dir = project({});
+    mkdirSync(join(dir, 'tools'));
+    writeFileSync(join(dir, 'tools', 'mytool'), '#!/bin/sh\necho "mytool ran"\n', { mode: 0o755 });
+    const result = await runTsforeman(['run', 'PATH=tools:$PATH mytool'], dir);
+    expect(result.stderr).to.equal('');
+    expect(result.stdout).to.equal('mytool ran\n');
+    expect(result.code).to.equal(0);
   });
 
   it('forwards SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 and SIGTERM to the program, and exits with its status', async () => {
