@@ -175,8 +175,14 @@ export class LightResponse {
     if (init) {
       if (init.status !== undefined) this.#status = init.status;
       if (init.statusText !== undefined) this.#statusText = init.statusText;
-      if (init.headers !== undefined) this.#headers = new Headers(init.headers);
+      if (init.headers !== undefined) this.#headers = this.#defaultHeaders(new Headers(init.headers));
     }
+  }
+
+  /** What the standard constructor adds: a string body is text unless the headers say otherwise. */
+  #defaultHeaders(headers: Headers): Headers {
+    if (typeof this.#body === 'string' && !headers.has('content-type')) headers.set('content-type', TEXT_CONTENT_TYPE);
+    return headers;
   }
 
   static [Symbol.hasInstance](value: unknown): boolean {
@@ -200,10 +206,7 @@ export class LightResponse {
 
   get headers(): Headers {
     if (this.#native) return this.#native.headers;
-    if (!this.#headers) {
-      this.#headers = new Headers();
-      if (typeof this.#body === 'string') this.#headers.set('content-type', TEXT_CONTENT_TYPE);
-    }
+    this.#headers ??= this.#defaultHeaders(new Headers());
     return this.#headers;
   }
 

@@ -60,6 +60,8 @@ for (const objects of ['light', 'standard'] as const) {
       expect(post.status).to.equal(201);
       expect(post.body).to.equal('echo:payload');
       expect(post.headers['x-method']).to.equal('POST');
+      // A string body with headers that name no type is text, as the standard constructor makes it.
+      expect(post.headers['content-type']).to.equal('text/plain;charset=UTF-8');
       const streamed = await request(server.url, '/stream');
       expect(streamed.body).to.equal('one two three\n');
       expect(streamed.headers['transfer-encoding']).to.equal('chunked');
