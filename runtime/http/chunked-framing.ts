@@ -8,6 +8,7 @@
  *   const step = framing.feed(bytes);   // { used, state: 'more' | 'done' | 'invalid' | 'forbidden-trailer' }
  *   framing.reset();                    // before the next chunked message
  */
+import { hexValue } from './head-scanner.js';
 
 /** Fields that decide how a message is framed, routed or kept: never accepted in a trailer (RFC 9110 6.5.1). */
 export const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
@@ -32,12 +33,6 @@ const MAX_SIZE_DIGITS = 16;
 const LONGEST_FORBIDDEN = 17;
 
 type Phase = 'size' | 'extension' | 'size-lf' | 'data' | 'data-cr' | 'data-lf' | 'trailer-start' | 'trailer' | 'end-lf';
-
-function hexValue(byte: number): number {
-  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
-  const lower = byte | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
-}
 
 export class ChunkedFraming {
   private phase: Phase = 'size';

@@ -90,8 +90,6 @@ export interface GateOptions {
   keepAlive: boolean;
   /** Called once per rejected or cut-off connection with a one-line description. */
   log?: (message: string) => void;
-  /** Told after each response finished or closed. */
-  onResponseDone?: (gate: ConnectionGate) => void;
   /** Told once, when the connection closed. */
   onClose?: (gate: ConnectionGate) => void;
 }
@@ -160,7 +158,6 @@ export class ConnectionGate implements ConnectionState {
     exchange.done = true;
     if (--this.active === 0) this.idleSince = Date.now();
     if (this.pendingRejection) this.sendRejectionWhenReady();
-    this.options.onResponseDone?.(this);
   }
 
   /** Answers with an error and closes, after the responses already owed on this connection. */

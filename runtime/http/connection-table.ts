@@ -18,8 +18,6 @@ import type { SlowClientTimeouts } from './slow-client.js';
 export interface ConnectionEvents {
   /** A connection was accepted and is checked from now on. */
   onOpen?: (connection: ConnectionState) => void;
-  /** A response finished or closed. */
-  onResponseDone?: (connection: ConnectionState) => void;
   /** A connection closed; it is no longer in the table. */
   onClose?: (connection: ConnectionState) => void;
 }

@@ -50,7 +50,8 @@ const isDigit = (byte: number): boolean => byte >= 0x30 && byte <= 0x39;
 const OPTIONS = 'OPTIONS';
 const PERCENT = 0x25;
 
-function hexValue(byte: number): number {
+/** The value of an ASCII hex digit, -1 for any other byte. */
+export function hexValue(byte: number): number {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
   const lower = byte | 0x20;
   return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;

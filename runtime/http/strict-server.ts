@@ -123,7 +123,6 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
         release,
         keepAlive: keepAliveMs > 0,
         log: options.onClientError,
-        onResponseDone: (done) => connections.events.onResponseDone?.(done),
         onClose: (closed) => connections.remove(closed),
       });
     } catch (error) {
