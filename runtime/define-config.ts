@@ -58,6 +58,8 @@ export interface ConfigSettings {
   socket_sharing?: SocketSharing;
   /** For fetch handlers: `light` (default) or `standard` Request/Response objects. */
   fetch_objects?: FetchObjects;
+  /** A path (`/healthz`) the worker answers itself: 200 `ok`, 503 while it drains. */
+  health_path?: string;
 }
 
 /** What a tsunicorn config module exports: settings and hooks. */

@@ -47,6 +47,7 @@ export interface Settings {
   factory: boolean;
   socket_sharing: SocketSharing;
   fetch_objects: FetchObjects;
+  health_path: string | undefined;
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -142,6 +143,12 @@ export function parseBind(raw: string): BindAddress {
   const port = Number(portText);
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return { kind: 'tcp', host, port, text: `${shownHost}:${port}` };
+}
+
+function urlPath(raw: string): string {
+  const value = raw.trim();
+  if (!/^\/[\x21-\x7e]*$/.test(value) || value.includes('?') || value.includes('#')) fail('a path starting with / (no query, no spaces)', raw);
+  return value;
 }
 
 function ipList(raw: string): string[] {
@@ -259,6 +266,10 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
     name: 'fetch_objects', flags: ['--fetch-objects'], meta: 'MODE', default: 'light',
     parse: oneOf(['light', 'standard'] as const),
     help: 'For fetch handlers. light (default): the Request builds only what the handler reads, and the global Response (also Request, fetch) is replaced by a light one written straight to the socket, several times faster (docs/tsunicorn.md lists what replacing the globals changes); standard: Node\'s own Request and Response for every request, globals untouched.',
+  }),
+  row({
+    name: 'health_path', flags: ['--health-path'], meta: 'PATH', default: undefined, parse: urlPath,
+    help: 'A GET or HEAD whose path is exactly PATH (any query string ignored) is answered by the worker itself, before hooks and app: 200 ok while it serves, 503 draining while it drains (a readiness probe). Not counted by --max-requests, not in the access log. Default: off.',
   }),
 ];
 

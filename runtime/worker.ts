@@ -225,6 +225,10 @@ export class Worker {
    * the access log, pre_request/post_request, and the 500 boundary.
    */
   private handle(req: IncomingMessage, res: ServerResponse, pass: (req: IncomingMessage, res: ServerResponse) => boolean): boolean {
+    if (this.settings.health_path !== undefined && isHealthCheck(req, this.settings.health_path)) {
+      this.answerHealthCheck(req, res);
+      return true;
+    }
     this.countRequest();
     if (this.draining) closeAfterResponse(res);
     if (this.log.accessLogEnabled) this.logAccess(req, res);
@@ -237,6 +241,18 @@ export class Worker {
       this.fail(error, req, res);
       return true;
     }
+  }
+
+  /** --health-path: 200 ok while serving, 503 draining while draining; no hook, no app, no count. */
+  private answerHealthCheck(req: IncomingMessage, res: ServerResponse): void {
+    if (this.draining) closeAfterResponse(res);
+    const body = this.draining ? 'draining' : 'ok';
+    res.writeHead(this.draining ? 503 : 200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': body.length,
+      'Cache-Control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   private fail(error: unknown, req: IncomingMessage, res: ServerResponse): void {
@@ -358,6 +374,14 @@ export class Worker {
     await runHook(this.log, this.hooks.worker_exit, 'worker_exit', [this.serverInfo, this.info], bound);
     process.exit(0);
   }
+}
+
+/** A GET or HEAD whose target's path (before any query) is exactly `healthPath`. */
+function isHealthCheck(req: IncomingMessage, healthPath: string): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  return (query === -1 ? url : url.slice(0, query)) === healthPath;
 }
 
 function stripMappedIPv4(address: string): string {
