@@ -21,7 +21,7 @@ import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine } from 
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
 import { Handover } from './handover.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
-import { Logger } from './logging.js';
+import { Logger, type LoggerOptions } from './logging.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
 import type { Settings } from './settings.js';
 
@@ -135,6 +135,8 @@ export class Arbiter {
     this.hooks = configuration.hooks;
     this.targetWorkers = this.settings.workers;
     this.log = this.makeLogger(this.settings);
+    // The workers open the access log themselves: one that cannot be opened is a bad setting, refused here.
+    if (this.settings.accesslog !== undefined) new Logger({ ...this.loggerOptions(this.settings), accesslog: this.settings.accesslog }).close();
     // The hand-over reads the pool afresh at each connection: reloads change settings and generation.
     this.handover = new Handover({
       workers: () => this.workers.values(),
@@ -147,12 +149,18 @@ export class Arbiter {
   }
 
   private makeLogger(settings: Settings): Logger {
-    return new Logger({
+    return new Logger(this.loggerOptions(settings));
+  }
+
+  /** The master's own log: the error log only (workers write the access log). */
+  private loggerOptions(settings: Settings): LoggerOptions {
+    return {
       errorlog: settings.errorlog,
       accesslog: undefined,
       accessLogFormat: settings.access_log_format,
       loglevel: settings.loglevel,
-    });
+      logFormat: settings.log_format,
+    };
   }
 
   private get info(): ServerInfo {
@@ -480,15 +488,21 @@ export class Arbiter {
         this.log.warning('Reload does not change --bind: restart the server to listen elsewhere');
       }
       next.bind = this.settings.bind;
-      if (next.workers !== this.settings.workers) this.setTargetWorkers(next.workers);
-      if (next.errorlog !== this.settings.errorlog || next.loglevel !== this.settings.loglevel) {
+      // The logging settings are checked before anything changes: a log file that cannot be opened keeps
+      // the running configuration (the new workers would open the access log themselves, and fail).
+      if (next.accesslog !== undefined) new Logger({ ...this.loggerOptions(next), accesslog: next.accesslog }).close();
+      if (next.errorlog !== this.settings.errorlog || next.loglevel !== this.settings.loglevel || next.log_format !== this.settings.log_format) {
+        const log = this.makeLogger(next);
         this.log.close();
-        this.log = this.makeLogger(next);
+        this.log = log;
       }
+      if (next.workers !== this.settings.workers) this.setTargetWorkers(next.workers);
       this.settings = next;
       this.hooks = configuration.hooks;
     } catch (error) {
-      this.log.error(`Reload: cannot read the configuration, keeping the current one: ${firstLine(error)}`);
+      // No new generation either: its workers would read the same config file (for the hooks) and fail.
+      this.log.error(`Reload: cannot read the configuration, keeping the current one and the running workers: ${firstLine(error)}`);
+      return;
     }
     await this.runHook('on_reload');
     this.generation++;

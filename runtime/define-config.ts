@@ -7,10 +7,10 @@
  *   export default defineConfig({ workers: 4, when_ready(server) { console.log(server.pid); } });
  */
 import type { Hooks } from './hooks.js';
-import type { FetchObjects, LogLevel, SocketSharing } from './settings.js';
+import type { FetchObjects, LogFormat, LogLevel, SocketSharing } from './settings.js';
 
 export type { ForkingWorkerInfo, Hooks, ServerInfo, WorkerExitInfo, WorkerInfo } from './hooks.js';
-export type { BindAddress, FetchObjects, LogLevel, Settings, SocketSharing } from './settings.js';
+export type { BindAddress, FetchObjects, LogFormat, LogLevel, Settings, SocketSharing } from './settings.js';
 
 /**
  * Every setting of the table in settings.ts under its config keys, with the values a config file may
@@ -40,10 +40,13 @@ export interface ConfigSettings {
   /** Access log file; `-` is stdout. */
   accesslog?: string;
   access_logfile?: string;
+  /** gunicorn's atoms (`%(h)s %(r)s ...`), or `json` optionally followed by atoms. */
   access_log_format?: string;
   access_logformat?: string;
   loglevel?: LogLevel;
   log_level?: LogLevel;
+  /** Error log lines: `text` (default) or `json`. */
+  log_format?: LogFormat;
   config?: string;
   reload?: boolean;
   preload_app?: boolean;

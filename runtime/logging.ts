@@ -6,12 +6,18 @@
  *   log.access(entry);                      // 127.0.0.1 - - [23/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 2 "-" "curl/8"
  *   log.reopen();                           // USR1: reopen the files (log rotation)
  *
+ * `logFormat: 'json'` writes each error-log line as one JSON object (time, level, pid, message, stack);
+ * an access format of `json` (optionally followed by more atoms) writes one JSON object per request.
+ * Every value a client sent is escaped: `"`, `\`, control characters and bytes that are not printable
+ * ASCII in the text formats (`\"`, `\\`, `\t`, `\xhh`), anything that is not valid UTF-8 in JSON.
+ *
  * Every process (master and workers) opens the files itself in append mode, so lines from several
  * processes interleave whole.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { LogLevel } from './settings.js';
+import { SettingsError } from './errors.js';
+import type { LogFormat, LogLevel } from './settings.js';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -21,6 +27,8 @@ export interface LoggerOptions {
   accesslog: string | undefined;
   accessLogFormat: string;
   loglevel: LogLevel;
+  /** The error log's shape: gunicorn's text lines (default) or one JSON object per line. */
+  logFormat?: LogFormat;
 }
 
 /** One finished request, as the access log sees it. */
@@ -44,11 +52,18 @@ export interface AccessEntry {
 /** A log destination: `-` is a standard stream, anything else a file opened for appending. */
 class LogTarget {
   private fd: number;
-  constructor(private readonly file: string, private readonly standardFd: number) {
+  constructor(private readonly file: string, private readonly standardFd: number, private readonly label: string) {
     this.fd = this.open();
   }
   private open(): number {
-    return this.file === '-' ? this.standardFd : openSync(this.file, 'a');
+    if (this.file === '-') return this.standardFd;
+    try {
+      return openSync(this.file, 'a');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+      throw new SettingsError(`${this.label} ${this.file}: cannot open for appending: ${reason}`);
+    }
   }
   write(text: string): void {
     try {
@@ -73,21 +88,37 @@ export class Logger {
   private readonly accessTarget: LogTarget | undefined;
   private readonly threshold: number;
   private readonly formatAccess: ((entry: AccessEntry) => string) | undefined;
+  private readonly json: boolean;
 
-  constructor(private readonly options: LoggerOptions) {
-    this.errorTarget = new LogTarget(options.errorlog, 2);
-    this.accessTarget = options.accesslog === undefined ? undefined : new LogTarget(options.accesslog, 1);
-    this.formatAccess = this.accessTarget ? compileAccessFormat(options.accessLogFormat) : undefined;
+  /** Opens the files; throws a SettingsError naming the setting and file when one cannot be opened. */
+  constructor(options: LoggerOptions) {
+    this.formatAccess = options.accesslog === undefined ? undefined : compileAccessFormat(options.accessLogFormat);
+    this.errorTarget = new LogTarget(options.errorlog, 2, '--error-logfile');
+    try {
+      this.accessTarget = options.accesslog === undefined ? undefined : new LogTarget(options.accesslog, 1, '--access-logfile');
+    } catch (error) {
+      this.errorTarget.close();
+      throw error;
+    }
     this.threshold = LEVELS[options.loglevel];
+    this.json = options.logFormat === 'json';
   }
 
   get accessLogEnabled(): boolean {
     return this.accessTarget !== undefined;
   }
 
-  log(level: LogLevel, message: string): void {
+  log(level: LogLevel, message: string, stack?: string): void {
     if (LEVELS[level] < this.threshold) return;
-    this.errorTarget.write(`[${formatErrorLogTime(new Date())}] [${process.pid}] [${level.toUpperCase()}] ${message}\n`);
+    const now = new Date();
+    if (this.json) {
+      const record: Record<string, unknown> = { time: formatIsoTime(now), level, pid: process.pid, message };
+      if (stack !== undefined) record.stack = stack;
+      this.errorTarget.write(jsonLine(record) + '\n');
+      return;
+    }
+    const detail = stack === undefined ? '' : `\n${stack}`;
+    this.errorTarget.write(`[${formatErrorLogTime(now)}] [${process.pid}] [${level.toUpperCase()}] ${message}${detail}\n`);
   }
   debug(message: string): void {
     this.log('debug', message);
@@ -107,7 +138,7 @@ export class Logger {
   /** An error with its stack, for bugs in the app. */
   exception(message: string, error: unknown): void {
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    this.error(`${message}\n${detail}`);
+    this.log('error', message, detail);
   }
 
   access(entry: AccessEntry): void {
@@ -153,6 +184,16 @@ export function formatAccessLogTime(date: Date): string {
   );
 }
 
+/** `2026-11-23T10:00:00.123+00:00`, local time with its offset, for the JSON logs. */
+export function formatIsoTime(date: Date): string {
+  const offset = utcOffset(date);
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}` +
+    `${offset.slice(0, 3)}:${offset.slice(3)}`
+  );
+}
+
 function headerValue(value: string | number | string[] | undefined): string {
   if (value === undefined) return '-';
   return Array.isArray(value) ? value.join(', ') : String(value);
@@ -160,12 +201,94 @@ function headerValue(value: string | number | string[] | undefined): string {
 
 function basicAuthUser(authorization: string | undefined): string {
   if (!authorization || !/^basic\s/i.test(authorization)) return '-';
-  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+  // Decoded byte for byte (latin1), like every header value: the log's escaping decides how bytes show.
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('latin1');
   const colon = decoded.indexOf(':');
   return colon > 0 ? decoded.slice(0, colon) : '-';
 }
 
-/** The value of one gunicorn atom (`h`, `r`, `{user-agent}i`, ...) for an entry; '-' when unknown. */
+const C_ESCAPES: Record<number, string> = { 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0b: '\\v', 0x0c: '\\f', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' };
+
+function hexByte(byte: number): string {
+  return `\\x${byte.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * A value for the text access log, the way Apache's mod_log_config writes it (gunicorn escapes `"` only,
+ * which leaves `\"` able to close a quoted field): `"` and `\` get a backslash, whitespace controls are
+ * C-style (`\t`, `\n`, ...), any other byte outside printable ASCII is `\xhh`. Header values hold one
+ * character per byte (Node reads them as latin1); a character above U+00FF is written as its UTF-8 bytes.
+ */
+export function escapeLogText(value: string): string {
+  if (/^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(value)) return value;
+  let escaped = '';
+  for (const char of value) {
+    const code = char.codePointAt(0)!;
+    if (code >= 0x20 && code < 0x7f && code !== 0x22 && code !== 0x5c) escaped += char;
+    else if (C_ESCAPES[code]) escaped += C_ESCAPES[code];
+    else if (code <= 0xff) escaped += hexByte(code);
+    else for (const byte of Buffer.from(char, 'utf8')) escaped += hexByte(byte);
+  }
+  return escaped;
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 sequence length announced by a lead byte (1 for a byte that cannot start one). */
+function sequenceLength(byte: number): number {
+  if (byte >= 0xc2 && byte <= 0xdf) return 2;
+  if (byte >= 0xe0 && byte <= 0xef) return 3;
+  if (byte >= 0xf0 && byte <= 0xf4) return 4;
+  return 1;
+}
+
+/**
+ * A byte string (one character per byte, as Node gives header values and targets) as text for JSON:
+ * decoded as UTF-8 where it is valid, each byte that is not part of a valid sequence written as the text
+ * `\xhh`. A string that already holds characters above U+00FF (an app-set value) is kept as it is.
+ */
+export function decodeLogBytes(value: string): string {
+  if (!/[\u0080-\uffff]/.test(value) || /[\u0100-\uffff]/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  try {
+    return fatalUtf8.decode(bytes);
+  } catch {
+    // Some bytes are not UTF-8: decode sequence by sequence.
+  }
+  let text = '';
+  for (let index = 0; index < bytes.length; ) {
+    const byte = bytes[index]!;
+    if (byte < 0x80) {
+      text += String.fromCharCode(byte);
+      index++;
+      continue;
+    }
+    const length = sequenceLength(byte);
+    if (length > 1 && index + length <= bytes.length) {
+      try {
+        text += fatalUtf8.decode(bytes.subarray(index, index + length));
+        index += length;
+        continue;
+      } catch {
+        // Not a valid sequence: this byte alone is escaped.
+      }
+    }
+    text += hexByte(byte);
+    index++;
+  }
+  return text;
+}
+
+/**
+ * One JSON object as a log line: JSON.stringify escapes quotes, backslashes and C0 controls; DEL, the C1
+ * controls and the two line separators JavaScript treats as line ends are escaped too, so a line holds no
+ * control character at all.
+ */
+export function jsonLine(record: Record<string, unknown>): string {
+  return JSON.stringify(record).replace(/[\x7f-\x9f\u2028\u2029]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The value of one gunicorn atom (`h`, `r`, `{user-agent}i`, ...) for an entry, unescaped; '-' when unknown. */
 export function accessAtom(name: string, entry: AccessEntry): string {
   const elapsedNs = entry.finished - entry.started;
   switch (name) {
@@ -181,14 +304,10 @@ export function accessAtom(name: string, entry: AccessEntry): string {
       return `${entry.method} ${entry.url} HTTP/${entry.httpVersion}`;
     case 'm':
       return entry.method;
-    case 'U': {
-      const query = entry.url.indexOf('?');
-      return query === -1 ? entry.url : entry.url.slice(0, query);
-    }
-    case 'q': {
-      const query = entry.url.indexOf('?');
-      return query === -1 ? '' : entry.url.slice(query + 1);
-    }
+    case 'U':
+      return targetPath(entry.url);
+    case 'q':
+      return targetQuery(entry.url);
     case 'H':
       return `HTTP/${entry.httpVersion}`;
     case 's':
@@ -221,20 +340,99 @@ export function accessAtom(name: string, entry: AccessEntry): string {
   return '-';
 }
 
-/** Compiles a gunicorn access-log format (`%(h)s`, `%%`) into a function of an entry. */
+function targetPath(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function targetQuery(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? '' : url.slice(query + 1);
+}
+
+const ATOM_PATTERN = /%\(([^)]+)\)s|%%/g;
+
+/**
+ * Compiles an access-log format into a function of an entry: gunicorn's printf style (`%(h)s`, `%%`),
+ * each atom's value escaped (escapeLogText), or `json` followed by optional atoms (see compileJsonFormat).
+ */
 export function compileAccessFormat(format: string): (entry: AccessEntry) => string {
+  if (/^\s*json(\s|$)/.test(format)) return compileJsonFormat(format.trim().slice('json'.length));
   const parts: (string | { atom: string })[] = [];
-  const pattern = /%\(([^)]+)\)s|%%/g;
   let last = 0;
-  for (let match = pattern.exec(format); match; match = pattern.exec(format)) {
+  for (const match of format.matchAll(ATOM_PATTERN)) {
     parts.push(format.slice(last, match.index));
     parts.push(match[0] === '%%' ? '%' : { atom: match[1]! });
-    last = pattern.lastIndex;
+    last = match.index + match[0].length;
   }
   parts.push(format.slice(last));
   return (entry) => {
     let line = '';
-    for (const part of parts) line += typeof part === 'string' ? part : accessAtom(part.atom, entry);
+    for (const part of parts) line += typeof part === 'string' ? part : escapeLogText(accessAtom(part.atom, entry));
     return line;
+  };
+}
+
+type JsonField = (entry: AccessEntry) => unknown;
+
+function orNull(value: string | number | string[] | undefined): string | null {
+  return value === undefined ? null : decodeLogBytes(headerValue(value));
+}
+
+/** The fields of `--access-logformat json`, in order, and the atom each one stands for. */
+const JSON_FIELDS: [atom: string, field: string, value: JsonField][] = [
+  ['t', 'time', (entry) => formatIsoTime(entry.startedAt)],
+  ['h', 'remote_addr', (entry) => entry.remoteAddress ?? null],
+  ['u', 'user', (entry) => { const user = basicAuthUser(entry.requestHeaders.authorization); return user === '-' ? null : decodeLogBytes(user); }],
+  ['m', 'method', (entry) => decodeLogBytes(entry.method)],
+  ['U', 'path', (entry) => decodeLogBytes(targetPath(entry.url))],
+  ['q', 'query', (entry) => decodeLogBytes(targetQuery(entry.url))],
+  ['H', 'protocol', (entry) => `HTTP/${entry.httpVersion}`],
+  ['s', 'status', (entry) => entry.status],
+  ['B', 'bytes', (entry) => entry.responseLength],
+  ['f', 'referer', (entry) => orNull(entry.requestHeaders.referer)],
+  ['a', 'user_agent', (entry) => orNull(entry.requestHeaders['user-agent'])],
+  ['L', 'duration', (entry) => Number(((entry.finished - entry.started) / 1_000n)) / 1_000_000],
+  ['p', 'pid', () => process.pid],
+];
+/** Atoms that are another spelling of a default field, and the atoms only asked for. */
+const JSON_EXTRA_FIELDS: Record<string, [field: string, value: JsonField]> = {
+  r: ['request_line', (entry) => decodeLogBytes(`${entry.method} ${entry.url} HTTP/${entry.httpVersion}`)],
+  l: ['ident', () => null],
+};
+const JSON_SAME_AS: Record<string, string> = { b: 'B', T: 'L', M: 'L', D: 'L' };
+
+/**
+ * `json [ATOMS...]`: one object per request with the default fields (JSON_FIELDS), plus, for each
+ * `%({name}i)s` / `%({name}o)s` given, the header under `request_headers` / `response_headers` (null when
+ * absent) and `%(r)s` as `request_line`. An atom that names no field is refused.
+ */
+function compileJsonFormat(rest: string): (entry: AccessEntry) => string {
+  const requestHeaders: string[] = [];
+  const responseHeaders: string[] = [];
+  const extras: [string, JsonField][] = [];
+  const leftover = rest.replace(ATOM_PATTERN, (whole, atom: string | undefined) => {
+    const header = atom ? /^\{(.+)\}([io])$/.exec(atom) : null;
+    if (header) (header[2] === 'i' ? requestHeaders : responseHeaders).push(header[1]!.toLowerCase());
+    else if (atom && JSON_EXTRA_FIELDS[atom]) extras.push(JSON_EXTRA_FIELDS[atom]);
+    else if (!atom || !(JSON_FIELDS.some(([name]) => name === atom) || JSON_SAME_AS[atom])) {
+      throw new Error(`json takes only %(...)s atoms that name a field (see docs/tsunicorn.md#logs), not ${JSON.stringify(whole)}`);
+    }
+    return '';
+  });
+  if (leftover.trim() !== '') {
+    throw new Error(`json is followed by %(...)s atoms only, not ${JSON.stringify(leftover.trim())}`);
+  }
+  return (entry) => {
+    const record: Record<string, unknown> = {};
+    for (const [, field, value] of JSON_FIELDS) record[field] = value(entry);
+    for (const [field, value] of extras) record[field] = value(entry);
+    if (requestHeaders.length > 0) {
+      record.request_headers = Object.fromEntries(requestHeaders.map((name) => [name, orNull(entry.requestHeaders[name])]));
+    }
+    if (responseHeaders.length > 0) {
+      record.response_headers = Object.fromEntries(responseHeaders.map((name) => [name, orNull(entry.responseHeaders[name])]));
+    }
+    return jsonLine(record);
   };
 }

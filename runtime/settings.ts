@@ -9,11 +9,13 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SettingsError } from './errors.js';
+import { compileAccessFormat } from './logging.js';
 import { DEFAULT_FIELD_SIZE, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, clampRequestFieldSize, clampRequestFields, clampRequestLine } from './http/limits.js';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
 export type SocketSharing = 'shared' | 'handoff';
 export type FetchObjects = 'light' | 'standard';
+export type LogFormat = 'text' | 'json';
 
 /** A listening address as given by --bind, parsed. */
 export type BindAddress =
@@ -37,6 +39,7 @@ export interface Settings {
   accesslog: string | undefined;
   access_log_format: string;
   loglevel: LogLevel;
+  log_format: LogFormat;
   config: string | undefined;
   reload: boolean;
   preload_app: boolean;
@@ -151,6 +154,11 @@ function urlPath(raw: string): string {
   return value;
 }
 
+function accessFormat(raw: string): string {
+  compileAccessFormat(text(raw));
+  return raw;
+}
+
 function ipList(raw: string): string[] {
   const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
   if (items.length === 0) fail('a comma-separated list of addresses or *', raw);
@@ -216,13 +224,18 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   }),
   row({
     name: 'access_log_format', flags: ['--access-logformat'], meta: 'FORMAT', aliases: ['access_logformat'],
-    default: DEFAULT_ACCESS_LOG_FORMAT, parse: text,
-    help: 'Access log line, with gunicorn atoms such as %(h)s %(r)s %(s)s %(b)s %(D)s %({header}i)s, plus %(L)s (seconds, decimal).',
+    default: DEFAULT_ACCESS_LOG_FORMAT, parse: accessFormat,
+    help: 'Access log line, with gunicorn atoms such as %(h)s %(r)s %(s)s %(b)s %(D)s %({header}i)s, plus %(L)s (seconds, decimal); every value is escaped (\\" \\\\ \\t \\xhh). json: one JSON object per request (time, remote_addr, user, method, path, query, protocol, status, bytes, referer, user_agent, duration, pid); json followed by atoms adds fields, e.g. json %({x-request-id}i)s %({content-type}o)s %(r)s.',
   }),
   row({
     name: 'loglevel', flags: ['--log-level'], meta: 'LEVEL', aliases: ['log_level'], default: 'info',
     parse: oneOf(['debug', 'info', 'warning', 'error', 'critical'] as const),
     help: 'Error log level: debug, info, warning, error, critical.',
+  }),
+  row({
+    name: 'log_format', flags: ['--log-format'], meta: 'FORMAT', default: 'text',
+    parse: oneOf(['text', 'json'] as const),
+    help: 'Error log lines: text (gunicorn\'s [time] [pid] [LEVEL] message) or json (one object per line: time, level, pid, message, and stack for errors).',
   }),
   row({
     name: 'config', flags: ['--config', '-c'], meta: 'FILE', default: undefined, parse: text,

@@ -24,6 +24,7 @@ async function boot(message: unknown): Promise<void> {
     accesslog: settings.accesslog,
     accessLogFormat: settings.access_log_format,
     loglevel: settings.loglevel,
+    logFormat: settings.log_format,
   });
   const worker = new Worker(settings, cwd, log, age);
   worker.startHeartbeat();
