@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Arbiter } from './arbiter.js';
-import { loadConfiguration } from './configuration.js';
+import { checkConfiguration } from './check-config.js';
+import { formatConfiguration, loadConfiguration } from './configuration.js';
 import { TsunicornError, firstLine } from './errors.js';
 import { checkNodeInternals } from './node-internals.js';
-import { helpText } from './settings.js';
+import { helpText, splitShellWords } from './settings.js';
 
 function packageVersion(): string {
   // The package root is two levels up from dist/runtime/cli.js, one level up from runtime/cli.ts (run through tsx).
@@ -34,6 +35,13 @@ async function main(): Promise<number> {
     process.stdout.write(`tsunicorn ${version}\n`);
     return 0;
   }
+  const { settings } = configuration;
+  if (settings.print_config || settings.check_config) {
+    if (settings.print_config) process.stdout.write(formatConfiguration(configuration));
+    const problems = await checkConfiguration(configuration, sources.cwd);
+    for (const problem of problems) process.stderr.write(`${problem}\n`);
+    return problems.length === 0 ? 0 : 1;
+  }
   if (!configuration.settings.app) {
     process.stderr.write('tsunicorn: missing APP: usage is tsunicorn [OPTIONS] path/to/module[:name] (see --help)\n');
     return 2;
@@ -43,12 +51,23 @@ async function main(): Promise<number> {
   return new Arbiter(configuration, { sources, version }).run();
 }
 
+/** --check-config and --print-config exit 1 on any problem, a bad setting included. */
+function checking(): boolean {
+  let words = process.argv.slice(2);
+  try {
+    words = [...words, ...splitShellWords(process.env.TSUNICORN_CMD_ARGS ?? '')];
+  } catch {
+    // An unbalanced quote is reported by main().
+  }
+  return words.includes('--check-config') || words.includes('--print-config');
+}
+
 try {
   process.exitCode = await main();
 } catch (error) {
   if (error instanceof TsunicornError) {
     process.stderr.write(`${firstLine(error)}\n`);
-    process.exitCode = error.exitCode;
+    process.exitCode = checking() ? 1 : error.exitCode;
   } else {
     throw error;
   }

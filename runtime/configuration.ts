@@ -15,6 +15,8 @@ import {
   settingsFromConfigObject,
   settingsFromEnvironment,
   splitShellWords,
+  SETTINGS,
+  type BindAddress,
   type ParsedArgs,
   type Settings,
 } from './settings.js';
@@ -29,8 +31,13 @@ export interface ConfigurationSources {
   cwd: string;
 }
 
+/** Where a setting's value came from, as --print-config shows it. */
+export type SettingOrigin = 'default' | `env $${string}` | `config file ${string}` | 'TSUNICORN_CMD_ARGS' | 'command line';
+
 export interface Configuration {
   settings: Settings;
+  /** For each setting (and `app`), the layer its value came from. */
+  origins: Record<keyof Settings, SettingOrigin>;
   hooks: Hooks;
   configFile: string | undefined;
   help: boolean;
@@ -46,7 +53,8 @@ export async function loadConfiguration(sources: ConfigurationSources): Promise<
     ? parseCommandLine(splitShellWords(envArgsText), 'TSUNICORN_CMD_ARGS')
     : { values: {}, help: false, version: false };
   if (cli.help || cli.version) {
-    return { settings: mergeSettings(), hooks: {}, configFile: undefined, help: cli.help, version: cli.version };
+    const settings = mergeSettings();
+    return { settings, origins: originsOf(settings, []), hooks: {}, configFile: undefined, help: cli.help, version: cli.version };
   }
   const environment = settingsFromEnvironment(sources.env);
   const configFile = findConfigFile(cli.values.config ?? envArgs.values.config, sources.cwd);
@@ -57,7 +65,40 @@ export async function loadConfiguration(sources: ConfigurationSources): Promise<
     app: cli.app ?? envArgs.app ?? (fromFile as { app?: string }).app,
     config: configFile,
   });
-  return { settings, hooks, configFile, help: false, version: false };
+  const envNames = Object.fromEntries(SETTINGS.filter((setting) => setting.env).map((setting) => [setting.name, setting.env!]));
+  const origins = originsOf(settings, [
+    [environment, (name) => `env $${envNames[name] ?? name}`],
+    [fromFile, () => `config file ${configFile ?? ''}`],
+    [{ ...envArgs.values, app: envArgs.app, config: envArgs.values.config }, () => 'TSUNICORN_CMD_ARGS'],
+    [{ ...cli.values, app: cli.app }, () => 'command line'],
+  ]);
+  return { settings, origins, hooks, configFile, help: false, version: false };
+}
+
+/** The highest layer that gave each setting a value (layers lowest first), else `default`. */
+function originsOf(settings: Settings, layers: [Partial<Settings>, (name: string) => SettingOrigin][]): Record<keyof Settings, SettingOrigin> {
+  const origins = {} as Record<keyof Settings, SettingOrigin>;
+  for (const name of Object.keys(settings) as (keyof Settings)[]) {
+    origins[name] = 'default';
+    for (const [layer, origin] of layers) if (layer[name] !== undefined) origins[name] = origin(name);
+  }
+  return origins;
+}
+
+/** `--print-config`: one line per setting, `name = value  (origin)`, APP first, in the table's order. */
+export function formatConfiguration(configuration: Configuration): string {
+  const names: (keyof Settings)[] = ['app', ...SETTINGS.map((setting) => setting.name)];
+  const rows = names.map((name) => [name, showValue(configuration.settings[name]), configuration.origins[name]] as const);
+  const nameWidth = Math.max(...rows.map(([name]) => name.length));
+  const valueWidth = Math.min(40, Math.max(...rows.map(([, value]) => value.length)));
+  return rows.map(([name, value, origin]) => `${name.padEnd(nameWidth)} = ${value.padEnd(valueWidth)}  (${origin})`).join('\n') + '\n';
+}
+
+function showValue(value: Settings[keyof Settings] | BindAddress): string {
+  if (value === undefined) return '(none)';
+  if (Array.isArray(value)) return value.map((item: string | BindAddress) => showValue(item)).join(',');
+  if (typeof value === 'object') return value.text;
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
 /** The hooks of a config file, for a worker (which gets its settings from the master). */

@@ -63,6 +63,8 @@ export interface ConfigSettings {
   fetch_objects?: FetchObjects;
   /** A path (`/healthz`) the worker answers itself: 200 `ok`, 503 while it drains. */
   health_path?: string;
+  check_config?: boolean;
+  print_config?: boolean;
 }
 
 /** What a tsunicorn config module exports: settings and hooks. */

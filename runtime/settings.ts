@@ -51,6 +51,8 @@ export interface Settings {
   socket_sharing: SocketSharing;
   fetch_objects: FetchObjects;
   health_path: string | undefined;
+  check_config: boolean;
+  print_config: boolean;
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -283,6 +285,14 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   row({
     name: 'health_path', flags: ['--health-path'], meta: 'PATH', default: undefined, parse: urlPath,
     help: 'A GET or HEAD whose path is exactly PATH (any query string ignored) is answered by the worker itself, before hooks and app: 200 ok while it serves, 503 draining while it drains (a readiness probe). Not counted by --max-requests, not in the access log. Default: off.',
+  }),
+  row({
+    name: 'check_config', flags: ['--check-config'], default: false, parse: bool,
+    help: 'Load the config and the app as a worker would (log files, TLS files, hooks, app import), print nothing but errors, and exit 0 (fine) or 1; starts no server.',
+  }),
+  row({
+    name: 'print_config', flags: ['--print-config'], default: false, parse: bool,
+    help: 'Print every setting with its value and where it came from (default, env $NAME, config file, TSUNICORN_CMD_ARGS, command line), then check as --check-config does.',
   }),
 ];
 
