@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { EnvMap } from './env.js';
 import { UserError } from './errors.js';
 import { checkProcessTypes, parsePort } from './formation.js';
+import { DEFAULT_LOG_LINES } from './log-store.js';
 import type { Procfile } from './procfile.js';
 
 /**
@@ -58,6 +59,22 @@ const FLAGS = {
   profile: { flags: '--profile', help: 'source ROOT/.profile.d/*.sh into the environment (default: when that folder exists)' },
   noProfile: { flags: '--no-profile', help: 'do not source ROOT/.profile.d/*.sh' },
   socket: { flags: '--socket <path>', help: 'control socket of the running manager (default: ROOT/.tsforeman.sock)' },
+  json: { flags: '--json', help: 'print JSON instead of text' },
+  waitTimeout: { flags: '--timeout <seconds>', help: 'give up (exit 1) after this many seconds (default: no limit)' },
+  lines: { flags: '-n, --lines <n>', help: 'how many of the last lines to print (default: 100)' },
+  follow: { flags: '-f, --follow', help: 'keep printing new lines until Ctrl-C' },
+  logLines: { flags: '--log-lines <n>', help: `lines kept in memory per instance for "tsforeman logs" (default: ${DEFAULT_LOG_LINES})` },
+  readyLine: {
+    flags: '--ready-line <type=regex>',
+    help: 'TYPE is ready when a line of its output matches REGEX (repeatable)',
+    parse: collectRepeated,
+  },
+  after: {
+    flags: '--after <type=types>',
+    help: 'start TYPE only once TYPES (comma separated) are ready, or for a task have exited 0 (repeatable)',
+    parse: collectRepeated,
+  },
+  strictEnv: { flags: '--strict-env', help: 'an env file variable no process can receive is an error, not a warning' },
 } satisfies Record<string, FlagRow>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -88,11 +105,35 @@ export function basePortFor(flag: string | undefined, fileEnv: EnvMap, inherited
 
 /** Parses `-t/--timeout` (seconds, decimals allowed) into milliseconds. */
 export function parseTimeout(value: string): number {
+  return parseSeconds(value, '-t/--timeout');
+}
+
+/** Seconds (decimals allowed, not negative) into milliseconds; `flag` names it in the error. */
+export function parseSeconds(value: string, flag: string): number {
   const seconds = Number(value);
   if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new UserError(`-t/--timeout: expected a number of seconds, got ${JSON.stringify(value)}`);
+    throw new UserError(`${flag}: expected a number of seconds, got ${JSON.stringify(value)}`);
   }
   return Math.round(seconds * 1000);
+}
+
+/** A whole number, 0 or more; `flag` names it in the error. */
+export function parseCount(value: string, flag: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new UserError(`${flag}: expected a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/**
+ * Whether output is coloured: `--color` / `--no-color` win; then `FORCE_COLOR` (any value but `0`
+ * or `false` forces colour on, those force it off); then `NO_COLOR` (set and not empty: off); else
+ * colour on a terminal only.
+ */
+export function outputColor(flag: boolean | undefined, environment: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+  if (flag !== undefined) return flag;
+  const force = environment.FORCE_COLOR;
+  if (force !== undefined) return !['0', 'false'].includes(force.trim().toLowerCase());
+  if (environment.NO_COLOR !== undefined && environment.NO_COLOR !== '') return false;
+  return isTTY;
 }
 
 /** Splits `TYPE[,TYPE]` lists (repeatable flags) and checks every name is a Procfile type. */

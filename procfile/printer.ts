@@ -25,6 +25,17 @@ export function nameWidthFor(names: readonly string[]): number {
   return Math.max(6, 'system'.length, ...names.map((name) => name.length));
 }
 
+/**
+ * The prefix of a line as the printer writes it: `HH:MM:SS name   | ` (time optional), coloured
+ * (`system` bold, the others by `colorIndex` in the palette) when `style.color`.
+ */
+export function linePrefix(style: PrinterStyle, name: string, time: number, colorIndex: number): string {
+  const label = `${style.timestamp ? `${formatClock(new Date(time))} ` : ''}${name.padEnd(style.nameWidth)} |`;
+  if (!style.color) return `${label} `;
+  const color = name === 'system' ? SYSTEM_COLOR : PALETTE[colorIndex % PALETTE.length]!;
+  return `${color}${label}${RESET} `;
+}
+
 /** `HH:MM:SS` in local time. */
 function formatClock(date: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
@@ -69,9 +80,19 @@ export class Printer implements ReadingState {
     for (const name of names) this.colorFor(name);
   }
 
-  /** Prints every line read from `source` under `name`, until the source ends. */
-  attach(name: string, source: Readable): void {
-    const splitter = new LineSplitter((block) => this.writeBlock(name, block), this.pendingFlushes, this);
+  /**
+   * Prints every line read from `source` under `name`, until the source ends. `seen`, when given,
+   * gets each block of whole lines (joined by `\n`, without the last newline) as it is printed.
+   */
+  attach(name: string, source: Readable, seen?: (block: Buffer) => void): void {
+    const splitter = new LineSplitter(
+      (block) => {
+        this.writeBlock(name, block);
+        seen?.(block);
+      },
+      this.pendingFlushes,
+      this,
+    );
     this.sources.add(source);
     if (this.blocked) source.pause();
     source.on('data', (chunk: Buffer) => splitter.push(chunk));

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
 import type { EnvMap } from './env.js';
-import type { Printer } from './printer.js';
 import { DescendantMark, signalEach } from './descendant-mark.js';
 import { groupAlive, signalGroup } from './process-group.js';
 import { processScript } from './shell.js';
@@ -54,21 +54,41 @@ function firstWord(command: string): string {
 const OUTPUT_GRACE_MS = 250;
 
 /**
+ * What the supervisor needs of a process; `ManagedProcess` is the real one, tests may give fakes
+ * (see `SupervisorOptions.createProcess`).
+ */
+export interface SupervisedProcess {
+  readonly pid: number | undefined;
+  /** Resolves when it has exited and its output has been handed on (or the grace ran out). */
+  readonly exited: Promise<ExitStatus>;
+  /** Starts it and returns its pid; throws when it cannot be started. */
+  start(): number;
+  /** Signals it and everything it started. False when nothing is left. */
+  signal(signal: NodeJS.Signals): boolean;
+  /** True while it or anything it started is alive. */
+  groupAlive(): boolean;
+}
+
+/** Where a process hands its output: each pipe (stdout, stderr) once, as it is opened. */
+export type OutputSink = (stream: Readable) => void;
+
+/**
  * One child process: `/bin/sh -c COMMAND` (the program itself for a simple command, see
  * `processScript`) in its own process group (it is the group leader, so its pid is the group id),
- * cwd = root, stdin from /dev/null, output into the printer. Its descendants that leave the group
- * are found by the environment mark they inherit (see `DescendantMark`) and signalled with it.
+ * cwd = root, stdin from /dev/null. It prints nothing itself: its pipes go to `output`, and
+ * whoever owns the output (the printer, the log) decides what is shown. Its descendants that leave
+ * the group are found by the environment mark they inherit (see `DescendantMark`) and signalled with it.
  *
- *   const proc = new ManagedProcess(spec, printer);
+ *   const proc = new ManagedProcess(spec, (stream) => printer.attach(spec.name, stream));
  *   const pid = proc.start();
- *   const status = await proc.exited;   // after the output it wrote has been printed
+ *   const status = await proc.exited;   // after the output it wrote has been read
  *   proc.signal('SIGTERM');             // the whole group, including leftovers of an exited leader
  */
-export class ManagedProcess {
+export class ManagedProcess implements SupervisedProcess {
   readonly spec: ProcessSpec;
-  /** Resolves when the child has exited and its output has been printed (or the grace ran out). */
+  /** Resolves when the child has exited and its pipes closed (or the grace ran out). */
   readonly exited: Promise<ExitStatus>;
-  private readonly printer: Printer;
+  private readonly output: OutputSink;
   private resolveExited!: (status: ExitStatus) => void;
   private childPid: number | undefined;
   private running = false;
@@ -76,9 +96,9 @@ export class ManagedProcess {
   private groupGone = false;
   private readonly mark: DescendantMark;
 
-  constructor(spec: ProcessSpec, printer: Printer) {
+  constructor(spec: ProcessSpec, output: OutputSink) {
     this.spec = spec;
-    this.printer = printer;
+    this.output = output;
     this.mark = new DescendantMark(spec.name);
     this.exited = new Promise((resolve) => {
       this.resolveExited = resolve;
@@ -115,7 +135,7 @@ export class ManagedProcess {
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       openStreams++;
-      this.printer.attach(this.spec.name, stream);
+      this.output(stream);
       stream.once('close', () => {
         if (--openStreams === 0) outputDone();
       });

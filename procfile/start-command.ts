@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
 import { UserError } from './errors.js';
-import { checkFormation, expandInstances, parseFormation } from './formation.js';
+import { checkFormation, checkProcessTypes, expandInstances, parseFormation } from './formation.js';
 import { nameWidthFor, Printer } from './printer.js';
-import { addFlags, basePortFor, parseTimeout, parseTypeList, PROJECT_FLAGS, type FlagName } from './options.js';
+import { addFlags, basePortFor, outputColor, parseCount, parseTimeout, parseTypeList, PROJECT_FLAGS, type FlagName } from './options.js';
 import { processEnvironment } from './process-environment.js';
 import { loadProject, type Project, type ProjectOptions } from './project.js';
-import { handleControlRequest } from './control-commands.js';
+import { controlHandlers } from './control-commands.js';
 import { ControlServer, controlSocketPath } from './control-socket.js';
-import { Supervisor, type ExitPolicy, type SupervisedSpec } from './supervisor.js';
+import { DEFAULT_LOG_LINES, LogStore } from './log-store.js';
+import type { Procfile } from './procfile.js';
+import { Supervisor, type ExitPolicy, type Readiness, type SupervisedSpec, type SupervisorEvents } from './supervisor.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
 /** Quiet time after the last file change before processes are restarted. */
@@ -24,6 +26,9 @@ interface StartOptions extends ProjectOptions {
   canDie?: string[];
   watch?: string | true;
   profile?: boolean;
+  readyLine?: string[];
+  after?: string[];
+  logLines?: string;
 }
 
 /** Everything `start` needs, resolved and validated from the command line and the environment. */
@@ -37,8 +42,10 @@ export interface StartSettings {
   watch: { glob?: string } | null;
   /** Re-reads the Procfile and env files (after a file change) into fresh specs. */
   reload: () => Promise<SupervisedSpec[]>;
-  /** Path of the control socket (`tsforeman ps|restart|stop`). */
+  /** Path of the control socket (`tsforeman ps|restart|stop|wait|logs`). */
   socketPath: string;
+  /** Lines kept per instance for `tsforeman logs`. */
+  logLines: number;
 }
 
 export function registerStartCommand(program: Command): void {
@@ -48,7 +55,7 @@ export function registerStartCommand(program: Command): void {
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
   const flags: FlagName[] = [
     ...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor',
-    'restart', 'canDie', 'watch', 'profile', 'noProfile', 'socket',
+    'restart', 'canDie', 'readyLine', 'after', 'watch', 'profile', 'noProfile', 'socket', 'logLines',
   ];
   addFlags(command, flags).action(async (words: string[], options: StartOptions) => {
     const settings = await resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
@@ -78,6 +85,14 @@ export async function resolveStartSettings(
   const canDie = parseTypeList(options.canDie, project.procfile, '--can-die');
   const both = restart.find((type) => canDie.includes(type));
   if (both !== undefined) throw new UserError(`process type "${both}" cannot be both --restart and --can-die`);
+  const after = parseAfter(options.after ?? [], project.procfile);
+  // Heroku's release phase is a one-shot task: waited for with --after, it may end without stopping the rest.
+  if ([...after.values()].some((types) => types.includes('release')) && !restart.includes('release') && !canDie.includes('release')) {
+    canDie.push('release');
+  }
+  const readyLines = parseReadyLines(options.readyLine ?? [], project.procfile);
+  const readinessOf = (type: string, command: string): Readiness =>
+    readyLines.get(type) ?? (type === 'web' || /\$\{?PORT\b/.test(command) ? 'port' : 'at-once');
   const policyOf = (type: string): ExitPolicy =>
     restart.includes(type) ? 'restart' : canDie.includes(type) ? 'can-die' : 'stop-all';
   const specsOf = async (current: Project): Promise<SupervisedSpec[]> => {
@@ -90,9 +105,11 @@ export async function resolveStartSettings(
       cwd: current.root,
       env: { ...baseEnv, PORT: String(instance.port), PS: instance.name, DYNO: instance.name },
       policy: policyOf(instance.entry.name),
+      readiness: readinessOf(instance.entry.name, instance.entry.command),
+      after: after.get(instance.entry.name) ?? [],
     }));
   };
-  const color = options.color ?? (stdoutIsTTY && environment.NO_COLOR === undefined);
+  const color = outputColor(options.color, environment, stdoutIsTTY);
   const watch = options.watch === undefined ? null : { glob: options.watch === true ? undefined : options.watch };
   return {
     project,
@@ -103,7 +120,57 @@ export async function resolveStartSettings(
     watch,
     reload: async () => specsOf(loadProject(options, environment)),
     socketPath: controlSocketPath(options, process.cwd()),
+    logLines: options.logLines === undefined ? DEFAULT_LOG_LINES : parseCount(options.logLines, '--log-lines'),
   };
+}
+
+/** `--ready-line TYPE=REGEX`, repeatable: a bad type or pattern is a UserError naming it. */
+export function parseReadyLines(values: readonly string[], procfile: Procfile): Map<string, RegExp> {
+  const patterns = new Map<string, RegExp>();
+  for (const value of values) {
+    const equals = value.indexOf('=');
+    const type = equals === -1 ? '' : value.slice(0, equals).trim();
+    const source = equals === -1 ? '' : value.slice(equals + 1);
+    if (type === '' || source === '') throw new UserError(`--ready-line: expected TYPE=REGEX, got ${JSON.stringify(value)}`);
+    checkProcessTypes([type], procfile, '--ready-line: ');
+    try {
+      patterns.set(type, new RegExp(source));
+    } catch (error) {
+      throw new UserError(`--ready-line ${type}: bad regular expression ${JSON.stringify(source)}: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`);
+    }
+  }
+  return patterns;
+}
+
+/**
+ * `--after TYPE=TYPE[,TYPE]`, repeatable: what each type waits for. Unknown types and cycles
+ * (`web=worker` with `worker=web`, or `web=web`) are a UserError naming the types.
+ */
+export function parseAfter(values: readonly string[], procfile: Procfile): Map<string, string[]> {
+  const after = new Map<string, string[]>();
+  for (const value of values) {
+    const equals = value.indexOf('=');
+    const type = equals === -1 ? '' : value.slice(0, equals).trim();
+    const needs = equals === -1 ? [] : value.slice(equals + 1).split(',').map((name) => name.trim()).filter((name) => name !== '');
+    if (type === '' || needs.length === 0) throw new UserError(`--after: expected TYPE=TYPE[,TYPE], got ${JSON.stringify(value)}`);
+    checkProcessTypes([type, ...needs], procfile, '--after: ');
+    const list = after.get(type) ?? [];
+    for (const need of needs) if (!list.includes(need)) list.push(need);
+    after.set(type, list);
+  }
+  // A cycle: depth-first search, reporting the path that closes it.
+  const done = new Set<string>();
+  const visit = (type: string, path: string[]): void => {
+    if (path.includes(type)) {
+      const cycle = [...path.slice(path.indexOf(type)), type];
+      throw new UserError(`--after: a cycle, nothing started: ${cycle.join(' waits for ')}`);
+    }
+    if (done.has(type)) return;
+    for (const need of after.get(type) ?? []) visit(need, [...path, type]);
+    done.add(type);
+  };
+  for (const type of after.keys()) visit(type, []);
+  return after;
 }
 
 /** Runs the supervisor in the foreground, wired to the manager's signals; returns the exit status. */
@@ -115,11 +182,25 @@ export async function runStart(settings: StartSettings): Promise<number> {
     nameWidth: nameWidthFor(names),
   });
   printer.assignColors(names);
-  const supervisor = new Supervisor(settings.specs, printer, { timeoutMs: settings.timeoutMs });
-  const restart = restarter(settings, supervisor, printer);
+  const logs = new LogStore(settings.logLines);
+  // One owner of the output: what the supervisor and its processes report is printed and kept here.
+  const events: SupervisorEvents = {
+    system: (text, instance) => {
+      logs.add(instance ?? 'system', 'system', Buffer.from(text));
+      printer.system(text);
+    },
+    output: (name, stream) =>
+      printer.attach(name, stream, (block) => {
+        logs.add(name, 'output', block);
+        supervisor.lineSeen(name, block);
+      }),
+  };
+  const supervisor = new Supervisor(settings.specs, events, { timeoutMs: settings.timeoutMs });
+  const restart = restarter(settings, supervisor, events);
   // Before anything starts: a second manager on the same socket is refused here.
-  const control = await ControlServer.listen(settings.socketPath, (request) =>
-    handleControlRequest(request, supervisor, printer, restart),
+  const control = await ControlServer.listen(
+    settings.socketPath,
+    controlHandlers({ supervisor, say: (text, instance) => events.system(text, instance), restart, logs }),
   );
 
   const stopOn = (signal: NodeJS.Signals) => () => supervisor.stop({ signal });
@@ -154,7 +235,7 @@ export async function runStart(settings: StartSettings): Promise<number> {
   });
 
   const running = supervisor.run();
-  const watcher = settings.watch ? await startWatching(settings, supervisor, printer, restart) : null;
+  const watcher = settings.watch ? await startWatching(settings, supervisor, events, restart) : null;
   const status = await running;
   await watcher?.close();
   await control.close();
@@ -169,7 +250,7 @@ export async function runStart(settings: StartSettings): Promise<number> {
  * variable takes effect; if they no longer parse, the error is shown and the old ones are kept.
  * Restarts (file changes, `tsforeman restart`) run one after the other.
  */
-function restarter(settings: StartSettings, supervisor: Supervisor, printer: Printer): (names: string[]) => Promise<void> {
+function restarter(settings: StartSettings, supervisor: Supervisor, events: SupervisorEvents): (names: string[]) => Promise<void> {
   let restarting: Promise<void> = Promise.resolve();
   return (names) => {
     restarting = restarting.then(async () => {
@@ -177,7 +258,7 @@ function restarter(settings: StartSettings, supervisor: Supervisor, printer: Pri
         supervisor.updateSpecs(await settings.reload());
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
-        printer.system(`keeping the previous Procfile and env: ${error.message}`);
+        events.system(`keeping the previous Procfile and env: ${error.message}`);
       }
       await supervisor.restart(names);
     });
@@ -192,23 +273,23 @@ function restarter(settings: StartSettings, supervisor: Supervisor, printer: Pri
 async function startWatching(
   settings: StartSettings,
   supervisor: Supervisor,
-  printer: Printer,
+  events: SupervisorEvents,
   restart: (names: string[]) => Promise<void>,
 ): Promise<ChangeWatcher> {
   const watcher = new ChangeWatcher({
     root: settings.project.root,
     glob: settings.watch?.glob,
     debounceMs: WATCH_DEBOUNCE_MS,
-    onError: (error) => printer.system(`watch error: ${error.message}`),
+    onError: (error) => events.system(`watch error: ${error.message}`),
     onChange: (paths) => {
       if (supervisor.stopping) return;
       const names = supervisor.longRunningNames;
-      printer.system(`changed: ${describePaths(paths)}; restarting ${names.join(', ')}`);
+      events.system(`changed: ${describePaths(paths)}; restarting ${names.join(', ')}`);
       void restart(names);
     },
   });
   await watcher.ready();
   const what = settings.watch?.glob === undefined ? 'files' : `files matching ${settings.watch.glob}`;
-  if (!supervisor.stopping) printer.system(`watching ${what} under ${settings.project.root}`);
+  if (!supervisor.stopping) events.system(`watching ${what} under ${settings.project.root}`);
   return watcher;
 }

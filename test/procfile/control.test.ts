@@ -4,14 +4,11 @@ import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, eventually, processAlive, project, runTsforeman, startManager, track, type Manager } from './helpers.js';
 
-/** The pids `ps` shows, by instance name (null for an instance it shows none for). */
+/** The pids `ps --json` shows, by instance name (null for an instance it shows none for). */
 async function pids(dir: string): Promise<Record<string, number | null>> {
-  const ps = await runTsforeman(['ps'], dir);
+  const ps = await runTsforeman(['ps', '--json'], dir);
   const found: Record<string, number | null> = {};
-  for (const line of ps.stdout.trimEnd().split('\n')) {
-    const match = /^(\S+) +(?:pid (\d+)|-)/.exec(line);
-    if (match) found[match[1]!] = match[2] === undefined ? null : Number(match[2]);
-  }
+  for (const row of JSON.parse(ps.stdout) as { name: string; pid: number | null }[]) found[row.name] = row.pid;
   return found;
 }
 
@@ -35,10 +32,12 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
     const ps = await runTsforeman(['ps'], dir);
     expect(ps.code).to.equal(0);
     const lines = ps.stdout.trimEnd().split('\n');
-    expect(lines).to.have.length(3);
-    expect(lines[0]).to.match(/^web\.1 +pid \d+ +running +up \d+s +port 5000$/);
-    expect(lines[1]).to.match(/^web\.2 +pid \d+ +running +up \d+s +port 5001$/);
-    expect(lines[2]).to.match(/^worker\.1 +pid \d+ +running +up \d+s +port 5100$/);
+    expect(lines).to.have.length(4);
+    expect(lines[0]).to.match(/^NAME +TYPE +PID +STATE +PORT +RESTARTS +STARTED +UPTIME +EXIT$/);
+    // web waits for its port, which nothing opens here: it stays starting.
+    expect(lines[1]).to.match(/^web\.1 +web +\d+ +starting +5000 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
+    expect(lines[2]).to.match(/^web\.2 +web +\d+ +starting +5001 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
+    expect(lines[3]).to.match(/^worker\.1 +worker +\d+ +running +5100 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
 
     // restart one instance: new process, same name and PORT, env re-read; the others untouched.
     const { 'web.1': web1, 'web.2': web2, 'worker.1': worker } = await pids(dir);
@@ -61,7 +60,7 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
     expect(await runTsforeman(['stop', 'worker'], dir)).to.include({ code: 0, stdout: 'stopped worker.1\n' });
     expect(manager.stdout).to.match(/system {3}\| stop worker\.1 \(requested by pid \d+\)\n/);
     expect(processAlive(worker!)).to.equal(false);
-    expect((await runTsforeman(['ps'], dir)).stdout).to.match(/^worker\.1 +- +stopped +- +port 5100$/m);
+    expect((await runTsforeman(['ps'], dir)).stdout).to.match(/^worker\.1 +worker +- +stopped +5100 +0 +\d\d:\d\d:\d\d +- +SIGTERM$/m);
     expect(manager.child.exitCode).to.equal(null);
     expect((await runTsforeman(['restart', 'worker.1'], dir)).stdout).to.equal('restarted worker.1\n');
     const running = Object.values(await pids(dir));
@@ -79,7 +78,7 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
 
   it('exits 1 with one line when no manager runs there, or a name is unknown; -d finds the manager from another folder', async () => {
     const dir = project({ Procfile: PROCFILE });
-    for (const command of ['ps', 'restart', 'stop']) {
+    for (const command of ['ps', 'restart', 'stop', 'wait', 'logs']) {
       const result = await runTsforeman([command], dir);
       expect(result.code, command).to.equal(1);
       expect(result.stdout).to.equal('');
@@ -88,8 +87,8 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
       );
     }
     const manager = await started(dir);
-    expect((await runTsforeman(['ps', '-d', dir], project({}))).stdout).to.match(/^web\.1 +pid \d+ +running/);
-    for (const command of ['restart', 'stop']) {
+    expect((await runTsforeman(['ps', '-d', dir], project({}))).stdout).to.match(/^web\.1 +web +\d+ +starting/m);
+    for (const command of ['restart', 'stop', 'wait', 'logs']) {
       const result = await runTsforeman([command, 'web.1', 'db'], dir);
       expect(result.code, command).to.equal(1);
       expect(result.stderr).to.equal('tsforeman: unknown process "db" (this manager runs: web.1, web.2, worker.1)\n');
@@ -127,7 +126,7 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
     const socket = join(elsewhere, 'control.sock');
     const manager = await started(dir, ['--socket', socket]);
     expect(existsSync(join(dir, '.tsforeman.sock'))).to.equal(false);
-    expect((await runTsforeman(['ps', '--socket', socket], '/')).stdout).to.match(/^web\.1 /);
+    expect((await runTsforeman(['ps', '--socket', socket], '/')).stdout).to.match(/^web\.1 /m);
     // -d names the root, and the socket is not there.
     expect((await runTsforeman(['ps', '-d', dir], elsewhere)).code).to.equal(1);
     const stop = await runTsforeman(['stop', '--socket', 'control.sock'], elsewhere);
