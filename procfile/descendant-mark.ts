@@ -44,8 +44,18 @@ let scan: { at: number; byValue: Map<string, ProcessEntry[]> } | null = null;
 function markedProcesses(): Map<string, ProcessEntry[]> {
   const now = Date.now();
   if (scan !== null && now - scan.at < SCAN_TTL_MS) return scan.byValue;
+  const byValue = processesCarrying(VARIABLE);
+  scan = { at: Date.now(), byValue };
+  return byValue;
+}
+
+/**
+ * Live processes (Linux; none elsewhere) whose environment has `variable`, by its value. The
+ * watchdog uses it with the mark variable of a manager that is gone.
+ */
+export function processesCarrying(variable: string): Map<string, ProcessEntry[]> {
   const byValue = new Map<string, ProcessEntry[]>();
-  const needle = Buffer.from(`${VARIABLE}=`);
+  const needle = Buffer.from(`${variable}=`);
   for (const entry of processTable()) {
     if (entry.state === 'Z' || entry.pid === process.pid) continue;
     let environ: Buffer;
@@ -62,12 +72,14 @@ function markedProcesses(): Map<string, ProcessEntry[]> {
     const value = environ.toString('utf8', start, end === -1 ? environ.length : end);
     byValue.set(value, [...(byValue.get(value) ?? []), entry]);
   }
-  scan = { at: Date.now(), byValue };
   return byValue;
 }
 
 /** This manager's id in mark names: its pid and a random part (pids are reused). */
 const VARIABLE = `TSFOREMAN_MARK_${process.pid}_${randomBytes(4).toString('hex')}`;
+
+/** The name of this manager's mark variable (`TSFOREMAN_MARK_<pid>_<random>`), for its watchdog. */
+export const MARK_VARIABLE = VARIABLE;
 let starts = 0;
 
 /** Sends `signal` to each pid; those already gone are skipped. True when any was signalled. */

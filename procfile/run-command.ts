@@ -12,6 +12,7 @@ import { processEnvironment } from './process-environment.js';
 import { readProcfile, type Procfile } from './procfile.js';
 import { cleanEnv, locateProject, readEnvironmentFiles, shownPath, type ProjectOptions } from './project.js';
 import { programWord, shellArgument, withExec } from './shell.js';
+import { Watchdog } from './watchdog.js';
 
 interface RunOptions extends ProjectOptions {
   port?: string;
@@ -128,6 +129,8 @@ export async function runCommand(settings: RunSettings): Promise<number> {
     ...TERMINAL_SIGNALS.map((signal): [NodeJS.Signals, () => void] => [signal, settings.ownGroup ? pass(signal) : () => undefined]),
   ];
   for (const [signal, handler] of handlers) process.on(signal, handler);
+  // What the command starts is stopped even if this manager is killed (it carries the mark).
+  const watchdog = Watchdog.start(settings.timeoutMs);
   // Node's own spawn: the command shares the terminal, and its status comes from the 'exit' event.
   const child = spawn('/bin/sh', ['-c', settings.script], {
     cwd: settings.cwd,
@@ -136,12 +139,14 @@ export async function runCommand(settings: RunSettings): Promise<number> {
     detached: settings.ownGroup,
   });
   spawned.pid = child.pid;
+  if (child.pid !== undefined && settings.ownGroup) watchdog.watchGroup(child.pid);
   for (const signal of early.splice(0)) pass(signal)();
   const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolvePromise, reject) => {
     child.once('exit', (code, signal) => resolvePromise({ code, signal }));
     child.once('error', reject);
   });
   if (spawned.pid !== undefined) await stopGracefully(leftoversOf(spawned.pid, settings.ownGroup, mark), settings.timeoutMs);
+  watchdog.release();
   for (const [signal, handler] of handlers) process.off(signal, handler);
   return exitStatusCode(result);
 }

@@ -10,6 +10,7 @@ import { ControlServer, controlSocketPath } from './control-socket.js';
 import { DEFAULT_LOG_LINES, LogStore } from './log-store.js';
 import type { Procfile } from './procfile.js';
 import { Supervisor, type ExitPolicy, type Readiness, type SupervisedSpec, type SupervisorEvents } from './supervisor.js';
+import { Watchdog } from './watchdog.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
 /** Quiet time after the last file change before processes are restarted. */
@@ -202,6 +203,9 @@ export async function runStart(settings: StartSettings): Promise<number> {
     settings.socketPath,
     controlHandlers({ supervisor, say: (text, instance) => events.system(text, instance), restart, logs }),
   );
+  // Stops every group (and escapee) should this manager die without cleaning up (SIGKILL, OOM).
+  const watchdog = Watchdog.start(settings.timeoutMs);
+  events.started = (pid) => watchdog.watchGroup(pid);
 
   const stopOn = (signal: NodeJS.Signals) => () => supervisor.stop({ signal });
   const forward = (signal: NodeJS.Signals) => () => supervisor.forward(signal);
@@ -237,6 +241,7 @@ export async function runStart(settings: StartSettings): Promise<number> {
   const running = supervisor.run();
   const watcher = settings.watch ? await startWatching(settings, supervisor, events, restart) : null;
   const status = await running;
+  watchdog.release();
   await watcher?.close();
   await control.close();
   printer.flushPartialLines();
