@@ -53,6 +53,8 @@ const HANDLED_SIGNALS: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP
 const SIGNAL_SETTLE_MS = 250;
 /** Booting includes Node's start-up and the app's import: never judge it by a --timeout under this. */
 const MIN_BOOT_TIMEOUT_S = 10;
+/** At TERM, the longest the master goes on accepting what the kernel queued before it closes the sockets. */
+const BACKLOG_DRAIN_MS = 1000;
 /** How long a quick shutdown (INT/QUIT) waits for workers before SIGKILL. */
 const QUICK_STOP_MS = 2000;
 
@@ -127,6 +129,10 @@ export class Arbiter {
   private readonly handover: Handover<WorkerProcess>;
   private reloadWatcher: { close(): Promise<void> } | undefined;
   private readyAnnounced = false;
+  /** Connections the listening sockets accepted (the TERM drain watches it stop growing). */
+  private accepted = 0;
+  /** While TERM waits for shared workers to close their listening copies: called with each that did. */
+  private unlistening: ((pid: number) => void) | undefined;
   /** The --pid file written at start (a reload may name another; this one is removed at exit). */
   private pidFile: string | undefined;
 
@@ -186,7 +192,10 @@ export class Arbiter {
     for (const listener of this.listeners) this.log.info(`Listening at: ${listener.url} (${process.pid})`);
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     for (const [index, listener] of this.listeners.entries()) {
-      listener.server.on('connection', (socket: Socket) => this.handover.dispatch(socket, index));
+      listener.server.on('connection', (socket: Socket) => {
+        this.accepted++;
+        this.handover.dispatch(socket, index);
+      });
     }
     await this.runHook('on_starting');
     if (this.settings.preload_app && !(await this.preload())) return this.shutdown();
@@ -366,7 +375,7 @@ export class Arbiter {
       case 'booted':
         if (worker.state !== 'booting') return;
         worker.state = 'ready';
-        if (this.settings.socket_sharing === 'shared') {
+        if (this.settings.socket_sharing === 'shared' && !this.stopping) {
           for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index }, listener.server);
         }
         this.handover.flush();
@@ -384,15 +393,25 @@ export class Arbiter {
       case 'heartbeat':
         this.handover.flush();
         break;
+      case 'unlistened':
+        this.unlistening?.(worker.pid);
+        break;
     }
   }
 
+  /**
+   * Sends a message (and a handle) to a worker; false only when its channel is closed. `child.send` also
+   * returns false for a message Node merely queued (behind a handle not yet acknowledged: any burst of
+   * hand-overs); such a message is on its way, in order, and counts as sent. One the worker never
+   * acknowledges comes back through handover.recover() when it exits.
+   */
   private send(worker: WorkerProcess, message: MasterMessage, handle?: Socket | Listener['server']): boolean {
     if (!worker.child.connected) return false;
     try {
-      return worker.child.send(message, handle as Socket, { keepOpen: message.type === 'listen' }, (error) => {
+      worker.child.send(message, handle as Socket, { keepOpen: message.type === 'listen' }, (error) => {
         if (error && message.type === 'connection' && handle) (handle as Socket).destroy();
       });
+      return true;
     } catch {
       return false;
     }
@@ -411,6 +430,7 @@ export class Arbiter {
 
   private reap(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker.pid);
+    this.unlistening?.(worker.pid);
     this.handover.recover(worker.child);
     // Ctrl-C and Heroku's TERM reach the workers too, maybe before the master's own handling of it.
     const stopSignalQueued = this.signalQueue.some((queued) => queued === 'SIGINT' || queued === 'SIGTERM' || queued === 'SIGQUIT');
@@ -548,12 +568,69 @@ export class Arbiter {
 
   private stop(mode: 'graceful' | 'quick'): void {
     if (this.stopping === 'quick') return;
+    const first = this.stopping === undefined;
     this.stopping = mode;
-    // Take no new connections: the workers' copies close as they drain.
-    for (const listener of this.listeners) listener.server.close();
-    this.handover.close();
     const limit = mode === 'graceful' ? this.settings.graceful_timeout * 1000 : QUICK_STOP_MS;
     this.stopDeadline = Date.now() + limit;
+    const serving = [...this.workers.values()].some((worker) => worker.state === 'ready');
+    if (mode === 'graceful' && first && this.haltStatus === undefined && serving) {
+      // The workers go on serving while the master empties the backlog; their deadline runs from now.
+      for (const worker of this.workers.values()) worker.killAt = Math.min(worker.killAt ?? Infinity, this.stopDeadline);
+      void this.drainBacklog().then(() => this.closeAndStopWorkers('graceful'));
+      return;
+    }
+    this.closeAndStopWorkers(mode);
+  }
+
+  /**
+   * TERM: before the listening sockets close, accept what the kernel already holds for them. Closing a
+   * listening socket resets every connection in its backlog, connections whose clients already count as
+   * connected. With `shared`, the workers first close their copies of the listening sockets (the kernel
+   * resets the backlog when the last copy closes: that must be the master's). Then the master accepts
+   * until one turn of its event loop (each poll accepts until the kernel has nothing left) brings no new
+   * connection, and hands every connection to a worker that is still serving. Bounded by BACKLOG_DRAIN_MS.
+   */
+  private async drainBacklog(): Promise<void> {
+    const until = Date.now() + BACKLOG_DRAIN_MS;
+    if (this.settings.socket_sharing === 'shared') await this.unlistenWorkers(until);
+    const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    for (;;) {
+      const before = this.accepted;
+      // Two turns: at least one poll phase (where libuv accepts) lies between them.
+      await turn();
+      await turn();
+      if (this.accepted === before || Date.now() >= until || this.stopping === 'quick') return;
+    }
+  }
+
+  /** Shared sockets: each serving worker closes its copies of the listening sockets and says so (bounded). */
+  private unlistenWorkers(until: number): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = new Set<number>();
+      for (const worker of this.workers.values()) {
+        if (worker.state === 'ready' && this.send(worker, { type: 'unlisten' })) waiting.add(worker.pid);
+      }
+      const timer = setTimeout(done, Math.max(0, until - Date.now()));
+      this.unlistening = (pid) => {
+        waiting.delete(pid);
+        if (waiting.size === 0) done();
+      };
+      if (waiting.size === 0) done();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  /** The listening sockets close (later connections are refused), then every worker is told to stop. */
+  private closeAndStopWorkers(mode: 'graceful' | 'quick'): void {
+    if (mode === 'graceful' && this.stopping === 'quick') return;
+    this.unlistening = undefined;
+    for (const listener of this.listeners) listener.server.close();
+    // Connections accepted just now go to a worker before it is told to stop (the IPC keeps the order).
+    this.handover.flush();
+    this.handover.close();
     for (const worker of this.workers.values()) {
       if (mode === 'graceful') {
         this.stopWorker(worker, this.stopDeadline);
@@ -563,7 +640,9 @@ export class Arbiter {
       }
       worker.killAt = Math.min(worker.killAt ?? Infinity, this.stopDeadline);
     }
+    this.wakeUp();
   }
+
 
   /** Stops whatever still runs (after a halt), releases sockets and the pid file; returns the exit status. */
   private async shutdown(): Promise<number> {

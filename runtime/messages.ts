@@ -11,6 +11,8 @@ export type MasterMessage =
   | { type: 'listen'; index: number }
   /** An accepted connection handed over by the master comes with this message. */
   | { type: 'connection'; index: number }
+  /** Shared sockets, at TERM: close your copies of the listening sockets, keep serving, answer `unlistened`. */
+  | { type: 'unlisten' }
   /** Reopen the log files (USR1). */
   | { type: 'reopen' }
   /**
@@ -22,6 +24,8 @@ export type MasterMessage =
 export type WorkerMessage =
   /** The app is loaded and the server built: the worker can take connections. */
   | { type: 'booted' }
+  /** The worker closed its copies of the listening sockets (reply to `unlisten`). */
+  | { type: 'unlistened' }
   /** The event loop is alive. */
   | { type: 'heartbeat' }
   /** The worker could not boot; it exits with `exitCode` (3 or 4) right after. */

@@ -53,6 +53,8 @@ export class Worker {
   private requestsServed = 0;
   private readonly maxRequests: number;
   private draining = false;
+  /** The master asked it to stop accepting on the shared listening sockets (TERM). */
+  private unlistened = false;
   /** The master has sent `stop`: no connection can be on its way any more. */
   private stopReceived = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -137,6 +139,7 @@ export class Worker {
       if (message.type === 'listen') this.acceptOn(handle as NetServer);
       else if (message.type === 'connection') this.takeConnection(handle as Socket | undefined);
       else if (message.type === 'reopen') this.log.reopen();
+      else if (message.type === 'unlisten') this.unlisten();
       else if (message.type === 'stop') {
         this.stopReceived = true;
         this.drain('stopped by the master');
@@ -160,9 +163,16 @@ export class Worker {
     if (process.connected) process.send?.(message);
   }
 
+  /** The master stops (TERM): it accepts what is left in the backlog itself and hands it over. */
+  private unlisten(): void {
+    this.unlistened = true;
+    for (const listening of this.listeners.splice(0)) listening.close();
+    this.send({ type: 'unlistened' });
+  }
+
   private acceptOn(listening: NetServer | undefined): void {
     if (!listening) return;
-    if (this.draining) {
+    if (this.draining || this.unlistened) {
       listening.close();
       return;
     }
