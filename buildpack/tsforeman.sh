@@ -27,7 +27,7 @@ _tsforeman_build_copy() {
     install=ci
   fi
   cd "$dest" || return 1
-  # --ignore-scripts: the package's own `prepare` would compile again.
+  # --ignore-scripts: nothing of the dependencies' needs to run for the slug.
   local -a flags=(--ignore-scripts --prefer-offline --no-audit --no-fund --progress=false)
   if _tsforeman_dist_complete "$bp_dir"; then
     cp -R "$bp_dir/dist" "$dest/dist"

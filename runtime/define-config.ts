@@ -6,6 +6,9 @@
  *   import { defineConfig } from 'tsforeman';
  *   export default defineConfig({ workers: 4, when_ready(server) { console.log(server.pid); } });
  */
+// The hooks' types come from Node's (node:http): the emitted declarations name @types/node themselves, so a
+// config type-checks under TypeScript's default `types: []` (TypeScript 7) without `--types node`.
+/// <reference types="node" preserve="true" />
 import type { Hooks } from './hooks.js';
 import type { FetchObjects, LogFormat, LogLevel, SocketSharing } from './settings.js';
 

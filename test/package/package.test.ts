@@ -66,6 +66,7 @@ describe('the packed package in an app: import { defineConfig } from "tsforeman"
   this.timeout(240_000);
   let app = '';
   let files: string[] = [];
+  let installOutput = '';
 
   before(async () => {
     const packDir = scratch();
@@ -75,14 +76,17 @@ describe('the packed package in an app: import { defineConfig } from "tsforeman"
     files = info!.files.map((file) => file.path);
     app = scratch();
     writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
-    const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
+    // With scripts, as a user installs: npm must find no install-time script of ours to warn about.
+    const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund',
       path.join(packDir, info!.filename)], app);
     expect(installed.code, installed.stderr).to.equal(0);
+    installOutput = installed.stdout + installed.stderr;
     // The app's own @types/node, as any TypeScript app on Node has.
     mkdirSync(path.join(app, 'node_modules', '@types'), { recursive: true });
     symlinkSync(path.join(REPO, 'node_modules', '@types', 'node'), path.join(app, 'node_modules', '@types', 'node'));
+    // TypeScript 7's defaults: no `types` (so `types: []`), and no --types node.
     writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'] },
+      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true },
       files: ['tsunicorn.config.ts'],
     }));
   });
@@ -91,6 +95,27 @@ describe('the packed package in an app: import { defineConfig } from "tsforeman"
     writeFileSync(path.join(app, 'tsunicorn.config.ts'), config);
     return run(TSC, ['-p', 'tsconfig.json'], app);
   }
+
+  it('installs without a warning about its scripts (it ships no install-time script)', () => {
+    expect(installOutput).to.not.match(/install-scripts|allowScripts|tsforeman@[^\n]*(prepare|install)/);
+  });
+
+  it('type-checks with `tsc --noEmit tsunicorn.config.ts` and no tsconfig: the declarations name Node\'s types', async () => {
+    // An app folder without a tsconfig.json (tsc would find the one above a subfolder), same node_modules.
+    const bare = scratch();
+    symlinkSync(path.join(app, 'node_modules'), path.join(bare, 'node_modules'));
+    writeFileSync(path.join(bare, 'tsunicorn.config.ts'), `
+import { defineConfig } from 'tsforeman';
+export default defineConfig({
+  workers: 2,
+  post_worker_init(worker) { worker.server?.on('upgrade', (req, socket) => socket.end(String(req.url))); },
+  post_request(worker, req, res) { console.log(res.statusCode); },
+});
+`);
+    const result = await run(TSC, ['--noEmit', '--strict', 'tsunicorn.config.ts'], bare);
+    expect(result.stdout + result.stderr).to.equal('');
+    expect(result.code).to.equal(0);
+  });
 
   it('ships declarations and a LICENSE, and no source maps', () => {
     expect(files).to.include.members(['LICENSE', 'package.json', 'dist/runtime/define-config.js', 'dist/runtime/define-config.d.ts']);
