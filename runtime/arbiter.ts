@@ -131,6 +131,8 @@ export class Arbiter {
   private readyAnnounced = false;
   /** Connections the listening sockets accepted (the TERM drain watches it stop growing). */
   private accepted = 0;
+  /** TERM: the master is still accepting what the kernel queued (drainBacklog). */
+  private drainingBacklog = false;
   /** While TERM waits for shared workers to close their listening copies: called with each that did. */
   private unlistening: ((pid: number) => void) | undefined;
   /** The --pid file written at start (a reload may name another; this one is removed at exit). */
@@ -386,7 +388,17 @@ export class Arbiter {
         break;
       case 'retiring':
         // It stops taking connections; the `stop` reply tells it that none is on its way any more.
-        if (message.reason === 'received SIGTERM') this.holdReplacements();
+        if (message.reason === 'received SIGTERM') {
+          // Maybe a TERM to the whole group (Heroku): the master, about to stop too, will empty its backlog
+          // into the workers, and a draining worker still serves what it is handed. So it gets `stop` after
+          // the settle time, or with the others once that backlog is empty.
+          this.holdReplacements();
+          setTimeout(() => {
+            if (worker.state !== 'stopping' && !this.drainingBacklog) this.stopWorker(worker);
+            this.wakeUp();
+          }, SIGNAL_SETTLE_MS);
+          break;
+        }
         this.stopWorker(worker);
         this.wakeUp();
         break;
@@ -576,6 +588,7 @@ export class Arbiter {
     if (mode === 'graceful' && first && this.haltStatus === undefined && serving) {
       // The workers go on serving while the master empties the backlog; their deadline runs from now.
       for (const worker of this.workers.values()) worker.killAt = Math.min(worker.killAt ?? Infinity, this.stopDeadline);
+      this.drainingBacklog = true;
       void this.drainBacklog().then(() => this.closeAndStopWorkers('graceful'));
       return;
     }
@@ -626,6 +639,7 @@ export class Arbiter {
   /** The listening sockets close (later connections are refused), then every worker is told to stop. */
   private closeAndStopWorkers(mode: 'graceful' | 'quick'): void {
     if (mode === 'graceful' && this.stopping === 'quick') return;
+    this.drainingBacklog = false;
     this.unlistening = undefined;
     for (const listener of this.listeners) listener.server.close();
     // Connections accepted just now go to a worker before it is told to stop (the IPC keeps the order).

@@ -33,8 +33,9 @@ describe('tsunicorn TERM and the kernel backlog', function () {
   this.timeout(60000);
   afterEach(stopAllServers);
 
-  for (const sharing of ['handoff', 'shared']) {
-    it(`answers every connection the kernel accepted before TERM, refuses the later ones, resets none (--socket-sharing ${sharing})`, async () => {
+  for (const [sharing, target] of [['handoff', 'master'], ['shared', 'master'], ['handoff', 'group'], ['shared', 'group']] as const) {
+    const to = target === 'master' ? 'the master' : 'every process (as Heroku does)';
+    it(`answers every connection the kernel accepted before TERM, refuses the later ones, resets none (--socket-sharing ${sharing}, TERM to ${to})`, async () => {
       const server = await TsunicornProcess.start([path.join(APPS, 'esm-listener.mjs'), '-b', '127.0.0.1:0', '-w', '2', '--socket-sharing', sharing]);
       await server.waitForWorkers(2);
       await waitUntilServing(server.url);
@@ -45,7 +46,7 @@ describe('tsunicorn TERM and the kernel backlog', function () {
       const outcomes = await Promise.all(
         Array.from({ length: 300 }, () =>
           attempt(port, () => {
-            if (++connected === 100) server.signal('SIGTERM');
+            if (++connected === 100) process.kill(target === 'master' ? server.pid : -server.pid, 'SIGTERM');
           }),
         ),
       );
