@@ -157,10 +157,14 @@ describe('tsunicorn access log escaping and JSON logs', function () {
   });
 
   it('writes the error log as JSON lines with --log-format json, stacks included', async () => {
-    const server = await TsunicornProcess.start([app, '-b', '127.0.0.1:0', '--log-format', 'json']);
+    const server = await TsunicornProcess.start([app, '-b', '127.0.0.1:0', '--log-format', 'json', '--log-level', 'debug']);
     await waitUntilServing(server.url);
     expect((await request(server.url, '/boom')).status).to.equal(500);
     await server.waitFor(/Error handling request/);
+    // Requests the strict layer refuses are logged at debug level, with what the client sent.
+    await sendAll(server.url);
+    expect(await rawRequest(server.url, Buffer.from('GE"T /\\\xff\x01 HTTP/1.1\r\n\r\n', 'latin1'))).to.equal(400);
+    await server.waitFor(/Invalid or slow request/, 1 + CONTROL_BYTES.length);
     server.signal('SIGTERM');
     expect((await server.waitForExit()).code).to.equal(0);
     const records = server.stderr.filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -176,6 +180,7 @@ describe('tsunicorn access log escaping and JSON logs', function () {
     expect(failure.level).to.equal('error');
     expect(failure.stack).to.match(/^Error: boom in the app\n\s+at /);
     expect(records.filter((record) => 'stack' in record)).to.have.length(1);
+    expect(records.filter((record) => record.level === 'debug' && /^Invalid or slow request/.test(String(record.message)))).to.have.length.at.least(1 + CONTROL_BYTES.length);
   });
 
   it('re-reads the logging settings at HUP, and keeps them when the new config is bad (one error line)', async () => {
