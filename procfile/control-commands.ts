@@ -9,6 +9,7 @@ import {
   type SocketOptions,
 } from './control-socket.js';
 import { UserError } from './errors.js';
+import { withForemanDefaults } from './foreman-file.js';
 import type { LogLine, LogStore } from './log-store.js';
 import { addFlags, outputColor, parseCount, parseSeconds } from './options.js';
 import { linePrefix, nameWidthFor } from './printer.js';
@@ -160,6 +161,9 @@ interface ClientOptions extends SocketOptions {
 /** The clients: each sends one request to the manager of this root and prints the answer. */
 export function registerControlCommands(program: Command): void {
   const socketPathOf = (options: SocketOptions) => controlSocketPath(options, process.cwd());
+  // `.foreman` may name the Procfile, the root or the socket: those apply here too (not its timeout).
+  const withDefaults = <T extends object>(options: T, command: Command): T =>
+    withForemanDefaults(command, options, process.cwd(), ['procfile', 'root', 'socket']);
   const send = async (command: string, names: string[], options: Record<string, unknown>, socket: SocketOptions): Promise<ControlReply & { ok: true }> => {
     const reply = await sendControlRequest(socketPathOf(socket), { command, names, pid: process.pid, options });
     if (!reply.ok) throw new UserError(reply.error);
@@ -175,7 +179,8 @@ export function registerControlCommands(program: Command): void {
   addFlags(
     program.command('ps').description('list the instances of the running manager: name, type, pid, state, port, restarts, start time, exit'),
     [...locate, 'json'],
-  ).action(async (options: ClientOptions) => {
+  ).action(async (given: ClientOptions, self: Command) => {
+    const options = withDefaults(given, self);
     const reply = await send('ps', [], {}, options);
     if (options.json === true) process.stdout.write(`${JSON.stringify(reply.data)}\n`);
     else print(reply.lines);
@@ -187,7 +192,7 @@ export function registerControlCommands(program: Command): void {
       .description('restart instances (web.1) or process types (web) of the running manager; none: all')
       .argument('[name...]', 'instances or process types (default: all)'),
     locate,
-  ).action(async (names: string[], options: ClientOptions) => print((await send('restart', names, {}, options)).lines));
+  ).action(async (names: string[], given: ClientOptions, self: Command) => print((await send('restart', names, {}, withDefaults(given, self))).lines));
 
   addFlags(
     program
@@ -195,7 +200,7 @@ export function registerControlCommands(program: Command): void {
       .description('stop instances or process types and keep them stopped; none: stop the whole manager')
       .argument('[name...]', 'instances or process types (default: the manager)'),
     locate,
-  ).action(async (names: string[], options: ClientOptions) => print((await send('stop', names, {}, options)).lines));
+  ).action(async (names: string[], given: ClientOptions, self: Command) => print((await send('stop', names, {}, withDefaults(given, self))).lines));
 
   addFlags(
     program
@@ -203,7 +208,8 @@ export function registerControlCommands(program: Command): void {
       .description('wait until instances (web.1) or process types (web) of the running manager are ready; none: all')
       .argument('[name...]', 'instances or process types (default: all)'),
     [...locate, 'waitTimeout'],
-  ).action(async (names: string[], options: ClientOptions) => {
+  ).action(async (names: string[], given: ClientOptions, self: Command) => {
+    const options = withDefaults(given, self);
     const timeoutMs = options.timeout === undefined ? undefined : parseSeconds(options.timeout, '--timeout');
     const reply = await sendControlRequest(
       socketPathOf(options),
@@ -221,7 +227,8 @@ export function registerControlCommands(program: Command): void {
       .argument('[name...]', 'instances, process types, or system (default: all)'),
     // -f is --follow here, as with tail: the root is found with -d (or --socket).
     ['root', 'socket', 'lines', 'follow', 'json', 'timestamp', 'noTimestamp', 'color', 'noColor'],
-  ).action(async (names: string[], options: ClientOptions) => {
+  ).action(async (names: string[], given: ClientOptions, self: Command) => {
+    const options = withDefaults(given, self);
     const lines = options.lines === undefined ? 100 : parseCount(options.lines, '-n/--lines');
     const color = outputColor(options.color, process.env, Boolean(process.stdout.isTTY));
     let header: LogsHeader = { nameWidth: 6, names: [] };

@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { UserError } from './errors.js';
-import { locateProject, shownPath, type ProjectOptions } from './project.js';
+import { locateProject, shownPath, type ProjectLocation, type ProjectOptions } from './project.js';
 
 /**
  * The control socket of a running `tsforeman start`: a Unix socket (mode 0600) through which
@@ -51,9 +51,9 @@ export interface SocketOptions extends ProjectOptions {
 }
 
 /** `--socket PATH` (relative to the current folder), else ROOT/.tsforeman.sock. */
-export function controlSocketPath(options: SocketOptions, cwd: string): string {
+export function controlSocketPath(options: SocketOptions, cwd: string, location: ProjectLocation = locateProject(options, cwd)): string {
   if (options.socket !== undefined) return resolve(cwd, options.socket);
-  return join(locateProject(options, cwd).root, SOCKET_NAME);
+  return join(location.root, SOCKET_NAME);
 }
 
 /** How long a client waits for a manager that accepted the connection but sends nothing (0: no limit). */

@@ -6,14 +6,29 @@ import { FileLineError, UserError } from './errors.js';
 export type EnvMap = Record<string, string>;
 
 /**
+ * How strict reading is. `strict`: a variable name no process can receive is an error (`check`,
+ * `--strict-env`); otherwise it is skipped with a warning. `warn` gets each warning line
+ * (`.env:3: ...`), default: stderr.
+ */
+export interface EnvReading {
+  strict?: boolean;
+  warn?: (line: string) => void;
+}
+
+/** Writes `tsforeman: warning: LINE` on stderr. */
+export function warnOnStderr(line: string): void {
+  process.stderr.write(`tsforeman: warning: ${line}\n`);
+}
+
+/**
  * Reads env files with dotenv's grammar; later files win over earlier ones.
  * No command substitution or variable expansion ever runs.
  *
  *   loadEnvFiles(['.env', '.env.local'])  // { DATABASE_URL: '...', ... }
  */
-export function loadEnvFiles(files: readonly string[]): EnvMap {
+export function loadEnvFiles(files: readonly string[], reading: EnvReading = { strict: true }): EnvMap {
   const env: EnvMap = {};
-  for (const file of files) Object.assign(env, readEnvFile(file));
+  for (const file of files) Object.assign(env, readEnvFile(file, reading));
   return env;
 }
 
@@ -28,7 +43,7 @@ export function envFilesFor(named: readonly string[], root: string): string[] {
   return existsSync(fallback) ? [fallback] : [];
 }
 
-export function readEnvFile(file: string): EnvMap {
+export function readEnvFile(file: string, reading: EnvReading = { strict: true }): EnvMap {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -38,9 +53,33 @@ export function readEnvFile(file: string): EnvMap {
     throw new UserError(`cannot read env file ${file}: ${(error as Error).message}`);
   }
   const parsed = parse(text);
+  const warn = reading.warn ?? warnOnStderr;
   reportIgnoredLines(text, parsed, file);
-  reportUnusableNames(text, parsed, file);
+  reportCutValues(text, parsed, file, warn);
+  reportUnusableNames(text, parsed, file, reading.strict === true, warn);
   return parsed;
+}
+
+/** `KEY=value` with an unquoted value (the value group), as dotenv reads a line. */
+const UNQUOTED_ASSIGNMENT = /^\s*(?:export\s+)?([\w.-]+)\s*[=:]([ \t]*)([^'"`\s][^\r\n]*)$/;
+
+/**
+ * dotenv ends an unquoted value at its first `#`, even with no blank before it: `PASS=abc#123`
+ * gives `abc`, `URL=http://x/#frag` gives `http://x/`. The grammar stays, but a `#` that no
+ * whitespace precedes is most likely part of the value: one warning line with the fix.
+ */
+function reportCutValues(text: string, parsed: EnvMap, file: string, warn: (line: string) => void): void {
+  text.split(/\r\n|\r|\n/).forEach((raw, i) => {
+    const match = UNQUOTED_ASSIGNMENT.exec(raw);
+    if (!match) return;
+    const [, key, blank, value] = match as unknown as [string, string, string, string];
+    const hash = value.indexOf('#');
+    if (hash === -1 || (hash === 0 && blank !== '') || (hash > 0 && /\s/.test(value[hash - 1] ?? ''))) return;
+    const kept = value.slice(0, hash).trim();
+    if (parsed[key] !== kept) return;
+    const whole = value.trimEnd();
+    warn(`${file}:${i + 1}: the value of ${key} is cut at "#" (${JSON.stringify(whole)} becomes ${JSON.stringify(kept)}); quote it to keep the "#": ${key}=${JSON.stringify(whole)}`);
+  });
 }
 
 /** Names a POSIX shell, execve's users and every export format can pass on as variables. */
@@ -49,21 +88,21 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * dotenv accepts names such as `1KEY`, `my-key` or `my.key`, but no shell passes them on to the
  * program it runs (every process runs under /bin/sh), so such a variable would silently reach no
- * process: it is an error, named with its line.
+ * process. Strict (`check`, `--strict-env`): an error, named with its line; otherwise one warning
+ * line per name, and the variable is dropped (foreman and honcho drop it silently).
  */
-function reportUnusableNames(text: string, parsed: EnvMap, file: string): void {
-  const bad = Object.keys(parsed).find((key) => !ENV_NAME.test(key));
-  if (bad === undefined) return;
-  const escaped = bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const assignment = new RegExp(`^\\s*(?:export\\s+)?${escaped}\\s*[=:]`);
+function reportUnusableNames(text: string, parsed: EnvMap, file: string, strict: boolean, warn: (line: string) => void): void {
   const lines = text.split(/\r\n|\r|\n/);
-  let index = lines.length - 1;
-  while (index > 0 && !assignment.test(lines[index] ?? '')) index--;
-  throw new FileLineError(
-    file,
-    index + 1,
-    `variable name "${bad}" cannot reach a process (use letters, digits and _, not starting with a digit)`,
-  );
+  for (const bad of Object.keys(parsed).filter((key) => !ENV_NAME.test(key))) {
+    const escaped = bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const assignment = new RegExp(`^\\s*(?:export\\s+)?${escaped}\\s*[=:]`);
+    let index = lines.length - 1;
+    while (index > 0 && !assignment.test(lines[index] ?? '')) index--;
+    const why = `variable name "${bad}" cannot reach a process (use letters, digits and _, not starting with a digit)`;
+    if (strict) throw new FileLineError(file, index + 1, why);
+    warn(`${file}:${index + 1}: ${why}; skipped (--strict-env makes this an error)`);
+    delete parsed[bad];
+  }
 }
 
 const ASSIGNMENT = /^\s*(?:export\s+)?[\w.-]+\s*[=:]/;

@@ -90,6 +90,22 @@ export function expandInstances(
   return instances;
 }
 
+/**
+ * `PORT_WEB=5000`, `PORT_WORKER=5100`, ...: the port of instance 1 of each type that runs, so a
+ * process finds the others without hard-coding ports. The type's name upper-cased, each character
+ * other than a letter, digit or `_` made `_` (`PORT_API_V2` for `api-v2`); `PORT_WEB_2` and so on
+ * for the further instances.
+ */
+export function portVariables(instances: readonly ProcessInstance[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const instance of instances) {
+    const base = `PORT_${instance.entry.name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+    const name = instance.number === 1 ? base : `${base}_${instance.number}`;
+    env[name] ??= String(instance.port);
+  }
+  return env;
+}
+
 /** Parses a base port from a flag or `$PORT`. */
 export function parsePort(value: string, source: string): number {
   if (!/^\d+$/.test(value.trim())) {

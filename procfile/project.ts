@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { envFilesFor, loadEnvFiles, type EnvMap } from './env.js';
+import { envFilesFor, loadEnvFiles, type EnvMap, type EnvReading } from './env.js';
 import { UserError } from './errors.js';
 import { readProcfile, type Procfile } from './procfile.js';
 
@@ -13,6 +13,17 @@ export interface ProjectOptions {
   procfile?: string;
   root?: string;
   env?: string[];
+  /**
+   * An env variable no process can receive: an error when true or unset (check, and commands that
+   * did not opt in), a warning and skipped when false (`start` and `run` without `--strict-env`).
+   */
+  strictEnv?: boolean;
+}
+
+/** Where the Procfile and the root are: found once per command (see `locateProject`). */
+export interface ProjectLocation {
+  procfileFile: string;
+  root: string;
 }
 
 export interface Project {
@@ -29,7 +40,7 @@ export interface Project {
 }
 
 /** Where the Procfile and root are, before reading anything. */
-export function locateProject(options: ProjectOptions, cwd: string): { procfileFile: string; root: string } {
+export function locateProject(options: ProjectOptions, cwd: string): ProjectLocation {
   const explicitRoot = options.root === undefined ? undefined : resolve(cwd, options.root);
   const procfileFile = options.procfile
     ? resolve(cwd, options.procfile)
@@ -40,19 +51,33 @@ export function locateProject(options: ProjectOptions, cwd: string): { procfileF
   return { procfileFile, root };
 }
 
-/** Reads the Procfile and env files named by the options. */
-export function loadProject(options: ProjectOptions, inherited: NodeJS.ProcessEnv, cwd = process.cwd()): Project {
-  const { procfileFile, root } = locateProject(options, cwd);
+/**
+ * Reads the Procfile and env files named by the options. `location`, when given, is where an
+ * earlier call found them (a running `start` re-reads the same files, wherever the current folder is).
+ * `reading` says how strict env files are read (default: as `options.strictEnv` says, warnings on stderr).
+ */
+export function loadProject(
+  options: ProjectOptions,
+  inherited: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+  location: ProjectLocation = locateProject(options, cwd),
+  reading: EnvReading = { strict: options.strictEnv !== false },
+): Project {
+  const { procfileFile, root } = location;
   const procfile = readProcfile(procfileFile, shownPath(procfileFile, cwd));
-  // As typed with -e; the default ROOT/.env relative to the current folder when under it (`.env:2`).
-  return { procfileFile, procfile, root, ...readEnvironmentFiles(options, root, cwd), inherited: cleanEnv(inherited) };
+  return { procfileFile, procfile, root, ...readEnvironmentFiles(options, root, cwd, reading), inherited: cleanEnv(inherited) };
 }
 
 /** The env files named by `-e` (or ROOT/.env) and what they set; names are as messages show them. */
-export function readEnvironmentFiles(options: ProjectOptions, root: string, cwd: string): { envFiles: string[]; fileEnv: EnvMap } {
+export function readEnvironmentFiles(
+  options: ProjectOptions,
+  root: string,
+  cwd: string,
+  reading: EnvReading = { strict: options.strictEnv !== false },
+): { envFiles: string[]; fileEnv: EnvMap } {
   // As typed with -e; the default ROOT/.env relative to the current folder when under it (`.env:2`).
   const envFiles = envFilesFor(options.env ?? [], root).map((file) => shownPath(resolve(cwd, file), cwd));
-  return { envFiles, fileEnv: loadEnvFiles(envFiles) };
+  return { envFiles, fileEnv: loadEnvFiles(envFiles, reading) };
 }
 
 /** A path as a user would type it: relative when under the current folder. */

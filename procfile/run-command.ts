@@ -12,12 +12,15 @@ import { processEnvironment } from './process-environment.js';
 import { readProcfile, type Procfile } from './procfile.js';
 import { cleanEnv, locateProject, readEnvironmentFiles, shownPath, type ProjectOptions } from './project.js';
 import { programWord, shellArgument, withExec } from './shell.js';
+import { expandInstances, parseFormation, portVariables } from './formation.js';
+import { withForemanDefaults } from './foreman-file.js';
 import { Watchdog } from './watchdog.js';
 
 interface RunOptions extends ProjectOptions {
   port?: string;
   timeout: string;
   profile?: boolean;
+  strictEnv?: boolean;
 }
 
 /** What `run` executes, resolved from its arguments. */
@@ -42,8 +45,11 @@ export function registerRunCommand(program: Command): void {
     .argument('<command>', 'a shell command, or a process type of the Procfile')
     .argument('[args...]', 'arguments, passed through as they are')
     .passThroughOptions();
-  addFlags(command, [...PROJECT_FLAGS, 'port', 'timeout', 'profile', 'noProfile']).action(
-    async (name: string, args: string[], options: RunOptions) => {
+  addFlags(command, [...PROJECT_FLAGS, 'port', 'timeout', 'profile', 'noProfile', 'strictEnv']).action(
+    async (name: string, args: string[], given: RunOptions, self: Command) => {
+      const defaults = withForemanDefaults(self, given);
+      // Lenient unless --strict-env: a variable no process can receive is a warning and skipped.
+      const options = { ...defaults, strictEnv: defaults.strictEnv ?? false };
       const settings = await resolveRunSettings(name, args, options, process.env, Boolean(process.stdin.isTTY));
       process.exitCode = await runCommand(settings);
     },
@@ -78,7 +84,9 @@ export async function resolveRunSettings(
   const inherited = cleanEnv(environment);
   const { fileEnv } = readEnvironmentFiles(options, root, cwd);
   const port = basePortFor(options.port, fileEnv, inherited);
-  const env: EnvMap = { ...(await processEnvironment(root, inherited, fileEnv, options.profile, port)), PORT: String(port) };
+  // The ports `start` gives each type (one instance each), so a script finds the web app.
+  const ports = procfile === null ? {} : portVariables(expandInstances(procfile, parseFormation([]), port));
+  const env: EnvMap = { ...(await processEnvironment(root, inherited, fileEnv, options.profile, port)), ...ports, PORT: String(port) };
   const program = programWord(command);
   if (program !== null && !findExecutable(program, env.PATH ?? '', root)) {
     throw new UserError(`command not found: ${program} (not in PATH, or not executable)`, COMMAND_NOT_FOUND);

@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
 import { UserError } from './errors.js';
-import { checkFormation, checkProcessTypes, expandInstances, parseFormation } from './formation.js';
+import { checkFormation, checkProcessTypes, expandInstances, parseFormation, portVariables } from './formation.js';
 import { nameWidthFor, Printer } from './printer.js';
 import { addFlags, basePortFor, outputColor, parseCount, parseTimeout, parseTypeList, PROJECT_FLAGS, type FlagName } from './options.js';
 import { processEnvironment } from './process-environment.js';
-import { loadProject, type Project, type ProjectOptions } from './project.js';
+import { loadProject, locateProject, type Project, type ProjectOptions } from './project.js';
 import { controlHandlers } from './control-commands.js';
 import { ControlServer, controlSocketPath } from './control-socket.js';
 import { DEFAULT_LOG_LINES, LogStore } from './log-store.js';
 import type { Procfile } from './procfile.js';
 import { Supervisor, type ExitPolicy, type Readiness, type SupervisedSpec, type SupervisorEvents } from './supervisor.js';
+import { withForemanDefaults } from './foreman-file.js';
 import { Watchdog } from './watchdog.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
@@ -56,9 +57,12 @@ export function registerStartCommand(program: Command): void {
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
   const flags: FlagName[] = [
     ...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor',
-    'restart', 'canDie', 'readyLine', 'after', 'watch', 'profile', 'noProfile', 'socket', 'logLines',
+    'restart', 'canDie', 'readyLine', 'after', 'watch', 'profile', 'noProfile', 'socket', 'logLines', 'strictEnv',
   ];
-  addFlags(command, flags).action(async (words: string[], options: StartOptions) => {
+  addFlags(command, flags).action(async (words: string[], given: StartOptions, self: Command) => {
+    // Lenient unless --strict-env: a variable no process can receive is a warning and skipped.
+    const defaults = withForemanDefaults(self, given);
+    const options = { ...defaults, strictEnv: defaults.strictEnv ?? false };
     const settings = await resolveStartSettings(words, options, process.env, Boolean(process.stdout.isTTY));
     process.exitCode = await runStart(settings);
   });
@@ -71,7 +75,10 @@ export async function resolveStartSettings(
   environment: NodeJS.ProcessEnv,
   stdoutIsTTY: boolean,
 ): Promise<StartSettings> {
-  const project = loadProject(options, environment);
+  // The root is found once; the socket, and every re-read of the Procfile and env files, use it.
+  const cwd = process.cwd();
+  const location = locateProject(options, cwd);
+  const project = loadProject(options, environment, cwd, location);
   const formationWords = words.filter((word) => word.includes('='));
   const only = words.filter((word) => !word.includes('='));
   const formation = parseFormation([...(options.formation ?? []), ...formationWords]);
@@ -96,8 +103,9 @@ export async function resolveStartSettings(
     readyLines.get(type) ?? (type === 'web' || /\$\{?PORT\b/.test(command) ? 'port' : 'at-once');
   const policyOf = (type: string): ExitPolicy =>
     restart.includes(type) ? 'restart' : canDie.includes(type) ? 'can-die' : 'stop-all';
+  const portsEnv = portVariables(instances);
   const specsOf = async (current: Project): Promise<SupervisedSpec[]> => {
-    const baseEnv = await processEnvironment(current.root, current.inherited, current.fileEnv, options.profile, basePort);
+    const baseEnv = { ...(await processEnvironment(current.root, current.inherited, current.fileEnv, options.profile, basePort)), ...portsEnv };
     const entries = new Map(current.procfile.entries.map((entry) => [entry.name, entry]));
     return instances.map((instance): SupervisedSpec => ({
       name: instance.name,
@@ -119,8 +127,8 @@ export async function resolveStartSettings(
     timestamp: options.timestamp ?? true,
     color,
     watch,
-    reload: async () => specsOf(loadProject(options, environment)),
-    socketPath: controlSocketPath(options, process.cwd()),
+    reload: async () => specsOf(loadProject(options, environment, cwd, location)),
+    socketPath: controlSocketPath(options, cwd, location),
     logLines: options.logLines === undefined ? DEFAULT_LOG_LINES : parseCount(options.logLines, '--log-lines'),
   };
 }

@@ -94,18 +94,41 @@ describe('env files', () => {
   });
 
   for (const name of ['1KEY', 'my-key', 'my.key']) {
-    it(`reports the variable name ${name}, which no shell passes on, in check, start and run (file:line, exit 1)`, async () => {
-      const dir = project({ Procfile: 'web: echo should-not-run\n', '.env': `A=1\n\n${name}=value\nB=2\n` });
-      for (const args of [['check'], ['start'], ['run', 'echo should-not-run']]) {
+    it(`reports the variable name ${name}, which no shell passes on: check and --strict-env fail (file:line), start and run warn and skip it`, async () => {
+      const dir = project({ Procfile: 'web: echo "A=$A B=$B"\n', '.env': `A=1\n\n${name}=value\nB=2\n` });
+      const why = `.env:3: variable name "${name}" cannot reach a process (use letters, digits and _, not starting with a digit)`;
+      for (const args of [['check'], ['start', '--strict-env'], ['run', '--strict-env', 'echo should-not-run']]) {
         const result = await runTsforeman(args, dir);
-        expect(result.code, args[0]).to.equal(1);
-        expect(result.stdout, args[0]).to.equal('');
-        expect(result.stderr, args[0]).to.equal(
-          `tsforeman: .env:3: variable name "${name}" cannot reach a process (use letters, digits and _, not starting with a digit)\n`,
-        );
+        expect(result.code, args.join(' ')).to.equal(1);
+        expect(result.stdout, args.join(' ')).to.equal('');
+        expect(result.stderr, args.join(' ')).to.equal(`tsforeman: ${why}\n`);
       }
+      const warning = `tsforeman: warning: ${why}; skipped (--strict-env makes this an error)\n`;
+      const started = await runTsforeman(['start', '--no-timestamp'], dir);
+      expect(started).to.include({ code: 0, stderr: warning });
+      expect(started.stdout).to.include('web.1  | A=1 B=2\n');
+      const ran = await runTsforeman(['run', `env | grep -c '^${name}=' || true`], dir);
+      expect(ran).to.include({ code: 0, stdout: '0\n', stderr: warning });
+      // .foreman's strict_env makes them errors again.
+      writeFileSync(join(dir, '.foreman'), 'strict_env: true\n');
+      expect(await runTsforeman(['start'], dir)).to.include({ code: 1, stdout: '', stderr: `tsforeman: ${why}\n` });
     });
   }
+
+  it('warns with file:line and the fix when dotenv cut an unquoted value at a "#" no blank precedes (check, start, run)', async () => {
+    const dir = project({
+      Procfile: 'web: echo "P=$PASS U=$URL C=$COMMENTED Q=$QUOTED"\n',
+      '.env': 'PASS=abc#123\nURL=http://x/#frag\nCOMMENTED=kept # a comment\nQUOTED="a#b"\nEMPTY= # nothing\n',
+    });
+    const warnings =
+      'tsforeman: warning: .env:1: the value of PASS is cut at "#" ("abc#123" becomes "abc"); quote it to keep the "#": PASS="abc#123"\n' +
+      'tsforeman: warning: .env:2: the value of URL is cut at "#" ("http://x/#frag" becomes "http://x/"); quote it to keep the "#": URL="http://x/#frag"\n';
+    expect(await runTsforeman(['check'], dir)).to.include({ code: 0, stdout: 'valid procfile detected (web)\n', stderr: warnings });
+    const started = await runTsforeman(['start', '--no-timestamp'], dir);
+    expect(started).to.include({ code: 0, stderr: warnings });
+    expect(started.stdout).to.include('web.1  | P=abc U=http://x/ C=kept Q=a#b\n');
+    expect(await runTsforeman(['run', 'true'], dir)).to.include({ code: 0, stderr: warnings });
+  });
 
   it('fails with one line for a missing env file', async () => {
     const dir = project({ Procfile: 'web: echo x\n' });

@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, cleanup, project, runTsforeman, track } from './helpers.js';
+
+const ESC = '\u001b[';
+
+describe('tsforeman habits: .foreman, PORT_<TYPE>, colours', function () {
+  this.timeout(30_000);
+  afterEach(cleanup);
+
+  it('gives every process the ports of the others as PORT_<TYPE> (and PORT_<TYPE>_<N>), run too', async () => {
+    const dir = project({
+      Procfile: 'web: echo "W=$PORT_WEB W2=$PORT_WEB_2 K=$PORT_WORKER A=$PORT_API_V2"\nworker: echo "from $PS: $PORT_WEB"\napi-v2: true\n',
+    });
+    const result = await runTsforeman(['start', '--no-timestamp', '-p', '6000', '-m', 'web=2', '--can-die', 'web,worker,api-v2'], dir);
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.include('web.1    | W=6000 W2=6001 K=6100 A=6200\n');
+    expect(result.stdout).to.include('worker.1 | from worker.1: 6000\n');
+    const ran = await runTsforeman(['run', '-p', '6000', 'echo $PORT_WEB $PORT_WORKER'], dir);
+    expect(ran.stdout).to.equal('6000 6100\n');
+  });
+
+  it('reads .foreman from the root: flags win, unknown keys warn with file:line, bad values are one error line', async () => {
+    const dir = project({
+      'Procfile.dev': 'web: echo "port $PORT $GREETING"\nworker: echo "worker $PS"\n',
+      'dev.env': 'GREETING=hello\n',
+      '.foreman': 'procfile: Procfile.dev\nport: 7100\nformation:\n  worker: 0\nenv: dev.env\ncolour: true\ncan_die: web\n',
+    });
+    const result = await runTsforeman(['start', '--no-timestamp'], dir);
+    expect(result.code).to.equal(0);
+    expect(result.stderr).to.match(/^tsforeman: warning: \.foreman:6: unknown key "colour" ignored \(known: procfile, .*\)\n$/);
+    expect(result.stdout).to.include('web.1  | port 7100 hello\n');
+    expect(result.stdout).to.not.include('worker');
+    const flagged = await runTsforeman(['start', '--no-timestamp', '-p', '7300', '-m', 'worker=1'], dir);
+    expect(flagged.stdout).to.include('web.1    | port 7300 hello\n').and.include('worker.1 | worker worker.1\n');
+    expect((await runTsforeman(['check'], dir)).stdout).to.equal('valid procfile detected (web, worker)\n');
+
+    writeFileSync(join(dir, '.foreman'), 'port: [1, 2]\n');
+    expect(await runTsforeman(['start'], dir)).to.include({ code: 1, stdout: '', stderr: 'tsforeman: .foreman:1: port: expected a number\n' });
+    writeFileSync(join(dir, '.foreman'), 'port: 7100\n  bad: [\n');
+    const broken = await runTsforeman(['check'], dir);
+    expect(broken.code).to.equal(1);
+    expect(broken.stderr).to.match(/^tsforeman: \.foreman:\d+: not valid YAML: .*\n$/);
+  });
+
+  it('colours the prefixes with FORCE_COLOR or on a terminal; not with NO_COLOR, --no-color or into a pipe', async () => {
+    const dir = project({ Procfile: 'web: echo hi\n' });
+    const env = (extra: Record<string, string>) => {
+      const clean = { ...process.env };
+      delete clean.FORCE_COLOR;
+      delete clean.NO_COLOR;
+      return { ...clean, ...extra };
+    };
+    const piped = await runTsforeman(['start', '--no-timestamp'], dir, { env: env({}) });
+    expect(piped.stdout).to.include('web.1  | hi\n').and.not.include(ESC);
+    const forced = await runTsforeman(['start', '--no-timestamp'], dir, { env: env({ FORCE_COLOR: '1' }) });
+    expect(forced.stdout).to.include(`${ESC}36mweb.1  |${ESC}0m hi\n`).and.include(`${ESC}1msystem |${ESC}0m web.1 started`);
+    const off = await runTsforeman(['start', '--no-timestamp'], dir, { env: env({ FORCE_COLOR: '0' }) });
+    expect(off.stdout).to.not.include(ESC);
+    const flag = await runTsforeman(['start', '--no-timestamp', '--no-color'], dir, { env: env({ FORCE_COLOR: '1' }) });
+    expect(flag.stdout).to.not.include(ESC);
+
+    // A terminal: `script` gives the manager a pseudo-terminal as stdout.
+    const onTerminal = async (extra: Record<string, string>) => {
+      const child = spawn('script', ['-qec', `"${process.execPath}" "${BIN}" start --no-timestamp`, '/dev/null'], {
+        cwd: dir,
+        env: env(extra),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      track(child.pid!);
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await new Promise((resolve) => child.once('close', resolve));
+      return out;
+    };
+    expect(await onTerminal({})).to.include(`${ESC}36mweb.1  |${ESC}0m hi`);
+    expect(await onTerminal({ NO_COLOR: '1' })).to.include('web.1  | hi').and.not.include(`${ESC}36m`);
+  });
+});
