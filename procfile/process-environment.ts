@@ -29,7 +29,7 @@ export async function processEnvironment(
  * This package's own `bin/` folder (tsforeman, tsunicorn), found by walking up from this file, so it
  * works from dist/ and from the sources alike.
  */
-const PACKAGE_BIN = ((): string | undefined => {
+export const PACKAGE_BIN = ((): string | undefined => {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'bin', 'tsunicorn')) && existsSync(join(dir, 'package.json'))) return join(dir, 'bin');

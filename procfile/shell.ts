@@ -122,6 +122,40 @@ export function withExec(command: string): string {
   return [...words.slice(0, index), 'exec', ...words.slice(index)].join(' ');
 }
 
+/** A simple command as the shell would run it: its leading assignments and its argv, words expanded. */
+export interface SimpleCommand {
+  assignments: Record<string, string>;
+  argv: string[];
+}
+
+/**
+ * The assignments and argv of a simple command (see `simpleCommandWords`), with quotes removed and
+ * each `$NAME`/`${NAME}` replaced by its value in `env` (then in the assignments before it), empty
+ * when unset; null for a compound command. A value is kept as one word (the Procfile values this
+ * reads, such as PORT, hold no spaces).
+ *
+ *   expandSimpleCommand('tsunicorn app.js -b "0.0.0.0:$PORT"', { PORT: '5000' })
+ *   // { assignments: {}, argv: ['tsunicorn', 'app.js', '-b', '0.0.0.0:5000'] }
+ */
+export function expandSimpleCommand(command: string, env: Readonly<Record<string, string>>): SimpleCommand | null {
+  const words = simpleCommandWords(command.trim());
+  const index = words === null ? null : programWordIndex(words);
+  if (words === null || index === null) return null;
+  const assignments: Record<string, string> = {};
+  const lookup = (name: string) => assignments[name] ?? env[name] ?? '';
+  const expand = (word: string) =>
+    word.replace(/'([^']*)'|"([^"]*)"|\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_match, single?: string, double?: string, name?: string) => {
+      if (single !== undefined) return single;
+      if (double !== undefined) return double.replace(PARAMETERS, (parameter) => lookup(parameter.replace(/[${}]/g, '')));
+      return lookup(name ?? '');
+    });
+  for (const word of words.slice(0, index)) {
+    const equals = word.indexOf('=');
+    assignments[word.slice(0, equals)] = expand(word.slice(equals + 1));
+  }
+  return { assignments, argv: words.slice(index).map(expand) };
+}
+
 /**
  * One argument on a command line that /bin/sh runs (`tsforeman run prog ARGS...`): left bare when
  * it holds only characters no shell treats specially, otherwise single-quoted, so it reaches the

@@ -1,14 +1,25 @@
 import type { EnvMap } from '../env.js';
 import type { ProcessInstance } from '../formation.js';
 import type { ProcfileEntry } from '../procfile.js';
+import type { BindAddress } from '../../runtime/settings.js';
+import type { CommandFacts } from './commands.js';
 import type { TemplateSet } from './template.js';
 
-/** One process type with its instance count and the port of its first instance. */
+/** One process type with its instance count, the port of its first instance and what its command is. */
 export interface ProcessType {
   entry: ProcfileEntry;
   count: number;
   port: number;
+  facts: CommandFacts;
 }
+
+/**
+ * The process type Heroku runs once per deploy, before the new processes start (migrations):
+ * exported as a one-shot unit the others wait for, never as a service that is restarted.
+ */
+export const RELEASE = 'release';
+/** The process type that gets HTTP traffic (a Service, probes, published ports). */
+export const WEB = 'web';
 
 /**
  * Everything an exporter needs, resolved and validated by the CLI: absolute paths, the
@@ -24,6 +35,18 @@ export interface ExportPlan {
   instances: ProcessInstance[];
   /** Variables from the env files (not the exporting shell's environment). */
   env: EnvMap;
+  /**
+   * PATH of every process: the app's node_modules/.bin, a slug's .heroku/*\/bin, the exporting
+   * tsforeman's bin/ and the node running it, then the env files' PATH or the system's (host formats);
+   * the same folders under the image's app folder (container formats).
+   */
+  path: string;
+  /** Absolute folder the files are written to (systemd's EnvironmentFile= names it). */
+  outDir: string;
+  /** Container formats: the app's folder inside the image (working directory and PATH). */
+  imageRoot?: string;
+  /** Types whose instances' ports the supervisor holds (systemd .socket units), with each instance's addresses. */
+  heldBinds: ReadonlyMap<string, BindAddress[]>;
   user?: string;
   /** Absolute log folder, when given with -l. */
   logDir?: string;
@@ -87,17 +110,35 @@ export function envWithOwn(plan: ExportPlan, own: Readonly<Record<string, string
   return [...fromFiles, ...Object.entries(own)];
 }
 
-/** The variables of one instance: the env files', then its PORT, PS and DYNO. */
+/** The variables of one instance: the env files', then its PATH, PORT, PS and DYNO. */
 export function instanceEnv(plan: ExportPlan, instance: ProcessInstance): [string, string][] {
-  return envWithOwn(plan, { PORT: String(instance.port), PS: instance.name, DYNO: instance.name });
+  return envWithOwn(plan, ownEnv(plan, instance));
 }
 
-/** Timeout in whole seconds, rounded up (formats that count in seconds). */
+/** What tsforeman sets for one instance (not secret, so it may stand in a unit file): PATH, PORT, PS, DYNO. */
+export function ownEnv(plan: ExportPlan, instance: ProcessInstance): Record<string, string> {
+  return { PATH: plan.path, PORT: String(instance.port), PS: instance.name, DYNO: instance.name };
+}
+
+/** Names tsforeman sets itself for each instance (`ownEnv`); the env files' PATH is part of `plan.path`. */
+const OWN_NAMES = new Set(['PATH', 'PORT', 'PS', 'DYNO']);
+
+/**
+ * The env files' variables less the ones tsforeman sets per instance: what goes in a secret file
+ * (systemd's EnvironmentFile= would override Environment=, so an env file's PORT must not be there).
+ */
+export function secretEnv(plan: ExportPlan): [string, string][] {
+  return Object.entries(plan.env).filter(([key]) => !OWN_NAMES.has(key));
+}
+
+/** The type of an instance. */
+export function typeOf(plan: ExportPlan, instance: ProcessInstance): ProcessType {
+  const type = plan.types.find((candidate) => candidate.entry.name === instance.entry.name);
+  if (type === undefined) throw new Error(`no process type ${instance.entry.name}`);
+  return type;
+}
+
+/** `-t` in whole seconds, rounded up. */
 export function timeoutSeconds(plan: ExportPlan): number {
   return Math.ceil(plan.timeoutMs / 1000);
-}
-
-/** Timeout as a duration: `8s`, or `1500ms` when it is not whole seconds (systemd, compose). */
-export function timeoutSpan(plan: ExportPlan): string {
-  return plan.timeoutMs % 1000 === 0 ? `${plan.timeoutMs / 1000}s` : `${plan.timeoutMs}ms`;
 }

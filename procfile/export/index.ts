@@ -24,8 +24,10 @@ export function registerExportCommand(program: Command): void {
     .option('-l, --log <dir>', 'log folder (default: /var/log/APP; systemd: the journal)')
     .option('-T, --template <dir>', "folder of templates replacing the built-in ones by name (DIR/FORMAT/NAME or DIR/NAME)")
     .option('--image <image>', 'container image of the app (kubernetes, compose; required there)')
-    .action((format: string, dir: string, options: ExportOptions) => {
-      const { exporter, plan, templates } = planExport(format, options, process.env, process.cwd());
+    .option('--image-root <dir>', "the app's folder inside the image: working directory and PATH (kubernetes, compose; default: /app)")
+    .option('--hold-port <types>', 'systemd: a .socket unit per instance of these types holds its port, so a restart drops nothing (comma separated)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+    .action(async (format: string, dir: string, options: ExportOptions) => {
+      const { exporter, plan, templates } = await planExport(format, options, process.env, process.cwd(), dir);
       const output = exporter.render(plan, templates);
       const report = writeExport(dir, plan.app, exporter, output);
       const lines = [

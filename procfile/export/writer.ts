@@ -25,8 +25,11 @@ export function writeExport(outDir: string, app: string, exporter: Exporter, out
     const path = join(outDir, file.path);
     guard(file.path, () => {
       mkdirSync(dirname(path), { recursive: true });
+      // writeFileSync's mode only applies to new files: an existing one gets its mode first, so a
+      // file that now holds secrets is never readable by others with the new content in it.
+      if (existsSync(path)) chmodSync(path, file.mode);
       writeFileSync(path, file.content, { mode: file.mode });
-      chmodSync(path, file.mode); // writeFileSync's mode only applies to new files
+      chmodSync(path, file.mode);
     });
   }
 

@@ -1,9 +1,12 @@
 import { UserError } from '../../errors.js';
 import type { ExportPlan, Exporter } from '../exporter.js';
-import { headerText, instanceEnv, instanceId, timeoutSeconds } from '../exporter.js';
+import { headerText, instanceEnv, instanceId, RELEASE, typeOf } from '../exporter.js';
 import type { TemplateSet } from '../template.js';
 
-/** launchd: one `APP-web.1.plist` per instance (a LaunchDaemon or LaunchAgent). */
+/**
+ * launchd: one `APP-web.1.plist` per instance (a LaunchDaemon or LaunchAgent), mode 0600 as it holds
+ * the env files' values. `release` runs once when loaded (KeepAlive false).
+ */
 const TEMPLATES = {
   'process.plist': `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
@@ -28,7 +31,7 @@ const TEMPLATES = {
   <key>RunAtLoad</key>
   <true/>
   <key>KeepAlive</key>
-  <true/>
+  {{ keep_alive }}
   <key>ExitTimeOut</key>
   <integer>{{ timeout }}</integer>
   <key>StandardOutPath</key>
@@ -64,6 +67,7 @@ function render(plan: ExportPlan, templates: TemplateSet) {
   const logDir = plan.logDir ?? `/var/log/${plan.app}`;
   const files = plan.instances.map((instance) => {
     const label = instanceId(plan.app, instance);
+    const type = typeOf(plan, instance);
     const content = templates.render('process.plist', {
       header: `<!-- ${headerText(plan.app)} -->`,
       label: xmlText(label, 'the label'),
@@ -71,16 +75,17 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       process: instance.name,
       type: instance.entry.name,
       port: String(instance.port),
-      command: xmlText(instance.entry.command, `the command of ${instance.entry.name}`),
+      command: xmlText(type.facts.shellCommand, `the command of ${instance.entry.name}`),
       working_directory: xmlText(plan.root, 'the root folder'),
       user_entry: plan.user === undefined ? '' : `<key>UserName</key>\n<string>${xmlText(plan.user, 'the user')}</string>`,
       environment_entries: instanceEnv(plan, instance)
         .map(([key, value]) => `<key>${key}</key>\n<string>${xmlText(value, `${key} from the env files`)}</string>`)
         .join('\n'),
-      timeout: String(timeoutSeconds(plan)),
+      keep_alive: instance.entry.name === RELEASE ? '<false/>' : '<true/>',
+      timeout: String(type.facts.stopSeconds),
       log_file: xmlText(`${logDir}/${instance.name}.log`, 'the log file path'),
     });
-    return { path: `${label}.plist`, content, mode: 0o644 };
+    return { path: `${label}.plist`, content, mode: 0o600 };
   });
   return { files, replaceDirs: [] };
 }

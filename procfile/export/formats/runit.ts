@@ -1,12 +1,15 @@
+import { UserError } from '../../errors.js';
 import type { ExportPlan, Exporter, ExportFile } from '../exporter.js';
-import { headerText, instanceEnv, instanceId } from '../exporter.js';
+import { headerText, instanceEnv, instanceId, RELEASE, typeOf } from '../exporter.js';
 import { singleQuoted } from '../../shell.js';
 import type { TemplateSet } from '../template.js';
 
 /**
  * runit: one service folder `APP-web.1/` per instance holding `run`, `log/run` and `env/`
  * (one file per variable, read by `chpst -e`). The folders go where runsvdir looks, or into
- * /etc/sv with links from /etc/service.
+ * /etc/sv with links from /etc/service. `run` (0700) and `env/` files (0600) hold the env files'
+ * values and are read by root (runsv, then chpst before it changes user). runsv restarts every
+ * `run` that exits, so `release` cannot be exported here.
  */
 const TEMPLATES = {
   run: `#!/bin/sh
@@ -41,25 +44,30 @@ function render(plan: ExportPlan, templates: TemplateSet) {
   const files: ExportFile[] = [];
   const replaceDirs: string[] = [];
   const asUser = plan.user === undefined ? '' : `chpst -u ${singleQuoted(plan.user)} `;
+  if (plan.instances.some((instance) => instance.entry.name === RELEASE)) {
+    throw new UserError(
+      'runit has no one-shot service (runsv restarts a run script that exits), so release would run forever: export with -m release=0 and run "tsforeman run release" before "sv up"',
+    );
+  }
 
   for (const instance of plan.instances) {
     const dir = instanceId(plan.app, instance);
     const exports: string[] = [];
     for (const [key, value] of instanceEnv(plan, instance)) {
-      if (envdirCanHold(value)) files.push({ path: `${dir}/env/${key}`, content: `${value.replaceAll('\n', '\0')}\n`, mode: 0o644 });
+      if (envdirCanHold(value)) files.push({ path: `${dir}/env/${key}`, content: `${value.replaceAll('\n', '\0')}\n`, mode: 0o600 });
       else exports.push(`export ${key}=${singleQuoted(value)}`);
     }
     replaceDirs.push(`${dir}/env`);
     const common = { header, app: plan.app, process: instance.name, type: instance.entry.name, port: String(instance.port) };
     files.push({
       path: `${dir}/run`,
-      mode: 0o755,
+      mode: 0o700,
       content: templates.render('run', {
         ...common,
         exports: exports.join('\n'),
         root: singleQuoted(plan.root),
         chpst_options: `${plan.user === undefined ? '' : `-u ${singleQuoted(plan.user)} `}-e "$envdir"`,
-        command: singleQuoted(instance.entry.command),
+        command: singleQuoted(typeOf(plan, instance).facts.shellCommand),
       }),
     });
     const logDir = singleQuoted(`${logRoot}/${instance.name}`);

@@ -1,10 +1,14 @@
 import { UserError } from '../../errors.js';
 import type { ExportPlan, Exporter } from '../exporter.js';
-import { headerText, instanceEnv, instanceId, timeoutSeconds } from '../exporter.js';
+import { headerText, instanceEnv, instanceId, RELEASE, typeOf } from '../exporter.js';
 import { singleQuoted } from '../../shell.js';
 import type { TemplateSet } from '../template.js';
 
-/** supervisord: one `APP.conf` with a `[program:APP-web.1]` per instance and a `[group:APP]`. */
+/**
+ * supervisord: one `APP.conf` (mode 0600: it holds the env files' values) with a
+ * `[program:APP-web.1]` per instance and a `[group:APP]`. `release` runs once: started first, never
+ * restarted (supervisord has no way to make the others wait for it).
+ */
 const TEMPLATES = {
   'app.conf': `{{ header }}
 {{ programs }}
@@ -19,7 +23,7 @@ directory={{ directory }}
 {{ user_line }}
 environment={{ environment }}
 autostart=true
-autorestart=true
+{{ restart_lines }}
 stopsignal=TERM
 stopwaitsecs={{ timeout }}
 stopasgroup=true
@@ -74,7 +78,8 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       if (quoted === undefined) viaEnv.push(commandWord(`${key}=${value}`));
       else inline.push(`${key}=${quoted}`);
     }
-    const shell = `/bin/sh -c ${commandWord(instance.entry.command)}`;
+    const type = typeOf(plan, instance);
+    const shell = `/bin/sh -c ${commandWord(type.facts.shellCommand)}`;
     const command = viaEnv.length === 0 ? shell : `/usr/bin/env ${viaEnv.join(' ')} ${shell}`;
     return templates.render('program.conf', {
       name,
@@ -86,7 +91,11 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       directory: iniValue(plan.root, `the root folder ${plan.root}`),
       user_line: plan.user === undefined ? '' : `user=${iniValue(plan.user, 'the user name')}`,
       environment: inline.join(',').replaceAll('%', '%%'),
-      timeout: String(timeoutSeconds(plan)),
+      // release: exits once (startsecs=0 counts a quick exit as a start), is not retried, starts first.
+      restart_lines: instance.entry.name === RELEASE
+        ? 'autorestart=false\nstartsecs=0\nstartretries=0\nexitcodes=0\npriority=100'
+        : 'autorestart=true',
+      timeout: String(type.facts.stopSeconds),
       log_file: iniValue(`${logDir}/${instance.name}.log`, 'the log file path'),
     });
   });
@@ -96,7 +105,7 @@ function render(plan: ExportPlan, templates: TemplateSet) {
     programs: programs.join('\n'),
     program_names: names.join(','),
   });
-  return { files: [{ path: `${plan.app}.conf`, content, mode: 0o644 }], replaceDirs: [] };
+  return { files: [{ path: `${plan.app}.conf`, content, mode: 0o600 }], replaceDirs: [] };
 }
 
 export const supervisordExporter: Exporter = {

@@ -5,6 +5,7 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'dotenv';
 import { readProcfile } from '../../../procfile/procfile.js';
+import { withExec } from '../../../procfile/shell.js';
 
 /**
  * Runs the built `tsforeman export` (dist/, from `npx tsc`) as a real child process, and reads
@@ -99,14 +100,52 @@ export function demoEnv(): Record<string, string> {
   return parse(readFileSync(join(DEMO, '.env'), 'utf8'));
 }
 
-/** The demo Procfile's commands by process type. */
+/**
+ * The demo Procfile's commands by process type, as the exported shell runs them: a simple command
+ * gets `exec` (as under `tsforeman start`), so the program, not the shell, gets the supervisor's TERM.
+ */
 export function demoCommands(): Record<string, string> {
-  return Object.fromEntries(readProcfile(join(DEMO, 'Procfile')).entries.map((entry) => [entry.name, entry.command]));
+  return Object.fromEntries(readProcfile(join(DEMO, 'Procfile')).entries.map((entry) => [entry.name, withExec(entry.command)]));
 }
 
-/** The variables an instance must see: the env files', then PORT, PS and DYNO. */
+/** What a service manager's processes get when nothing sets PATH (systemd's default). */
+export const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/**
+ * The PATH an exported host service must carry for an app in `root`: its node_modules/.bin, the
+ * exporting tsforeman's bin/ (this repository's), the node running the tests, then the system's.
+ */
+export function expectedHostPath(root: string, slugBins: readonly string[] = []): string {
+  const node = slugBins.filter((dir) => dir.endsWith('/.heroku/node/bin'));
+  const entries = [...node, join(root, 'node_modules', '.bin'), ...slugBins.filter((dir) => !node.includes(dir)), join(REPO, 'bin'), dirname(process.execPath), ...SYSTEM_PATH];
+  return [...new Set(entries)].join(':');
+}
+
+/** The variables an instance must see: the env files', then PATH, PORT, PS and DYNO. */
 export function instanceVars(port: number, ps: string): Record<string, string> {
-  return { ...demoEnv(), PORT: String(port), PS: ps, DYNO: ps };
+  return { ...demoEnv(), PATH: expectedHostPath(DEMO), PORT: String(port), PS: ps, DYNO: ps };
+}
+
+/** What tsforeman sets per instance (in the unit itself, not in the env file). */
+export function ownVars(port: number, ps: string): Record<string, string> {
+  return { PATH: expectedHostPath(DEMO), PORT: String(port), PS: ps, DYNO: ps };
+}
+
+/**
+ * The variables of a systemd EnvironmentFile= as systemd reads them. systemd.exec(5) defines its
+ * quoting as POSIX sh's, so /bin/sh reads it here (with nothing else in its environment).
+ */
+export function readEnvironmentFile(file: string): Record<string, string> {
+  const result = spawnSync('env', ['-i', '/bin/sh', '-c', 'set -a; . "$1"; exec env -0', 'sh', file], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`sh cannot read ${file}: ${result.stderr}`);
+  const env: Record<string, string> = {};
+  for (const pair of result.stdout.split('\0')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    const key = pair.slice(0, eq);
+    if (!['PWD', 'OLDPWD', 'SHLVL', '_'].includes(key)) env[key] = pair.slice(eq + 1);
+  }
+  return env;
 }
 
 /** The demo's instances for the golden formation web=2,worker=1,clock=0. */

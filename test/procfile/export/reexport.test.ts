@@ -23,6 +23,7 @@ describe('tsforeman export: re-exporting over a folder', () => {
     expect(second.code, second.stderr).to.equal(0);
     expect(second.stdout.split('\n').filter((line) => line !== '')).to.deep.equal([
       `wrote ${out}/demo.target`,
+      `wrote ${out}/demo.env`,
       `wrote ${out}/demo-web.1.service`,
       `removed ${out}/demo-clock.1.service (no longer exported)`,
       `removed ${out}/demo-web.2.service (no longer exported)`,
@@ -30,9 +31,10 @@ describe('tsforeman export: re-exporting over a folder', () => {
     ]);
     const after = readTree(out);
     expect([...after.keys()]).to.deep.equal([
-      'demo-admin-web.1.service', 'demo-admin.target', 'demo-custom.service', 'demo-web.1.service', 'demo.target', 'other.service',
+      'demo-admin-web.1.service', 'demo-admin.env', 'demo-admin.target', 'demo-custom.service', 'demo-web.1.service', 'demo.env',
+      'demo.target', 'other.service',
     ]);
-    for (const kept of ['other.service', 'demo-custom.service', 'demo-admin.target', 'demo-admin-web.1.service']) {
+    for (const kept of ['other.service', 'demo-custom.service', 'demo-admin.env', 'demo-admin.target', 'demo-admin-web.1.service']) {
       expect(after.get(kept)?.content, kept).to.equal(before.get(kept)?.content);
     }
     expect(after.get('demo.target')?.content).to.match(/^Wants=demo-web\.1\.service$/m);
@@ -51,7 +53,7 @@ describe('tsforeman export: re-exporting over a folder', () => {
     writeFileSync(join(app, '.env'), 'KEEP=3\n');
     const again = tsforeman(['export', 'runit', out, '-a', 'demo', '-m', 'worker=0'], app);
     expect(again.code, again.stderr).to.equal(0);
-    expect(again.stdout).to.contain(`wrote ${out}/demo-web.1/env/ (KEEP, PORT, PS, DYNO)`);
+    expect(again.stdout).to.contain(`wrote ${out}/demo-web.1/env/ (KEEP, PATH, PORT, PS, DYNO)`);
     expect(again.stdout).to.contain(`removed ${out}/demo-worker.1 (no longer exported)`);
     expect(existsSync(join(out, 'demo-web.1', 'env', 'OLD'))).to.equal(false);
     expect(readFileSync(join(out, 'demo-web.1', 'env', 'KEEP'), 'utf8')).to.equal('3\n');

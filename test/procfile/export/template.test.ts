@@ -40,8 +40,8 @@ describe('export templates', () => {
     expect(result.code, result.stderr).to.equal(0);
     const unit = readFileSync(join(out, 'demo-web.1.service'), 'utf8');
     expect(unit).to.contain('# web.1 of demo on port 5000\n');
-    expect(unit).to.contain('ExecStart=/bin/sh -c "node server.js --port \\"$$PORT\\" --name \'demo web\'"\n');
-    expect(unit).to.contain('Environment="PERCENT=100%%sure %%n"\n');
+    expect(unit).to.contain('ExecStart=/bin/sh -c "exec node server.js --port \\"$$PORT\\" --name \'demo web\'"\n');
+    expect(unit).to.contain('Environment="PORT=5000"\n');
     expect(unit).to.not.contain('KillMode');
     // The target was not overridden.
     expect(readFileSync(join(out, 'demo.target'), 'utf8')).to.contain('WantedBy=multi-user.target');

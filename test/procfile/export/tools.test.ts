@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import {
   DEMO,
   DEMO_INSTANCES,
@@ -11,11 +10,14 @@ import {
   exportDemo,
   IMAGE,
   instanceVars,
+  ownVars,
+  readEnvironmentFile,
   removeTempDirs,
   tempDir,
   tsforeman,
   which,
 } from './helpers.js';
+import { readComposeEnvFile, validCompose, validKubernetesObjects } from './validators.js';
 
 /**
  * The real tools read what `tsforeman export` writes and get back exactly the demo's values:
@@ -27,9 +29,10 @@ import {
 interface KubernetesObject {
   kind: string;
   metadata: { name: string };
-  data?: Record<string, string>;
+  stringData?: Record<string, string>;
   spec: {
     replicas?: number;
+    strategy?: unknown;
     selector: { matchLabels?: Record<string, string> };
     template: {
       metadata: { labels: Record<string, string> };
@@ -41,12 +44,14 @@ interface KubernetesObject {
 
 interface KubernetesContainer {
   image: string;
+  workingDir: string;
   command: string[];
   envFrom: unknown[];
   env: { name: string; value: string }[];
   ports?: unknown[];
   readinessProbe?: { tcpSocket: unknown };
   livenessProbe?: { tcpSocket: unknown };
+  lifecycle?: unknown;
 }
 
 /** The parts of an exported compose file that the tests read. */
@@ -57,6 +62,9 @@ interface ComposeFile {
     user: string;
     entrypoint: string[];
     environment: Record<string, string>;
+    env_file: string[];
+    stop_grace_period: string;
+    restart: string;
     ports?: string[];
   }>;
 }
@@ -73,10 +81,13 @@ describe('tsforeman export: the real tools accept the output', function () {
     const out = exportDemo('systemd', ['-m', 'web=2,worker=1,clock=0', '-u', 'daemon', '-t', '8', '-l', logs]);
     const units = readdirSync(out).map((name) => join(out, name));
     expect(units.map((unit) => unit.slice(out.length + 1)).sort()).to.deep.equal(
-      ['demo-web.1.service', 'demo-web.2.service', 'demo-worker.1.service', 'demo.target'],
+      ['demo-web.1.service', 'demo-web.2.service', 'demo-worker.1.service', 'demo.env', 'demo.target'],
     );
+    // The env files' values are in demo.env (0600), read by systemd as the units' EnvironmentFile=.
+    expect(statSync(join(out, 'demo.env')).mode & 0o777).to.equal(0o600);
+    expect(readEnvironmentFile(join(out, 'demo.env'))).to.deep.equal(demoEnv());
 
-    const verify = run(analyze, ['verify', '--man=no', ...units]);
+    const verify = run(analyze, ['verify', '--man=no', ...units.filter((unit) => !unit.endsWith('.env'))]);
     expect(verify.status, verify.stderr).to.equal(0);
     expect(verify.stderr.split('\n').filter((line) => line.includes(out)), 'warnings about the units').to.deep.equal([]);
 
@@ -93,7 +104,9 @@ describe('tsforeman export: the real tools accept the output', function () {
         const eq = pair!.indexOf('=');
         return [pair!.slice(0, eq), pair!.slice(eq + 1)];
       }));
-      expect(environment).to.deep.equal(instanceVars(instance.port, instance.ps));
+      expect(environment).to.deep.equal(ownVars(instance.port, instance.ps));
+      expect(setting('EnvironmentFile')).to.deep.equal([`${join(out, 'demo.env')}`]);
+      expect({ ...readEnvironmentFile(join(out, 'demo.env')), ...environment }).to.deep.equal(instanceVars(instance.port, instance.ps));
       expect(setting('WorkingDirectory')).to.deep.equal([DEMO]);
       expect(setting('User')).to.deep.equal(['daemon']);
       expect(setting('KillMode')).to.deep.equal(['mixed']);
@@ -234,44 +247,58 @@ print(json.dumps(groups))
     expect(relevant).to.deep.equal(expected);
   });
 
-  it('kubernetes: one YAML stream with a ConfigMap, a Deployment per type and a Service for web', () => {
+  it('kubernetes: a Secret file, a Deployment per type and a Service for web, each valid against the API schemas', async () => {
     const out = exportDemo('kubernetes');
-    const docs = parseAllDocuments(readFileSync(join(out, 'demo.kubernetes.yaml'), 'utf8'));
-    for (const doc of docs) expect(doc.errors, 'YAML errors').to.deep.equal([]);
-    const objects = docs.map((doc) => doc.toJS() as KubernetesObject);
+    expect(readdirSync(out).sort()).to.deep.equal(['demo-env.secret.yaml', 'demo.kubernetes.yaml']);
+    expect(statSync(join(out, 'demo-env.secret.yaml')).mode & 0o777).to.equal(0o600);
+    const [secret] = await validKubernetesObjects(readFileSync(join(out, 'demo-env.secret.yaml'), 'utf8')) as [KubernetesObject];
+    expect(`${secret.kind}/${secret.metadata.name}`).to.equal('Secret/demo-env');
+    expect(secret.stringData).to.deep.equal(demoEnv());
+    const objects = await validKubernetesObjects(readFileSync(join(out, 'demo.kubernetes.yaml'), 'utf8')) as KubernetesObject[];
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).to.deep.equal([
-      'ConfigMap/demo-env', 'Deployment/demo-web', 'Deployment/demo-worker', 'Deployment/demo-clock', 'Service/demo-web',
+      'Deployment/demo-web', 'Deployment/demo-worker', 'Deployment/demo-clock', 'Service/demo-web',
     ]);
-    const [configMap, web, worker, clock, service] = objects as [KubernetesObject, KubernetesObject, KubernetesObject, KubernetesObject, KubernetesObject];
-    expect(configMap.data).to.deep.equal(demoEnv());
+    const [web, worker, clock, service] = objects as [KubernetesObject, KubernetesObject, KubernetesObject, KubernetesObject];
     expect([web.spec.replicas, worker.spec.replicas, clock.spec.replicas]).to.deep.equal([2, 1, 0]);
 
     const commands = demoCommands();
-    for (const [deployment, type, port] of [[web, 'web', 5000], [worker, 'worker', 5100], [clock, 'clock', 5200]] as const) {
+    for (const [deployment, type, port, grace] of [[web, 'web', 5000, 18], [worker, 'worker', 5100, 8], [clock, 'clock', 5200, 8]] as const) {
       const pod = deployment.spec.template;
       expect(deployment.spec.selector.matchLabels).to.deep.equal(pod.metadata.labels);
-      expect(pod.spec.terminationGracePeriodSeconds).to.equal(8);
+      expect(deployment.spec.strategy).to.deep.equal({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+      // -t 8, plus web's 10 s preStop pause.
+      expect(pod.spec.terminationGracePeriodSeconds).to.equal(grace);
       expect(pod.spec.securityContext).to.deep.equal({ runAsUser: 1000 });
       const [container] = pod.spec.containers;
       expect(container!.image).to.equal(IMAGE);
+      expect(container!.workingDir).to.equal('/app');
       // Kubernetes turns `$$` into `$` in a command.
       expect(container!.command.map((word) => word.replaceAll('$$', '$'))).to.deep.equal(['/bin/sh', '-c', commands[type]]);
-      expect(container!.envFrom).to.deep.equal([{ configMapRef: { name: 'demo-env' } }]);
-      expect(container!.env.slice(0, 2)).to.deep.equal([{ name: 'PORT', value: String(port) }, { name: 'PS', value: type }]);
+      expect(container!.envFrom).to.deep.equal([{ secretRef: { name: 'demo-env' } }]);
+      expect(container!.env.slice(0, 3)).to.deep.equal([
+        { name: 'PATH', value: '/app/.heroku/node/bin:/app/node_modules/.bin:/app/.heroku/tsforeman/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+        { name: 'PORT', value: String(port) },
+        { name: 'PS', value: type },
+      ]);
     }
     const [webContainer] = web.spec.template.spec.containers;
     expect(webContainer!.ports).to.deep.equal([{ name: 'http', containerPort: 5000 }]);
+    // The demo's web is not tsunicorn: nothing answers a health path, so readiness stays a TCP check.
     expect(webContainer!.readinessProbe?.tcpSocket).to.deep.equal({ port: 5000 });
     expect(webContainer!.livenessProbe?.tcpSocket).to.deep.equal({ port: 5000 });
+    expect(webContainer!.lifecycle).to.deep.equal({ preStop: { sleep: { seconds: 10 } } });
     const [workerContainer] = worker.spec.template.spec.containers;
     expect(workerContainer).to.not.have.property('readinessProbe');
+    expect(workerContainer).to.not.have.property('lifecycle');
     expect(service.spec.selector).to.deep.equal(web.spec.template.metadata.labels);
     expect(service.spec.ports).to.deep.equal([{ name: 'http', port: 80, targetPort: 5000 }]);
   });
 
-  it('compose: a service per type with deploy.replicas, the environment, the image and web ports', () => {
+  it('compose: valid against the compose-spec schema; a service per type, the env in env_file, web ports', () => {
     const out = exportDemo('compose');
-    const compose = parseYaml(readFileSync(join(out, 'demo.compose.yaml'), 'utf8')) as ComposeFile;
+    expect(readdirSync(out).sort()).to.deep.equal(['demo.compose.yaml', 'demo.env']);
+    const text = readFileSync(join(out, 'demo.compose.yaml'), 'utf8');
+    const compose = validCompose(text) as ComposeFile;
     expect(Object.keys(compose.services)).to.deep.equal(['web', 'worker', 'clock']);
     // compose turns `$$` into `$` when it reads the file.
     const literal = (value: string) => value.replaceAll('$$', '$');
@@ -282,9 +309,16 @@ print(json.dumps(groups))
       expect(service.deploy.replicas).to.equal(replicas);
       expect(service.user).to.equal('app');
       expect(service.entrypoint.map(literal)).to.deep.equal(['/bin/sh', '-c', commands[type]]);
+      expect(service.env_file).to.deep.equal(['demo.env']);
+      expect(service.stop_grace_period).to.equal('8s');
+      expect(service.restart).to.equal('always');
       const environment = Object.fromEntries(Object.entries(service.environment).map(([k, v]) => [k, literal(v)]));
-      expect(environment).to.deep.equal({ ...demoEnv(), PORT: String(port), PS: type });
+      expect(Object.keys(environment)).to.deep.equal(['PATH', 'PORT', 'PS']);
+      expect(environment.PORT).to.equal(String(port));
     }
+    for (const value of Object.values(demoEnv()).filter((v) => v.length > 3)) expect(text).to.not.include(value);
+    expect(statSync(join(out, 'demo.env')).mode & 0o777).to.equal(0o600);
+    expect(readComposeEnvFile(join(out, 'demo.env'))).to.deep.equal(demoEnv());
     expect(compose.services.web!.ports).to.deep.equal(['5000-5001:5000']);
     expect(compose.services.worker).to.not.have.property('ports');
   });
