@@ -5,6 +5,7 @@ import { registerCheckCommand } from './check-command.js';
 import { registerControlCommands } from './control-commands.js';
 import { UserError } from './errors.js';
 import { registerExportCommand } from './export/index.js';
+import { registerMcpCommand } from './mcp-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerStartCommand } from './start-command.js';
 
@@ -13,7 +14,7 @@ import { registerStartCommand } from './start-command.js';
  * `registerXCommand` and call it below.
  */
 const program = new Command('tsforeman')
-  .description('run the processes of a Procfile: start, run, check; steer a running one: ps, restart, stop')
+  .description('run the processes of a Procfile: start, run, check; steer a running one: ps, restart, stop, wait, logs, mcp')
   .version(packageVersion(), '-v, --version')
   .enablePositionalOptions()
   .configureOutput({ outputError: (text, write) => write(`tsforeman: ${text.replace(/^error: /, '')}`) })
@@ -24,6 +25,7 @@ registerRunCommand(program);
 registerCheckCommand(program);
 registerControlCommands(program);
 registerExportCommand(program);
+registerMcpCommand(program);
 registerBuildCommand(program);
 program
   .command('version')
