@@ -72,6 +72,48 @@ _node_newest_per_major() {
   printf '%s' "$list"
 }
 
+# The end-of-life date of Node.js line $1 (YYYY-MM-DD), from the release schedule's rule: an even
+# line comes out in April of year 2013 + N/2 and ends 30 April three years later; an odd line comes
+# out in October of year 2013 + (N-1)/2 and ends on 1 June the year after.
+_node_eol_date() {
+  local major=$1
+  if ((major % 2 == 0)); then
+    printf '%d-04-30' $((2013 + major / 2 + 3))
+  else
+    printf '%d-06-01' $((2013 + (major - 1) / 2 + 1))
+  fi
+}
+
+# Is line $1 past its end of life today? Lines 20 and older always are.
+_node_line_eol() {
+  local major=$1 today
+  ((major <= 20)) && return 0
+  today=$(date -u +%F)
+  [[ ! $today < $(_node_eol_date "$major") ]]
+}
+
+# The LTS lines of the index not yet past their end of life, newest first, e.g. "26.x, 24.x, 22.x".
+_node_supported_lines() {
+  local version major seen=" " list=""
+  for version in "$@"; do
+    major=${version%%.*}
+    [[ $seen == *" $major "* ]] && continue
+    seen+="$major "
+    _node_line_eol "$major" && continue
+    list+="${list:+, }$major.x"
+  done
+  printf '%s' "$list"
+}
+
+# One warning line when the Node.js line in use is past its end of life.
+_node_warn_eol() {
+  local version=$1 major=${1%%.*}
+  _node_line_eol "$major" || return 0
+  warn "Node.js $major reached its end of life on $(_node_eol_date "$major") and gets no security fixes; supported lines: ${NODE_SUPPORTED_LINES:-22.x, 24.x, 26.x} (set engines.node in package.json to one of them)"
+}
+
+NODE_SUPPORTED_LINES=""
+
 _node_resolve() {
   local cache=$1 range=$2 version lts
   local -a all=() lts_versions=()
@@ -82,21 +124,47 @@ _node_resolve() {
   done < <(_node_index_versions "$cache/index.json")
   ((${#all[@]} > 0)) || fail "The Node.js release list at $(_node_mirror)/index.json has no linux-x64 release" \
     "Point NODE_MIRROR at a mirror of https://nodejs.org/dist."
-  if [[ -z $range ]]; then
-    if ((${#lts_versions[@]} == 0)); then lts_versions=("${all[@]}"); fi
-    NODE_VERSION=$(semver_max_satisfying '*' "${lts_versions[@]}")
-    info "engines.node is not set: using the newest LTS, $NODE_VERSION"
-    info "Set \"engines\": {\"node\": \"${NODE_VERSION%%.*}.x\"} in package.json to choose."
-    return 0
-  fi
   local sorted
   sorted=$(printf '%s\n' "${all[@]}" | sort -t. -k1,1nr -k2,2nr -k3,3nr)
   local -a sorted_versions
   mapfile -t sorted_versions <<<"$sorted"
+  if ((${#lts_versions[@]} > 0)); then
+    sorted=$(printf '%s\n' "${lts_versions[@]}" | sort -t. -k1,1nr -k2,2nr -k3,3nr)
+    mapfile -t lts_versions <<<"$sorted"
+  else
+    lts_versions=("${sorted_versions[@]}")
+  fi
+  NODE_SUPPORTED_LINES=$(_node_supported_lines "${lts_versions[@]}")
+  # The newest LTS line: the index lists every release, LTS ones with their codename.
+  local newest_lts=${lts_versions[0]} lts_major
+  lts_major=${newest_lts%%.*}
+  if [[ -z $range ]]; then
+    NODE_VERSION=$(semver_max_satisfying "$lts_major.x" "${lts_versions[@]}")
+    info "engines.node is not set: using the newest LTS line, $lts_major.x ($NODE_VERSION)"
+    info "Set \"engines\": {\"node\": \"$lts_major.x\"} in package.json to choose."
+    return 0
+  fi
   if ! NODE_VERSION=$(semver_max_satisfying "$range" "${sorted_versions[@]}"); then
     fail "No Node.js release satisfies engines.node \"$range\" in package.json" \
       "Releases that exist (newest of each major): $(_node_newest_per_major "${sorted_versions[@]}")" \
       "Change engines.node in package.json to a range that includes one of them."
+  fi
+  # A range that reaches past the newest LTS line (">=20", "*") gets that line, as on Heroku, unless
+  # NODEJS_ALLOW_WIDE_RANGE=true; a range that names only newer lines (">=27") is taken as written.
+  local capped
+  local -a within=()
+  for version in "${sorted_versions[@]}"; do
+    ((${version%%.*} <= lts_major)) && within+=("$version")
+  done
+  if ((${NODE_VERSION%%.*} > lts_major)) && ((${#within[@]} > 0)) &&
+    capped=$(semver_max_satisfying "$range" "${within[@]}"); then
+    if [[ ${NODEJS_ALLOW_WIDE_RANGE:-} == true ]]; then
+      info "engines.node \"$range\" resolves to $NODE_VERSION, past the newest LTS line ($lts_major.x): allowed by NODEJS_ALLOW_WIDE_RANGE=true"
+      return 0
+    fi
+    info "engines.node \"$range\" reaches past the newest LTS line, $lts_major.x: using $capped (NODEJS_ALLOW_WIDE_RANGE=true allows $NODE_VERSION)"
+    NODE_VERSION=$capped
+    return 0
   fi
   info "engines.node \"$range\" resolves to $NODE_VERSION"
 }
@@ -156,6 +224,29 @@ _node_cached_tarball() {
   return 1
 }
 
+# NODE_BINARY_URL: a Node.js tarball of the user's choice (.tar.gz or .tar.xz), taken as it is (there
+# is no SHASUMS256.txt to check it against). Kept in the cache under a hash of the URL, so a warm
+# build with the same URL downloads nothing.
+_node_from_url() {
+  local cache=$1 url=$2 key ext
+  case $url in
+    *.tar.xz) ext=tar.xz ;;
+    *.tar.gz | *.tgz) ext=tar.gz ;;
+    *) fail "NODE_BINARY_URL must point at a .tar.gz or .tar.xz of a Node.js build, not $url" \
+      "Use a URL such as https://nodejs.org/dist/v24.11.1/node-v24.11.1-linux-x64.tar.gz" ;;
+  esac
+  key=$(printf '%s' "$url" | sha256sum | cut -c1-16)
+  NODE_TARBALL="$cache/url-$key.$ext"
+  if [[ -s $NODE_TARBALL ]]; then
+    info "NODE_BINARY_URL is set: using the cached download of $url"
+    return 0
+  fi
+  info "NODE_BINARY_URL is set: downloading Node.js from $url (not resolved from engines.node)"
+  rm -f "$cache"/url-*
+  _node_fetch "$url" "$NODE_TARBALL.tmp"
+  mv "$NODE_TARBALL.tmp" "$NODE_TARBALL"
+}
+
 install_node() {
   local build_dir=$1 cache_dir=$2 range=$3
   local cache="$cache_dir/node"
@@ -167,19 +258,24 @@ install_node() {
   fi
 
   local existing
-  if existing=$(command -v node 2>/dev/null) && command -v npm >/dev/null 2>&1; then
+  if [[ -z ${NODE_BINARY_URL:-} ]] && existing=$(command -v node 2>/dev/null) && command -v npm >/dev/null 2>&1; then
     local existing_version
     existing_version=$("$existing" --version 2>/dev/null || true)
     if [[ -n $existing_version ]] && semver_satisfies "${existing_version#v}" "${range:-*}"; then
       info "Using Node.js $existing_version already on PATH ($existing), left by an earlier buildpack"
       NODE_VERSION=${existing_version#v}
+      _node_warn_eol "$NODE_VERSION"
       return 0
     fi
     info "Node.js ${existing_version:-?} on PATH ($existing) does not satisfy engines.node \"$range\": installing one"
   fi
 
-  _node_resolve "$cache" "$range"
-  _node_cached_tarball "$cache" "$NODE_VERSION" || _node_download "$cache" "$NODE_VERSION"
+  if [[ -n ${NODE_BINARY_URL:-} ]]; then
+    _node_from_url "$cache" "$NODE_BINARY_URL"
+  else
+    _node_resolve "$cache" "$range"
+    _node_cached_tarball "$cache" "$NODE_VERSION" || _node_download "$cache" "$NODE_VERSION"
+  fi
 
   local node_home="$build_dir/.heroku/node"
   rm -rf "$node_home"
@@ -198,4 +294,6 @@ install_node() {
   # shellcheck disable=SC2034 # read by write_export (profile.sh)
   NODE_INSTALLED_BY_BUILDPACK=1
   info "Installed Node.js $installed into .heroku/node (npm $(npm --version 2>/dev/null || echo missing))"
+  NODE_VERSION=${installed#v}
+  _node_warn_eol "$NODE_VERSION"
 }

@@ -13,7 +13,6 @@ import { parse as parseYaml } from 'yaml';
 import { stageBuildpack } from '../../procfile/build.js';
 import { loadProfileEnv } from '../../procfile/profile.js';
 import {
-  buildNodeTarball,
   cleanEnv,
   copyFixture,
   makeTempDir,
@@ -25,7 +24,7 @@ import {
   removeDir,
   REPO_ROOT,
   runScript,
-  startMirror,
+  startMirrorOfLines,
   type NodeMirror,
   type ToolPaths,
 } from './harness.js';
@@ -75,8 +74,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
   before(async function () {
     this.timeout(120_000);
     work = await makeTempDir('buildpack');
-    const tarball = await buildNodeTarball(work);
-    mirror = await startMirror(tarball);
+    mirror = await startMirrorOfLines();
     tools = await makeToolPaths(work);
     buildpack = await stageBuildpack(path.join(work, 'buildpack'));
     packed = await packThisPackage(work);
@@ -164,7 +162,11 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-engines')], bareEnv());
       expect(result.exitCode).to.equal(1);
       expect(result.stderr).to.include(' !     No Node.js release satisfies engines.node ">=99" in package.json');
-      expect(result.stderr).to.include(`(newest of each major): ${NODE_MAJOR + 3}.0.0, ${NODE_VERSION}, ${NODE_MAJOR - 2}.9.9`);
+      const served = [...mirror.served.entries()].map(([major, version]) => ({ major, version }));
+      const newest = [{ major: 27, version: '27.2.0' }, { major: 25, version: '25.9.0' }, { major: 18, version: '18.20.8' }, ...served]
+        .sort((a, b) => b.major - a.major)
+        .map(({ version }) => version);
+      expect(result.stderr).to.include(`(newest of each major): ${newest.join(', ')}\n`);
       expect(mirror.requests).to.deep.equal(['/index.json']);
     });
 
