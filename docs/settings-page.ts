@@ -3,6 +3,8 @@
  * tsunicorn's parser and --help), so the page cannot drift from the code. `npm run docs` writes it; a
  * test fails when the committed page differs from what this renders.
  */
+import { GUNICORN_HOOKS, GUNICORN_IMPLEMENTED, GUNICORN_ONLY } from '../runtime/gunicorn-settings.js';
+import { HOOK_NAMES, UNSUPPORTED_HOOKS } from '../runtime/hooks.js';
 import { SETTINGS, type BindAddress } from '../runtime/settings.js';
 
 type Setting = (typeof SETTINGS)[number];
@@ -44,7 +46,50 @@ export function renderSettingsPage(): string {
     if (setting.env) lines.push(`- Environment: \`$${setting.env}\``);
     lines.push(`- Default: ${defaultText(setting)}`, '', setting.help);
   }
+  lines.push(...gunicornSection());
   return lines.join('\n') + '\n';
+}
+
+/** Every gunicorn setting with what tsunicorn does with it. */
+function gunicornSection(): string[] {
+  const lines = [
+    '',
+    "## gunicorn's settings",
+    '',
+    'A Procfile line or config file copied from a Python app keeps working: each of gunicorn\'s settings is',
+    'implemented under its gunicorn spelling, or accepted with one `[WARNING]` line at start saying why it',
+    'does not apply to Node and what tsunicorn does instead (the server then starts as if it were not',
+    'given), or refused with one line and exit 2 where ignoring it would change what the server does. A',
+    "misspelt flag or key gets a suggestion: `tsunicorn: unknown option '--wokers' (did you mean --workers?)`.",
+    '',
+    '| gunicorn setting | flags | tsunicorn |',
+    '| --- | --- | --- |',
+  ];
+  const flags = (list: readonly string[]) => list.map((flag) => `\`${flag}\``).join(', ');
+  for (const gunicorn of GUNICORN_IMPLEMENTED) {
+    const row = SETTINGS.find((setting) =>
+      setting.name === gunicorn.name || (setting.aliases ?? []).includes(gunicorn.name) || gunicorn.flags.some((flag) => flag.startsWith('--') && setting.flags.includes(flag)));
+    if (!row && gunicorn.name === 'wsgi_app') {
+      lines.push(`| \`wsgi_app\` | | implemented: the config key \`app\` (or \`wsgi_app\`) names the APP |`);
+      continue;
+    }
+    if (!row) {
+      if (gunicorn.pending) continue;
+      throw new Error(`gunicorn's ${gunicorn.name} is listed as implemented but no row of SETTINGS carries it`);
+    }
+    lines.push(`| \`${gunicorn.name}\` | ${flags(gunicorn.flags)} | implemented: [\`${row.name}\`](#${row.name}) |`);
+  }
+  for (const other of GUNICORN_ONLY) {
+    const status = other.status === 'refused' ? 'refused (exit 2)' : 'accepted with a warning';
+    lines.push(`| \`${other.name}\` | ${other.flags.length ? flags(other.flags) : 'config file only'} | ${status}: ${other.reason.replace(/\|/g, '\\|')} |`);
+  }
+  for (const hook of GUNICORN_HOOKS) {
+    const status = (HOOK_NAMES as readonly string[]).includes(hook)
+      ? 'hook, implemented (see [tsunicorn.md](tsunicorn.md#hooks))'
+      : `hook, refused at start (exit 2): ${UNSUPPORTED_HOOKS[hook] ?? 'not a tsunicorn hook'}`;
+    lines.push(`| \`${hook}\` | config file only | ${status} |`);
+  }
+  return lines;
 }
 
 function flagList(setting: Setting): string {

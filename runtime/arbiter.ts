@@ -11,7 +11,7 @@
  * stay open until the master stops (TERM, INT, QUIT).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,7 @@ import { Handover } from './handover.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
 import { Logger, type LoggerOptions } from './logging.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
-import type { Settings } from './settings.js';
+import { environmentOf, type Settings } from './settings.js';
 
 type WorkerState = 'booting' | 'ready' | 'stopping';
 
@@ -138,9 +138,13 @@ export class Arbiter {
   /** The --pid file written at start (a reload may name another; this one is removed at exit). */
   private pidFile: string | undefined;
 
+  /** gunicorn settings given that do not apply, logged once the log is up. */
+  private warnings: string[];
+
   constructor(configuration: Configuration, private readonly options: ArbiterOptions) {
     this.settings = configuration.settings;
     this.hooks = configuration.hooks;
+    this.warnings = configuration.warnings;
     this.targetWorkers = this.settings.workers;
     this.log = this.makeLogger(this.settings);
     // The workers open the access log themselves: one that cannot be opened is a bad setting, refused here.
@@ -178,7 +182,7 @@ export class Arbiter {
   /** Runs until the server stops; resolves to the exit status. Throws BindError before any worker starts. */
   async run(): Promise<number> {
     const secure = this.settings.certfile !== undefined;
-    this.listeners = await bindAll(this.settings.bind, secure);
+    this.listeners = await bindAll(this.settings.bind, secure, this.settings.backlog);
     if (this.settings.pidfile) {
       try {
         writePidFile(this.settings.pidfile);
@@ -191,6 +195,7 @@ export class Arbiter {
     // Handled from before the announcement: whoever reads `Listening at:` may signal at once.
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
     this.log.info(`Starting tsunicorn ${this.options.version}`);
+    for (const warning of this.warnings.splice(0)) this.log.warning(warning);
     for (const listener of this.listeners) this.log.info(`Listening at: ${listener.url} (${process.pid})`);
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     for (const [index, listener] of this.listeners.entries()) {
@@ -347,14 +352,27 @@ export class Arbiter {
     });
   }
 
+  /** Where the workers run and the APP is found: --chdir, else where tsunicorn started. */
+  private get appCwd(): string {
+    return this.settings.chdir ? path.resolve(this.options.sources.cwd, this.settings.chdir) : this.options.sources.cwd;
+  }
+
   private fork(age: number): void {
     const entry = workerEntry();
-    const child = fork(entry.file, [], {
-      cwd: this.options.sources.cwd,
-      env: this.options.sources.env,
-      execArgv: entry.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    // --capture-output: the app's stdout and stderr go to the error log file (opened per fork, so that a
+    // worker started after USR1 writes to the reopened file).
+    const captured = this.settings.capture_output && this.settings.errorlog !== '-' ? this.openCapture() : undefined;
+    let child: ChildProcess;
+    try {
+      child = fork(entry.file, [], {
+        cwd: this.appCwd,
+        env: { ...this.options.sources.env, ...environmentOf(this.settings) },
+        execArgv: entry.execArgv,
+        stdio: ['ignore', captured ?? 'inherit', captured ?? 'inherit', 'ipc'],
+      });
+    } finally {
+      if (captured !== undefined) closeSync(captured);
+    }
     const pid = child.pid;
     if (pid === undefined) {
       this.log.error('Cannot start a worker process');
@@ -368,7 +386,16 @@ export class Arbiter {
     });
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => this.reap(worker, code, signal));
-    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.options.sources.cwd, age });
+    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.appCwd, age });
+  }
+
+  private openCapture(): number | undefined {
+    try {
+      return openSync(this.settings.errorlog, 'a');
+    } catch (error) {
+      this.log.error(`--capture-output: cannot open ${this.settings.errorlog}: ${firstLine(error)}`);
+      return undefined;
+    }
   }
 
   private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage): void {
@@ -531,6 +558,7 @@ export class Arbiter {
       if (next.workers !== this.settings.workers) this.setTargetWorkers(next.workers);
       this.settings = next;
       this.hooks = configuration.hooks;
+      for (const warning of configuration.warnings) this.log.warning(warning);
     } catch (error) {
       // No new generation either: its workers would read the same config file (for the hooks) and fail.
       this.log.error(`Reload: cannot read the configuration, keeping the current one and the running workers: ${firstLine(error)}`);
@@ -544,8 +572,9 @@ export class Arbiter {
   /** --preload: load the app in the master so a broken app fails before any worker starts. */
   private async preload(): Promise<boolean> {
     try {
+      Object.assign(process.env, environmentOf(this.settings));
       await loadApp(this.settings.app ?? '', {
-        cwd: this.options.sources.cwd,
+        cwd: this.appCwd,
         factory: this.settings.factory,
         fetch: { secure: false, isTrustedProxy: () => false },
       });
@@ -560,8 +589,8 @@ export class Arbiter {
 
   private async watchForReload(): Promise<void> {
     const { watch } = await import('chokidar');
-    const appFile = resolveAppFile(parseAppSpec(this.settings.app ?? ''), this.options.sources.cwd);
-    const root = appFile ? path.dirname(appFile) : this.options.sources.cwd;
+    const appFile = resolveAppFile(parseAppSpec(this.settings.app ?? ''), this.appCwd);
+    const root = appFile ? path.dirname(appFile) : this.appCwd;
     const watcher = watch(root, {
       ignoreInitial: true,
       ignored: (file: string) => /(^|[/\\])(node_modules|\.git)([/\\]|$)/.test(file),

@@ -2,7 +2,8 @@
  * The `tsunicorn` command: resolves the settings, prints --help / --version, and runs the master.
  * A user error is one line on stderr and a non-zero status (2 settings, 1 bind, 4 app load, 3 boot).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { Arbiter } from './arbiter.js';
 import { checkConfiguration } from './check-config.js';
 import { formatConfiguration, loadConfiguration } from './configuration.js';
@@ -46,6 +47,13 @@ async function main(): Promise<number> {
     process.stderr.write('tsunicorn: missing APP: usage is tsunicorn [OPTIONS] path/to/module[:name] (see --help)\n');
     return 2;
   }
+  if (settings.chdir !== undefined && statSync(path.resolve(sources.cwd, settings.chdir), { throwIfNoEntry: false })?.isDirectory() !== true) {
+    process.stderr.write(`tsunicorn: --chdir: no such directory: ${settings.chdir}\n`);
+    return 2;
+  }
+  // Set before the sockets are bound (a unix socket's mode follows it); the workers inherit it.
+  if (settings.umask !== undefined) process.umask(settings.umask);
+  process.title = `tsunicorn: master [${settings.proc_name ?? settings.app}]`;
   // Before any worker starts: a Node.js without what the master or the workers rely on is one line and exit 3.
   checkNodeInternals('master');
   return new Arbiter(configuration, { sources, version }).run();

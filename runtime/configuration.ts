@@ -42,6 +42,8 @@ export interface Configuration {
   configFile: string | undefined;
   help: boolean;
   version: boolean;
+  /** One line each for gunicorn settings given that do not apply to tsunicorn; the master logs them. */
+  warnings: string[];
 }
 
 let importGeneration = 0;
@@ -51,16 +53,17 @@ export async function loadConfiguration(sources: ConfigurationSources): Promise<
   const envArgsText = sources.env.TSUNICORN_CMD_ARGS;
   const envArgs: ParsedArgs = envArgsText
     ? parseCommandLine(splitShellWords(envArgsText), 'TSUNICORN_CMD_ARGS')
-    : { values: {}, help: false, version: false };
+    : { values: {}, help: false, version: false, warnings: [] };
   if (cli.help || cli.version) {
     const settings = mergeSettings();
-    return { settings, origins: originsOf(settings, []), hooks: {}, configFile: undefined, help: cli.help, version: cli.version };
+    return { settings, origins: originsOf(settings, []), hooks: {}, configFile: undefined, help: cli.help, version: cli.version, warnings: [] };
   }
   const environment = settingsFromEnvironment(sources.env);
   const configFile = findConfigFile(cli.values.config ?? envArgs.values.config, sources.cwd);
   let fromFile: Partial<Settings> = {};
   let hooks: Hooks = {};
-  if (configFile) ({ settings: fromFile, hooks } = await importConfigFile(configFile));
+  const fileWarnings: string[] = [];
+  if (configFile) ({ settings: fromFile, hooks } = await importConfigFile(configFile, fileWarnings));
   const settings = mergeSettings(environment, fromFile, envArgs.values, cli.values, {
     app: cli.app ?? envArgs.app ?? (fromFile as { app?: string }).app,
     config: configFile,
@@ -72,7 +75,8 @@ export async function loadConfiguration(sources: ConfigurationSources): Promise<
     [{ ...envArgs.values, app: envArgs.app, config: envArgs.values.config }, () => 'TSUNICORN_CMD_ARGS'],
     [{ ...cli.values, app: cli.app }, () => 'command line'],
   ]);
-  return { settings, origins, hooks, configFile, help: false, version: false };
+  const warnings = [...fileWarnings, ...envArgs.warnings, ...cli.warnings];
+  return { settings, origins, hooks, configFile, help: false, version: false, warnings };
 }
 
 /** The highest layer that gave each setting a value (layers lowest first), else `default`. */
@@ -106,7 +110,7 @@ export async function loadConfigHooks(file: string): Promise<Hooks> {
   return (await importConfigFile(file)).hooks;
 }
 
-async function importConfigFile(file: string): Promise<{ settings: Partial<Settings>; hooks: Hooks }> {
+async function importConfigFile(file: string, warnings?: string[]): Promise<{ settings: Partial<Settings>; hooks: Hooks }> {
   let namespace: Record<string, unknown>;
   try {
     // A query string makes every import (start, each HUP) read the file anew.
@@ -132,7 +136,7 @@ async function importConfigFile(file: string): Promise<{ settings: Partial<Setti
     delete object.app;
     delete object.wsgi_app;
   }
-  const settings = settingsFromConfigObject(object, file);
+  const settings = settingsFromConfigObject(object, file, warnings);
   return { settings: app === undefined ? settings : { ...settings, app }, hooks };
 }
 

@@ -68,6 +68,20 @@ export interface ConfigSettings {
   health_path?: string;
   check_config?: boolean;
   print_config?: boolean;
+  /** The workers run in this folder (the APP is found from it). */
+  chdir?: string;
+  /** Shown in the process titles: `tsunicorn: master [NAME]`. */
+  proc_name?: string;
+  /** `KEY=VALUE` environment variables for the app. */
+  raw_env?: string | string[];
+  backlog?: number;
+  capture_output?: boolean;
+  /** The workers' user and group (name or id); switching needs root. */
+  user?: string | number;
+  group?: string | number;
+  /** `'022'`, `'0o027'` or a number such as `0o22`. */
+  umask?: string | number;
+  initgroups?: boolean;
 }
 
 /** What a tsunicorn config module exports: settings and hooks. */

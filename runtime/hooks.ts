@@ -75,7 +75,7 @@ export const HOOK_NAMES: readonly HookName[] = [
 ];
 
 /** gunicorn hooks that have no meaning here, and why. */
-const UNSUPPORTED_HOOKS: Record<string, string> = {
+export const UNSUPPORTED_HOOKS: Record<string, string> = {
   pre_exec: 'it runs before a USR2 re-exec of the master, and tsunicorn has no USR2 re-exec',
   worker_abort:
     'gunicorn calls it in a timed-out worker on SIGABRT; tsunicorn ends a timed-out worker with SIGKILL, ' +

@@ -32,7 +32,7 @@ function removeStaleUnixSocket(socketPath: string): void {
   }
 }
 
-function bindOne(address: BindAddress, secure: boolean): Promise<Listener> {
+function bindOne(address: BindAddress, secure: boolean, backlog: number): Promise<Listener> {
   // pauseOnConnect: a connection the master accepts is handed to a worker unread.
   const server = net.createServer({ pauseOnConnect: true });
   return new Promise((resolve, reject) => {
@@ -53,17 +53,17 @@ function bindOne(address: BindAddress, secure: boolean): Promise<Listener> {
     };
     if (address.kind === 'unix') {
       removeStaleUnixSocket(address.path);
-      server.listen({ path: address.path, backlog: 2048 }, onListening);
+      server.listen({ path: address.path, backlog }, onListening);
     } else {
-      server.listen({ host: address.host, port: address.port, backlog: 2048 }, onListening);
+      server.listen({ host: address.host, port: address.port, backlog }, onListening);
     }
   });
 }
 
-export async function bindAll(addresses: readonly BindAddress[], secure: boolean): Promise<Listener[]> {
+export async function bindAll(addresses: readonly BindAddress[], secure: boolean, backlog = 2048): Promise<Listener[]> {
   const listeners: Listener[] = [];
   try {
-    for (const address of addresses) listeners.push(await bindOne(address, secure));
+    for (const address of addresses) listeners.push(await bindOne(address, secure, backlog));
   } catch (error) {
     await closeAll(listeners);
     throw error;

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SettingsError } from './errors.js';
+import { GUNICORN_ONLY, closestMatch, gunicornOnlyMessage, type GunicornOnlySetting } from './gunicorn-settings.js';
 import { compileAccessFormat } from './logging.js';
 import { DEFAULT_FIELD_SIZE, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, clampRequestFieldSize, clampRequestFields, clampRequestLine } from './http/limits.js';
 
@@ -53,6 +54,15 @@ export interface Settings {
   health_path: string | undefined;
   check_config: boolean;
   print_config: boolean;
+  chdir: string | undefined;
+  proc_name: string | undefined;
+  raw_env: string[];
+  backlog: number;
+  capture_output: boolean;
+  user: string | undefined;
+  group: string | undefined;
+  umask: number | undefined;
+  initgroups: boolean;
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -159,6 +169,33 @@ function urlPath(raw: string): string {
 function accessFormat(raw: string): string {
   compileAccessFormat(text(raw));
   return raw;
+}
+
+/** `KEY=VALUE` for --env: a variable name, then the value (which may be empty or hold `=`). */
+function environmentAssignment(raw: string): string[] {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(raw)) fail('KEY=VALUE', raw);
+  return [raw];
+}
+
+/** A umask: octal with a leading 0 or 0o (`022`, `0o027`) or decimal, as gunicorn's int(value, 0) reads. */
+function umask(raw: string): number {
+  const value = raw.trim();
+  let mask: number;
+  if (/^0o?[0-7]+$/i.test(value)) mask = parseInt(value.replace(/^0o?/i, '') || '0', 8);
+  else if (/^(0x[0-9a-f]+|\d+)$/i.test(value)) mask = Number(value);
+  else return fail('a umask such as 022, 0o027 or 18', raw);
+  if (mask > 0o777) fail('a umask no larger than 0o777', raw);
+  return mask;
+}
+
+/** The variables --env sets, as an environment object (a later KEY=VALUE wins). */
+export function environmentOf(settings: Pick<Settings, 'raw_env'>): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const assignment of settings.raw_env) {
+    const equals = assignment.indexOf('=');
+    environment[assignment.slice(0, equals)] = assignment.slice(equals + 1);
+  }
+  return environment;
 }
 
 function ipList(raw: string): string[] {
@@ -294,6 +331,42 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
     name: 'print_config', flags: ['--print-config'], default: false, parse: bool,
     help: 'Print every setting with its value and where it came from (default, env $NAME, config file, TSUNICORN_CMD_ARGS, command line), then check as --check-config does.',
   }),
+  row({
+    name: 'chdir', flags: ['--chdir'], meta: 'DIR', default: undefined, parse: text,
+    help: 'Run the workers in DIR: the APP and everything the app opens by a relative path are found from there (the config file, --pid and log files stay relative to where tsunicorn started).',
+  }),
+  row({
+    name: 'proc_name', flags: ['--name', '-n'], meta: 'NAME', default: undefined, parse: text,
+    help: 'Process titles (ps, top): "tsunicorn: master [NAME]" and "tsunicorn: worker [NAME]". Default: the APP.',
+  }),
+  row({
+    name: 'raw_env', flags: ['--env', '-e'], meta: 'KEY=VALUE', repeatable: true, default: [], parse: environmentAssignment,
+    help: 'Set an environment variable for the app (master and workers). Repeat for several.',
+  }),
+  row({
+    name: 'backlog', flags: ['--backlog'], meta: 'INT', default: 2048, parse: positiveInt,
+    help: 'Most connections the kernel queues on each listening socket before the master accepts them.',
+  }),
+  row({
+    name: 'capture_output', flags: ['--capture-output'], default: false, parse: bool,
+    help: 'Send what the app writes to stdout and stderr to the --error-logfile file (no effect when the error log is stderr).',
+  }),
+  row({
+    name: 'user', flags: ['--user', '-u'], meta: 'USER', default: undefined, parse: text,
+    help: 'Run the workers as this user (name or uid); the master stays as it started. Needs root unless it is the current user.',
+  }),
+  row({
+    name: 'group', flags: ['--group', '-g'], meta: 'GROUP', default: undefined, parse: text,
+    help: 'Run the workers as this group (name or gid). Needs root unless it is the current group.',
+  }),
+  row({
+    name: 'umask', flags: ['--umask', '-m'], meta: 'MASK', default: undefined, parse: umask,
+    help: 'File mode mask of the master and the workers (022, 0o027...), set before the sockets are bound. Default: the one tsunicorn was started with.',
+  }),
+  row({
+    name: 'initgroups', flags: ['--initgroups'], default: false, parse: bool,
+    help: 'With --user, give the workers every supplementary group of that user (initgroups(3)); without it they keep only --group.',
+  }),
 ];
 
 function row<K extends SettingName>(setting: SettingRow<K>): SettingRow<SettingName> {
@@ -318,6 +391,14 @@ export interface ParsedArgs {
   app?: string;
   help: boolean;
   version: boolean;
+  /** One line for each gunicorn setting given that does not apply to tsunicorn (see gunicorn-settings.ts). */
+  warnings: string[];
+}
+
+/** Every long flag a user may type, for suggestions. */
+function knownLongFlags(): string[] {
+  return [...SETTINGS.flatMap((setting) => setting.flags), ...GUNICORN_ONLY.flatMap((setting) => setting.flags), '--help', '--version']
+    .filter((flag) => flag.startsWith('--'));
 }
 
 export function parseCommandLine(argv: readonly string[], source: string): ParsedArgs {
@@ -326,6 +407,16 @@ export function parseCommandLine(argv: readonly string[], source: string): Parse
     version: { type: 'boolean', short: 'v' },
   };
   const byOption = new Map<string, SettingRow<SettingName>>();
+  const gunicornOnly = new Map<string, GunicornOnlySetting>();
+  for (const setting of GUNICORN_ONLY) {
+    const short = setting.flags.find((flag) => /^-[a-zA-Z]$/.test(flag))?.slice(1);
+    setting.flags.filter((flag) => flag.startsWith('--')).forEach((flag, index) => {
+      const option = flag.slice(2);
+      options[option] = { type: setting.takesValue ? 'string' : 'boolean', multiple: true };
+      if (index === 0 && short) options[option].short = short;
+      gunicornOnly.set(option, setting);
+    });
+  }
   for (const setting of SETTINGS) {
     const short = setting.flags.find((flag) => /^-[a-zA-Z]$/.test(flag))?.slice(1);
     setting.flags.filter((flag) => flag.startsWith('--')).forEach((flag, index) => {
@@ -342,8 +433,19 @@ export function parseCommandLine(argv: readonly string[], source: string): Parse
     throw new SettingsError(describeParseError(error, source));
   }
   const values: Partial<Record<SettingName, unknown>> = {};
+  const warnings: string[] = [];
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
+    const other = gunicornOnly.get(token.name);
+    if (other) {
+      const label = other.flags.find((flag) => flag.startsWith('--'))!;
+      if (other.takesValue && token.value === undefined) throw new SettingsError(`${label}: expected a value${sourceSuffix(source)}`);
+      if (!other.takesValue && token.value !== undefined) throw new SettingsError(`${label}: takes no value${sourceSuffix(source)}`);
+      const message = `${gunicornOnlyMessage(other, label)}${sourceSuffix(source)}`;
+      if (other.status === 'refused') throw new SettingsError(message);
+      if (!warnings.includes(message)) warnings.push(message);
+      continue;
+    }
     const setting = byOption.get(token.name);
     if (!setting) continue;
     const label = flagLabel(setting);
@@ -370,6 +472,7 @@ export function parseCommandLine(argv: readonly string[], source: string): Parse
     app: positionals[0],
     help: flags.help === true,
     version: flags.version === true,
+    warnings,
   };
 }
 
@@ -389,7 +492,13 @@ function describeParseError(error: unknown, source: string): string {
   const code = (error as { code?: string }).code;
   const message = (error as Error).message;
   const option = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `${option}: unknown option (see tsunicorn --help)${sourceSuffix(source)}`;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    // As tsforeman's (commander's) own: `tsunicorn: unknown option '--wokers' (did you mean --workers?)`.
+    const given = option.split('=')[0]!;
+    const suggestion = given.startsWith('--') ? closestMatch(given, knownLongFlags()) : undefined;
+    const hint = suggestion ? ` (did you mean ${suggestion}?)` : ' (see tsunicorn --help)';
+    return `tsunicorn: unknown option '${given}'${hint}${sourceSuffix(source)}`;
+  }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return `${option.split(',')[0]}: expected a value${sourceSuffix(source)}`;
   return `${message.split('\n')[0]}${sourceSuffix(source)}`;
 }
@@ -429,7 +538,7 @@ export function splitShellWords(line: string): string[] {
 // ---------------------------------------------------------------- config file and environment
 
 /** Turns the plain object a config module exports into explicit settings, checking every key. */
-export function settingsFromConfigObject(object: Record<string, unknown>, file: string): Partial<Settings> {
+export function settingsFromConfigObject(object: Record<string, unknown>, file: string, warnings?: string[]): Partial<Settings> {
   const byKey = new Map<string, SettingRow<SettingName>>();
   for (const setting of SETTINGS) {
     byKey.set(setting.name, setting);
@@ -439,7 +548,16 @@ export function settingsFromConfigObject(object: Record<string, unknown>, file: 
   for (const [key, value] of Object.entries(object)) {
     if (typeof value === 'function' || key === 'default') continue;
     const setting = byKey.get(key);
-    if (!setting) throw new SettingsError(`${file}: unknown setting "${key}"`);
+    if (!setting) {
+      const other = GUNICORN_ONLY.find((candidate) => candidate.name === key);
+      if (other?.status === 'refused') throw new SettingsError(gunicornOnlyMessage(other, `${file}: ${key}`));
+      if (other) {
+        warnings?.push(gunicornOnlyMessage(other, `${file}: ${key}`));
+        continue;
+      }
+      const suggestion = closestMatch(key, [...byKey.keys(), ...GUNICORN_ONLY.map((candidate) => candidate.name)]);
+      throw new SettingsError(`${file}: unknown setting "${key}"${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
+    }
     const label = `${file}: ${key}`;
     const raws = setting.repeatable && Array.isArray(value) ? value : [value];
     const parsed: unknown[] = [];

@@ -82,7 +82,7 @@ describe('tsunicorn settings', function () {
         error = caught;
       }
       expect(error).to.be.instanceOf(SettingsError);
-      expect((error as Error).message).to.equal(`${config}: unknown setting "wrokers"`);
+      expect((error as Error).message).to.equal(`${config}: unknown setting "wrokers" (did you mean workers?)`);
     });
   });
 
@@ -93,7 +93,7 @@ describe('tsunicorn settings', function () {
       [['--timeout', 'soon'], {}, '--timeout: expected a non-negative number of seconds, got "soon"'],
       [['--log-level', 'loud'], {}, '--log-level: expected one of debug, info, warning, error, critical, got "loud"'],
       [['-b', 'nowhere:port'], {}, '--bind: expected HOST:PORT, [IPV6]:PORT or unix:/path, got "nowhere:port"'],
-      [['--frobnicate'], {}, '--frobnicate: unknown option (see tsunicorn --help)'],
+      [['--frobnicate'], {}, "tsunicorn: unknown option '--frobnicate' (see tsunicorn --help)"],
       [[], { WEB_CONCURRENCY: 'many' }, 'WEB_CONCURRENCY: expected a positive integer, got "many"'],
       [[], { TSUNICORN_CMD_ARGS: '--max-requests -5' }, '--max-requests: expected a value (in TSUNICORN_CMD_ARGS)'],
       [['--certfile', 'cert.pem'], {}, '--keyfile: HTTPS needs both --certfile and --keyfile'],
