@@ -6,7 +6,7 @@ import path from 'node:path';
 import { SettingsError } from '../../runtime/errors.js';
 import { GUNICORN_ONLY } from '../../runtime/gunicorn-settings.js';
 import { parseCommandLine } from '../../runtime/settings.js';
-import { TsunicornProcess, request, stopAllServers, waitUntilServing } from './tsunicorn-process.js';
+import { TsunicornProcess, request, sleep, stopAllServers, waitUntilServing } from './tsunicorn-process.js';
 
 /** A Procfile line copied from a Python app, run unchanged (but for the APP) by tsunicorn. */
 describe("gunicorn's command line", function () {
@@ -44,6 +44,8 @@ describe("gunicorn's command line", function () {
     const site = path.join(directory, 'site');
     expect(response.body).to.match(new RegExp(`^${site} hello a=b `));
     expect(title(server.pid)).to.equal('tsunicorn: master [web]');
+    // A worker takes its title when the master's boot message arrives: wait for it (bounded).
+    for (let attempt = 0; attempt < 200 && title(worker!) !== 'tsunicorn: worker [web]'; attempt++) await sleep(25);
     expect(title(worker!)).to.equal('tsunicorn: worker [web]');
     const warnings = server.stderr.filter((line) => line.includes('[WARNING]'));
     expect(warnings.map((line) => line.replace(/^.*\[WARNING\] /, '').split(':')[0])).to.deep.equal(['--worker-class', '--threads', '--worker-connections']);
