@@ -27,21 +27,35 @@ export interface LogLine {
 
 export const DEFAULT_LOG_LINES = 5000;
 
-/** A fixed-size ring of lines. */
+/** Besides the line count, the bytes kept per instance are bounded: the oldest lines go first. */
+export const LOG_BYTES_PER_INSTANCE = 8 * 1024 * 1024;
+
+/** A fixed-size ring of lines, also bounded in bytes. */
 class Ring {
   private readonly lines: (LogLine | undefined)[];
   private next = 0;
   private count = 0;
+  private bytes = 0;
 
   constructor(size: number) {
     this.lines = new Array<LogLine | undefined>(size);
   }
 
   push(line: LogLine): void {
-    if (this.lines.length === 0) return;
+    const size = this.lines.length;
+    if (size === 0) return;
+    if (this.count === size) this.bytes -= this.lines[this.next]?.bytes.length ?? 0;
     this.lines[this.next] = line;
-    this.next = (this.next + 1) % this.lines.length;
-    this.count = Math.min(this.count + 1, this.lines.length);
+    this.bytes += line.bytes.length;
+    this.next = (this.next + 1) % size;
+    this.count = Math.min(this.count + 1, size);
+    // Too many bytes: drop the oldest, keeping at least the newest line.
+    while (this.bytes > LOG_BYTES_PER_INSTANCE && this.count > 1) {
+      const oldest = (this.next - this.count + size) % size;
+      this.bytes -= this.lines[oldest]?.bytes.length ?? 0;
+      this.lines[oldest] = undefined;
+      this.count--;
+    }
   }
 
   /** The last `n` lines, oldest first. */

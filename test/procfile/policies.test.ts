@@ -8,15 +8,17 @@ describe('tsforeman start --restart / --can-die / --watch', function () {
   afterEach(cleanup);
 
   describe('--restart', () => {
-    it('restarts a crashing process with growing back-off and reports the crash loop', async () => {
+    // The back-off's growth and the crash-loop line are covered with a fake clock (supervisor.test.ts);
+    // here, one real restart of a real process.
+    it('restarts a crashing process under the same name after the back-off, the others untouched', async () => {
       const dir = project({ Procfile: 'crasher: echo "run $$"; exit 1\nweb: exec sleep 300\n' });
       const manager = startManager(['start', '--no-timestamp', '--restart', 'crasher'], dir);
       const web = Number((await manager.waitFor(/web\.1 started \(pid (\d+)\)/))[1]);
-      await manager.waitFor(/crasher\.1 is crash looping \(3 quick exits in a row\); restarting in 2s/);
+      await manager.waitFor(/(crasher\.1 \| run \d+[\s\S]*){2}/);
       const out = manager.stdout;
       expect(out).to.include('system    | crasher.1 exited with code 1\nsystem    | restarting crasher.1 in 0.5s\n');
-      expect(out).to.include('system    | restarting crasher.1 in 1s\n');
-      expect([...out.matchAll(/crasher\.1 \| run (\d+)/g)].length).to.equal(3);
+      const runs = [...out.matchAll(/crasher\.1 \| run (\d+)/g)].map((match) => match[1]);
+      expect(new Set(runs).size).to.equal(runs.length);
       expect(processAlive(web), 'web keeps running').to.equal(true);
       manager.signal('SIGTERM');
       expect((await manager.exit).code).to.equal(143);
