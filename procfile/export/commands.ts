@@ -43,9 +43,9 @@ function tsunicornArgs(argv: readonly string[]): string[] | undefined {
 /**
  * Reads a Procfile command the way the exported service will run it. For tsunicorn, the settings
  * come from tsunicorn's own resolution (command line > TSUNICORN_CMD_ARGS > config file > env),
- * with the env files' variables and `port` as PORT, in the app's root folder.
+ * with the env files' variables and `own` (PORT, PS, DYNO) on top, in the app's root folder.
  *
- *   await describeCommand('web', 'tsunicorn app.js --graceful-timeout 20', env, root, 5000, 5)
+ *   await describeCommand('web', 'tsunicorn app.js --graceful-timeout 20', env, root, { PORT: '5000', PS: 'web.1' }, 5)
  *   // { tsunicorn: true, drainSeconds: 20, stopSeconds: 25, ... }
  */
 export async function describeCommand(
@@ -53,12 +53,12 @@ export async function describeCommand(
   command: string,
   env: EnvMap,
   root: string,
-  port: number,
+  own: Readonly<Record<string, string>>,
   timeoutSeconds: number,
 ): Promise<CommandFacts> {
   const shellCommand = withExec(command);
   const execs = shellCommand !== command;
-  const processEnv = { ...env, PORT: String(port) };
+  const processEnv = { ...env, ...own };
   const simple = expandSimpleCommand(command, processEnv);
   const args = simple === null ? undefined : tsunicornArgs(simple.argv);
   if (simple === null || args === undefined) {

@@ -80,7 +80,7 @@ export async function planExport(
   const types: ProcessType[] = [];
   for (const [index, entry] of project.procfile.entries.entries()) {
     const port = basePort + 100 * index;
-    const facts = await describeCommand(entry.name, entry.command, fileEnv, project.root, port, timeout);
+    const facts = await describeCommand(entry.name, entry.command, fileEnv, project.root, { PORT: String(port), PS: entry.name }, timeout);
     types.push({ entry, count: countFor(formation, entry.name), port, facts });
   }
   const instances = expandInstances(project.procfile, formation, basePort);
@@ -99,7 +99,8 @@ export async function planExport(
       process.stderr.write(`warning: --hold-port ${name}: "${type.entry.command}" is not tsunicorn; it must take its socket from LISTEN_FDS (systemd socket activation), or it fails with EADDRINUSE\n`);
     }
     for (const instance of instances.filter((candidate) => candidate.entry.name === name)) {
-      const facts = await describeCommand(name, instance.entry.command, fileEnv, project.root, instance.port, timeout);
+      const own = { PORT: String(instance.port), PS: instance.name, DYNO: instance.name };
+      const facts = await describeCommand(name, instance.entry.command, fileEnv, project.root, own, timeout);
       heldBinds.set(instance.name, facts.tsunicorn ? facts.binds : [{ kind: 'tcp', host: '0.0.0.0', port: instance.port, text: `0.0.0.0:${instance.port}` }]);
     }
   }
