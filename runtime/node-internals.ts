@@ -6,7 +6,7 @@
  *   checkNodeInternals('master');                  // the CLI, before any worker: HTTP and IPC internals
  *   checkNodeInternals();                          // throws BootError: "... (socket.parser missing)"
  *   const parser = httpParserOf(socket);           // after http.Server's own 'connection' listener
- *   onParserExecute(parser, (ret, nodeHandling) => { scan(parserCurrentBuffer(parser)); nodeHandling(ret); });
+ *   onParserExecute(parser, { afterParse(ret, nodeHandling) { scan(parserCurrentBuffer(parser)); nodeHandling(ret); } });
  *   const unsent = takeUnacknowledgedHandles(child);    // connections a worker that exited never took
  *
  * Checked on Node 20, 22 and 24.
@@ -85,6 +85,7 @@ function probeHttpConnection(): string | undefined {
     if (socket.listenerCount('data') !== nodeListeners + 1) return "http.Server's own socket data listener missing";
     const ownOption = PARSER_OPTIONS.find((name) => !Object.hasOwn(server, name));
     if (ownOption) return `http.Server's own ${ownOption} property missing`;
+    if (responseClassKey(server) === undefined) return "http.Server's own ServerResponse class missing";
     return undefined;
   } finally {
     socket.destroy();
@@ -129,6 +130,26 @@ export function setParserOptions(server: http.Server, options: ParserOptions): v
   for (const name of PARSER_OPTIONS) settable[name] = options[name];
 }
 
+/** The own property under which http.Server keeps the ServerResponse class it builds responses with. */
+function responseClassKey(server: http.Server): symbol | undefined {
+  for (const key of Object.getOwnPropertySymbols(server)) {
+    if (key.description === 'ServerResponse' && typeof (server as unknown as Record<symbol, unknown>)[key] === 'function') return key;
+  }
+  return undefined;
+}
+
+/**
+ * Makes a server the app built (and so created without the option) build its responses with `make(its
+ * class)`, as `http.createServer({ ServerResponse })` would: the constructor keeps the class as an own
+ * property (`kServerResponse`) and Node reads it for each request.
+ */
+export function setServerResponseClass(server: http.Server, make: (current: typeof ServerResponse) => typeof ServerResponse): void {
+  const key = responseClassKey(server);
+  if (key === undefined) throw new Error("http.Server's own ServerResponse class missing");
+  const slots = server as unknown as Record<symbol, typeof ServerResponse>;
+  slots[key] = make(slots[key]!);
+}
+
 /**
  * Node's HTTP parser of a socket http.Server set up (null once Node freed it for an upgrade or CONNECT).
  * Needed to see each read's bytes without taking the read path away from the parser.
@@ -147,16 +168,16 @@ export function parsesNatively(parser: NativeHttpParser): boolean {
 }
 
 /**
- * Puts `hook` in front of the callback Node's C++ parser calls after each read it parsed natively
- * (`parser[HTTPParser.kOnExecute]`, set by http.Server per connection). `hook` runs with the parser's
- * result (bytes parsed, or the parse error) while getCurrentBuffer() still holds the bytes, and decides
- * whether Node's own handling (errors, upgrades, pausing) runs after it.
+ * Puts `hook.afterParse` in front of the callback Node's C++ parser calls after each read it parsed
+ * natively (`parser[HTTPParser.kOnExecute]`, set by http.Server per connection). It runs with the
+ * parser's result (bytes parsed, or the parse error) while getCurrentBuffer() still holds the bytes, and
+ * decides whether Node's own handling (errors, upgrades, pausing) runs after it.
  */
-export function onParserExecute(parser: NativeHttpParser, hook: (ret: number | Error, nodeHandling: ExecuteCallback) => void): void {
+export function onParserExecute(parser: NativeHttpParser, hook: { afterParse(ret: number | Error, nodeHandling: ExecuteCallback): void }): void {
   const slots = parser as unknown as Record<number, unknown>;
   const key = (parser.constructor as ParserConstructor).kOnExecute as number;
   const nodeHandling = slots[key] as ExecuteCallback;
-  slots[key] = (ret: number | Error) => hook(ret, nodeHandling);
+  slots[key] = (ret: number | Error) => hook.afterParse(ret, nodeHandling);
 }
 
 /** The bytes the parser is executing; only inside the kOnExecute hook (a copy: the read buffer is reused). */

@@ -10,21 +10,18 @@
  *   worker.serve();             // from now on: messages, signals, requests
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import { isIP } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { loadApp } from './app-loader.js';
 import { loadConfigHooks } from './configuration.js';
 import { BootError, firstLine } from './errors.js';
 import { callHookNow, runHook, type Hooks, type ServerInfo, type WorkerInfo } from './hooks.js';
 import { ConnectionTable } from './http/connection-table.js';
-import { HttpRejection } from './http/error-response.js';
-import { interceptEvent } from './http/event-intercept.js';
+import { RequestPipeline, type FinishedRequest } from './http/request-pipeline.js';
 import { createStrictServer } from './http/strict-server.js';
 import { Logger } from './logging.js';
 import { heartbeatIntervalMs, isMasterMessage, type WorkerMessage } from './messages.js';
-import { closeAfterResponse } from './node-internals.js';
 import type { Settings } from './settings.js';
 
 /**
@@ -39,11 +36,8 @@ const QUICK_EXIT_MS = 1500;
 
 export class Worker {
   private server: Server | undefined;
-  /** Per-connection state is the strict server's; the worker reads it and marks connections draining. */
+  /** Per-connection state is the strict server's; the worker reads it. */
   private readonly connections = new ConnectionTable({
-    onOpen: (connection) => {
-      if (this.draining) connection.draining = true;
-    },
     onClose: () => {
       if (this.connections.size === 0) this.connectionsGone?.();
       if (this.draining) this.exitWhenIdle();
@@ -52,9 +46,13 @@ export class Worker {
   private readonly listeners: NetServer[] = [];
   private requestsServed = 0;
   private readonly maxRequests: number;
-  private draining = false;
   /** The master asked it to stop accepting on the shared listening sockets (TERM). */
   private unlistened = false;
+  /**
+   * The worker's request path: counting, pre_request/post_request, the access log, --health-path, the app
+   * and its 500. Its `draining` is the one drain flag (set by drain()).
+   */
+  private pipeline: RequestPipeline | undefined;
   /** The master has sent `stop`: no connection can be on its way any more. */
   private stopReceived = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -112,8 +110,21 @@ export class Worker {
         throw new BootError(`cannot read --certfile/--keyfile: ${firstLine(error)}`);
       }
     }
+    const { pre_request: preRequest, post_request: postRequest } = this.hooks;
+    const healthPath = this.settings.health_path;
+    this.pipeline = new RequestPipeline({
+      ownRoute: healthPath === undefined ? undefined : {
+        matches: (req) => isHealthCheck(req, healthPath),
+        answer: (req, res, draining) => answerHealthCheck(req, res, draining),
+      },
+      counted: () => this.countRequest(),
+      pre_request: preRequest ? (req) => callHookNow(this.log, preRequest, 'pre_request', [this.info, req]) : undefined,
+      post_request: postRequest ? (req, res) => callHookNow(this.log, postRequest, 'post_request', [this.info, req, res]) : undefined,
+      access: this.log.accessLogEnabled ? (finished) => this.logAccess(finished) : undefined,
+      appError: (error, req) => this.log.exception(`Error handling request ${req.url ?? ''}`, error),
+    });
     try {
-      this.server = createStrictServer(app.kind === 'listener' ? this.guard(app.listener) : undefined, {
+      this.server = createStrictServer(app.kind === 'listener' ? app.listener : undefined, {
         server: app.kind === 'server' ? app.server : undefined,
         limitRequestLine: this.settings.limit_request_line,
         limitRequestFields: this.settings.limit_request_fields,
@@ -122,14 +133,12 @@ export class Worker {
         onClientError: (message) => this.log.debug(message),
         tls,
         connections: this.connections,
-        beforeApp: (pass, req, res) => this.handle(req, res, pass),
+        pipeline: this.pipeline,
       });
     } catch (error) {
       throw new BootError(`cannot create the HTTP server: ${firstLine(error)}`);
     }
-    const server = this.server;
-    interceptEvent<[IncomingMessage, Duplex, Buffer]>(server, 'upgrade', (pass, req, socket, head) => this.upgrade(req, socket, head, pass));
-    this.info.server = server;
+    this.info.server = this.server;
     await runHook(this.log, this.hooks.post_worker_init, 'post_worker_init', [this.info]);
   }
 
@@ -189,17 +198,11 @@ export class Worker {
     this.server.emit('connection', socket);
   }
 
-  /** The app's own listener, registered on the server: a promise it returns that rejects is a 500 too. */
-  private guard(app: RequestListener): RequestListener {
-    return (req, res) => {
-      const result: unknown = app(req, res);
-      if (result && typeof (result as Promise<unknown>).then === 'function') {
-        (result as Promise<unknown>).then(undefined, (error: unknown) => this.fail(error, req, res));
-      }
-    };
+  /** One request for --max-requests; the one that reaches the limit starts the drain. */
+  private get draining(): boolean {
+    return this.pipeline?.draining ?? false;
   }
 
-  /** One request for --max-requests; the one that reaches the limit starts the drain. */
   private countRequest(): void {
     this.requestsServed++;
     if (this.maxRequests > 0 && this.requestsServed >= this.maxRequests && !this.draining) {
@@ -209,107 +212,20 @@ export class Worker {
     }
   }
 
-  /**
-   * Every upgrade request an upgrade listener of the app takes (Node answers the others as plain requests):
-   * refused while draining, otherwise the connection is marked as the app's and left to it.
-   */
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pass: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): boolean {
-    if (this.draining) {
-      socket.end(new HttpRejection(503, 'the worker is shutting down, connect again').responseBytes());
-      return true;
-    }
-    const connection = this.connections.of(req.socket);
-    if (connection) connection.upgraded = true;
-    this.countRequest();
-    try {
-      return pass(req, socket, head);
-    } catch (error) {
-      this.log.exception(`Error handling upgrade ${req.url ?? ''}`, error);
-      socket.destroy();
-      return true;
-    }
-  }
-
-  /**
-   * Every request the strict layer passed, before the server's listeners (the app's): counting, Connection: close while draining,
-   * the access log, pre_request/post_request, and the 500 boundary.
-   */
-  private handle(req: IncomingMessage, res: ServerResponse, pass: (req: IncomingMessage, res: ServerResponse) => boolean): boolean {
-    if (this.settings.health_path !== undefined && isHealthCheck(req, this.settings.health_path)) {
-      this.answerHealthCheck(req, res);
-      return true;
-    }
-    this.countRequest();
-    if (this.draining) closeAfterResponse(res);
-    if (this.log.accessLogEnabled) this.logAccess(req, res);
-    const { pre_request: preRequest, post_request: postRequest } = this.hooks;
-    if (preRequest) callHookNow(this.log, preRequest, 'pre_request', [this.info, req]);
-    if (postRequest) res.once('close', () => callHookNow(this.log, postRequest, 'post_request', [this.info, req, res]));
-    try {
-      return pass(req, res);
-    } catch (error) {
-      this.fail(error, req, res);
-      return true;
-    }
-  }
-
-  /** --health-path: 200 ok while serving, 503 draining while draining; no hook, no app, no count. */
-  private answerHealthCheck(req: IncomingMessage, res: ServerResponse): void {
-    if (this.draining) closeAfterResponse(res);
-    const body = this.draining ? 'draining' : 'ok';
-    res.writeHead(this.draining ? 503 : 200, {
-      'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': body.length,
-      'Cache-Control': 'no-store',
-    });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  }
-
-  private fail(error: unknown, req: IncomingMessage, res: ServerResponse): void {
-    this.log.exception(`Error handling request ${req.url ?? ''}`, error);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const body = 'Internal Server Error\n';
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
-    res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length, Connection: 'close' });
-    res.end(body);
-  }
-
-  private logAccess(req: IncomingMessage, res: ServerResponse): void {
-    const started = process.hrtime.bigint();
-    const startedAt = new Date();
-    let bytes = 0;
-    const write = res.write.bind(res);
-    const end = res.end.bind(res);
-    const count = (chunk: unknown, encoding: unknown) => {
-      if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-      else if (chunk instanceof Uint8Array) bytes += chunk.byteLength;
-    };
-    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
-      count(chunk, rest[0]);
-      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as ServerResponse['write'];
-    res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
-      if (typeof chunk !== 'function') count(chunk, rest[0]);
-      return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest);
-    } as ServerResponse['end'];
-    res.once('finish', () => {
-      if (req.method === 'HEAD') bytes = 0;
-      this.log.access({
-        remoteAddress: req.socket.remoteAddress,
-        method: req.method ?? '-',
-        url: req.url ?? '-',
-        httpVersion: req.httpVersion,
-        status: res.statusCode,
-        responseLength: bytes,
-        requestHeaders: req.headers,
-        responseHeaders: res.getHeaders(),
-        started,
-        finished: process.hrtime.bigint(),
-        startedAt,
-      });
+  /** The access log line of a finished request (one place; the format is the logger's). */
+  private logAccess({ req, res, started, finished }: FinishedRequest): void {
+    this.log.access({
+      remoteAddress: req.socket.remoteAddress,
+      method: req.method ?? '-',
+      url: req.url ?? '-',
+      httpVersion: req.httpVersion,
+      status: res.statusCode,
+      responseLength: req.method === 'HEAD' ? 0 : res.bodyBytes,
+      requestHeaders: req.headers,
+      responseHeaders: res.getHeaders(),
+      started,
+      finished,
+      startedAt: new Date(Date.now() - Number(finished - started) / 1e6),
     });
   }
 
@@ -321,13 +237,11 @@ export class Worker {
    * little before the master's SIGKILL, so the worker still ends its connections and exits by itself.
    */
   drain(reason: string | undefined): void {
-    if (this.draining) return;
-    this.draining = true;
+    if (this.draining || !this.pipeline) return;
+    this.pipeline.draining = true;
     if (reason === 'received SIGTERM') this.send({ type: 'retiring', reason });
     if (reason) this.log.debug(`Worker draining (pid: ${process.pid}): ${reason}`);
     for (const listening of this.listeners) listening.close();
-    // From now on every response on every connection says Connection: close, and Node closes it after.
-    for (const connection of this.connections) connection.draining = true;
     const gracefulMs = Math.max(0, this.settings.graceful_timeout * 1000);
     const keepAliveMs = this.settings.keepalive * 1000;
     const idleLimitMs = Math.min(DRAIN_IDLE_MS, keepAliveMs > 0 ? keepAliveMs : DRAIN_IDLE_MS, gracefulMs / 2);
@@ -396,4 +310,15 @@ function isHealthCheck(req: IncomingMessage, healthPath: string): boolean {
 
 function stripMappedIPv4(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** --health-path: 200 ok while serving, 503 draining while draining; no hook, no app, no count, no access log. */
+function answerHealthCheck(req: IncomingMessage, res: ServerResponse, draining: boolean): void {
+  const body = draining ? 'draining' : 'ok';
+  res.writeHead(draining ? 503 : 200, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': body.length,
+    'Cache-Control': 'no-store',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

@@ -1,61 +1,45 @@
 /**
- * One client connection of the strict server, and the one owner of its state: the requests it carries,
- * the responses still open, its slow-client deadlines, how it closes after an error, and the marks the
- * worker sets or reads (draining, upgraded).
+ * The connection-policy part of a strict connection, and the one owner of its state: the requests llhttp
+ * parsed and the scan has not passed yet, the responses still open, the slow-client deadlines, how it
+ * closes after an error (linger), and whether an upgrade took it over. The bytes themselves are judged by
+ * MessageFraming (the pure part); each request that passes goes to the server's RequestPipeline.
  *
  * Node's llhttp keeps reading the socket natively (no JavaScript 'data' listener, which would cost 10-20%
- * of a small request's throughput). After each read llhttp parsed, the gate scans a copy of the same bytes
- * (HeadScanner for heads, ChunkedFraming for chunked bodies) before Node handles the read, and only then
- * releases each request llhttp parsed to the app: a request whose head fails the scan never reaches it.
+ * of a small request's throughput). After each read llhttp parsed, the gate hands a copy of the same bytes
+ * to its framing before Node handles the read, and only then releases each request llhttp parsed: a
+ * request whose head fails the scan never reaches the app.
  *
  *   const gate = ConnectionGate.attach(socket, options);   // from the server's 'connection' listener
- *   gate.parsed(req, res, 'none');                         // from 'request' (and the Expect events)
+ *   gate.parsed(res, EXPECT_NONE);                         // from 'request' (and the Expect events)
  *   gate.fail(new HttpRejection(400, '...'));              // from 'clientError'
- *   gate.draining = true;                                  // from now on every response closes it
  *
  * Error responses keep HTTP's order: responses to earlier pipelined requests are finished first, then the
  * error is written, the socket is ended (FIN) and input is read and discarded for a short linger time, so
  * the client reads the response instead of a reset.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import {
-  closeAfterResponse, handleWriteQueueSize, httpParserOf, keepsAlive, onParserExecute, parserCurrentBuffer, parsesNatively,
+  handleWriteQueueSize, httpParserOf, keepsAlive, onParserExecute, parserCurrentBuffer, parsesNatively,
   takeSocketInput, type NativeHttpParser,
 } from '../node-internals.js';
-import { ChunkedFraming } from './chunked-framing.js';
 import { HttpRejection } from './error-response.js';
-import { HeadScanner } from './head-scanner.js';
 import type { HeadLimits } from './limits.js';
+import { MessageFraming, type FramingSink } from './message-framing.js';
+import type { Expectation, GatedResponse, RequestPipeline, ResponseOwner } from './request-pipeline.js';
 import type { SlowClientTimeouts } from './slow-client.js';
 
-type Mode =
-  /** Scanning the next request head. */
-  | 'head'
-  /** Following a Content-Length body. */
-  | 'length-body'
-  /** Following a chunked body. */
-  | 'chunked-body'
-  /** The last request asked to close: later input is not looked at (Node closes after the response). */
-  | 'ignore'
-  /** An error response is queued or sent, or the connection is being cut off. */
-  | 'closing'
-  /** Node took the socket over (upgrade / CONNECT): the gate is out of the way. */
-  | 'detached';
+/** Reading and judging requests. */
+const OPEN = 0;
+/** The last request asked to close: later input is not looked at (Node closes after the response). */
+const IGNORE = 1;
+/** An error response is queued or sent, or the connection is being cut off. */
+const CLOSING = 2;
+/** Node took the socket over (upgrade / CONNECT): the gate is out of the way. */
+const DETACHED = 3;
+type Mode = typeof OPEN | typeof IGNORE | typeof CLOSING | typeof DETACHED;
 
-/** What an Expect header asked for, as Node reported it (the 'checkContinue' / 'checkExpectation' events). */
-export type Expectation = 'none' | 'continue' | 'unsupported';
-
-interface Exchange {
-  gate: ConnectionGate;
-  req: IncomingMessage;
-  res: ServerResponse;
-  expectation: Expectation;
-  done: boolean;
-}
-
-/** What the worker sees of a connection (and may mark: draining). */
+/** What the worker sees of a connection. */
 export interface ConnectionState {
   readonly socket: Socket;
   /** When the connection was accepted (ms since the epoch). */
@@ -66,28 +50,20 @@ export interface ConnectionState {
   readonly active: number;
   /** When the last response finished (acceptedAt before the first); null while one is open. */
   readonly idleSince: number | null;
-  /** Node handed the socket to an 'upgrade' or 'connect' listener: no more HTTP on it (the owner may mark it first). */
+  /** Node handed the socket to an 'upgrade' or 'connect' listener: no more HTTP on it. */
   upgraded: boolean;
-  /** Set by the owner: every response from now on carries `Connection: close`. */
-  draining: boolean;
 }
 
-/** Where a response finds its exchange, so one shared listener serves every response (no closure per request). */
-const EXCHANGE = Symbol('tsunicorn.exchange');
-type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
-
-function onResponseDone(this: TrackedResponse): void {
-  const exchange = this[EXCHANGE];
-  if (exchange && !exchange.done) exchange.gate.exchangeDone(exchange);
+/** The one listener every response gets (no closure per request): its state is on the response. */
+function onResponseClose(this: GatedResponse): void {
+  if (!this.done && this.owner) this.owner.responseDone(this);
 }
 
 export interface GateOptions {
   limits: HeadLimits;
   timeouts: SlowClientTimeouts;
-  /** Hands a request whose head passed on, as Node would have (to the app's listeners). */
-  release: (req: IncomingMessage, res: ServerResponse, expectation: Expectation) => void;
-  /** false for --keep-alive 0: every response closes its connection. */
-  keepAlive: boolean;
+  /** Where each request whose head passed goes (Expect handled by its app call). */
+  pipeline: RequestPipeline;
   /** Called once per rejected or cut-off connection with a one-line description. */
   log?: (message: string) => void;
   /** Told once, when the connection closed. */
@@ -96,7 +72,7 @@ export interface GateOptions {
 
 const discard = (): void => undefined;
 
-export class ConnectionGate implements ConnectionState {
+export class ConnectionGate implements ConnectionState, ResponseOwner, FramingSink {
   /**
    * Puts a gate on a socket Node's 'connection' (or 'secureConnection') listener has just set up. Throws
    * when Node does not parse the socket natively: the gate would never see its bytes.
@@ -107,7 +83,7 @@ export class ConnectionGate implements ConnectionState {
       throw new Error("Node's HTTP parser does not read this socket natively; the strict HTTP layer cannot check it");
     }
     const gate = new ConnectionGate(socket, parser, options);
-    onParserExecute(parser, (ret, nodeHandling) => gate.afterParse(ret, nodeHandling));
+    onParserExecute(parser, gate);
     socket.once('close', () => gate.closed());
     return gate;
   }
@@ -117,22 +93,20 @@ export class ConnectionGate implements ConnectionState {
   active = 0;
   idleSince: number | null = this.acceptedAt;
   upgraded = false;
-  draining = false;
 
-  private mode: Mode = 'head';
-  private readonly scanner: HeadScanner;
-  private readonly framing = new ChunkedFraming();
-  /** Requests llhttp parsed whose head the scan has not passed yet, oldest first. */
-  private pending: Exchange[] = [];
-  /** The exchange whose body is being followed. */
-  private current: Exchange | undefined;
-  private bodyRemaining = 0;
+  private mode: Mode = OPEN;
+  private readonly framing: MessageFraming;
+  /** Requests llhttp parsed whose head the scan has not passed yet, oldest first (linked through the responses). */
+  private firstPending: GatedResponse | null = null;
+  private lastPending: GatedResponse | null = null;
+  /** The response whose request body is being followed. */
+  private current: GatedResponse | null = null;
   private headStartedAt: number | null = null;
   private lastBodyActivity = 0;
   private stallSince: number | null = null;
   private lastCompleted = 0;
   private lastQueued = 0;
-  private pendingRejection: { rejection: HttpRejection; broken: Exchange | undefined } | undefined;
+  private pendingRejection: { rejection: HttpRejection; broken: GatedResponse | null } | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -140,34 +114,37 @@ export class ConnectionGate implements ConnectionState {
     private readonly parser: NativeHttpParser,
     private readonly options: GateOptions,
   ) {
-    this.scanner = new HeadScanner(options.limits);
+    this.framing = new MessageFraming(options.limits);
   }
 
   /** True while the current request line is incomplete (for classifying parser overflows). */
   get inRequestLine(): boolean {
-    return this.mode === 'head' && this.scanner.inRequestLine;
+    return this.mode === OPEN && this.framing.inRequestLine;
   }
 
   /** Node parsed a request (its 'request', 'checkContinue' or 'checkExpectation' event): held until scanned. */
-  parsed(req: IncomingMessage, res: ServerResponse, expectation: Expectation): void {
-    this.pending.push({ gate: this, req, res, expectation, done: false });
+  parsed(res: GatedResponse, expectation: Expectation): void {
+    res.expectation = expectation;
+    if (this.lastPending) this.lastPending.nextPending = res;
+    else this.firstPending = res;
+    this.lastPending = res;
   }
 
-  /** A response finished or closed (called once per exchange). */
-  exchangeDone(exchange: Exchange): void {
-    exchange.done = true;
+  /** A response finished or closed (once per response). */
+  responseDone(res: GatedResponse): void {
+    res.done = true;
     if (--this.active === 0) this.idleSince = Date.now();
+    this.options.pipeline.done(res);
     if (this.pendingRejection) this.sendRejectionWhenReady();
   }
 
   /** Answers with an error and closes, after the responses already owed on this connection. */
   fail(rejection: HttpRejection): void {
-    if (this.mode === 'closing' || this.mode === 'detached') return;
-    const inBody = this.mode === 'length-body' || this.mode === 'chunked-body';
-    this.mode = 'closing';
-    this.pending = [];
+    if (this.mode === CLOSING || this.mode === DETACHED) return;
+    const inBody = this.mode === OPEN && this.framing.inBody;
+    this.stopReading(CLOSING);
     this.log(`${rejection.status} ${rejection.reason}: ${rejection.detail}`);
-    this.pendingRejection = { rejection, broken: inBody ? this.current : undefined };
+    this.pendingRejection = { rejection, broken: inBody ? this.current : null };
     // llhttp sees nothing more; input is read and discarded so the client's FIN is seen and no unread
     // input turns into a reset.
     takeSocketInput(this.socket, discard);
@@ -177,16 +154,14 @@ export class ConnectionGate implements ConnectionState {
 
   /** Stops looking at input; Node closes the connection after the responses it owes. */
   ignoreFurtherInput(): void {
-    if (this.mode === 'closing' || this.mode === 'detached') return;
-    this.mode = 'ignore';
-    this.pending = [];
+    if (this.mode === CLOSING || this.mode === DETACHED) return;
+    this.stopReading(IGNORE);
   }
 
   /** Ends the connection at once, without a response. */
   cutOff(message: string, reset: boolean): void {
-    if (this.mode === 'detached') return;
-    this.mode = 'closing';
-    this.pending = [];
+    if (this.mode === DETACHED) return;
+    this.stopReading(CLOSING);
     this.log(message);
     const socket = this.socket;
     if (reset && !(socket instanceof TLSSocket) && typeof socket.resetAndDestroy === 'function') {
@@ -200,11 +175,19 @@ export class ConnectionGate implements ConnectionState {
     socket.destroy();
   }
 
+  private stopReading(mode: Mode): void {
+    this.mode = mode;
+    this.framing.stop();
+    this.firstPending = this.lastPending = null;
+  }
+
   sweep(now: number): void {
-    if (this.socket.destroyed || this.mode === 'detached') return;
+    if (this.socket.destroyed || this.mode === DETACHED) return;
     const { headersTimeoutMs, bodyIdleTimeoutMs } = this.options.timeouts;
-    if (this.mode === 'head') {
-      const since = this.headStartedAt ?? (this.requests === 0 && this.pending.length === 0 ? this.acceptedAt : null);
+    if (this.mode !== OPEN) {
+      // Closing or ignoring input: only the write-stall bound applies.
+    } else if (!this.framing.inBody) {
+      const since = this.headStartedAt ?? (this.requests === 0 && this.firstPending === null ? this.acceptedAt : null);
       if (since !== null && now - since >= headersTimeoutMs) {
         if (this.headStartedAt === null) {
           this.cutOff(`no request received within ${headersTimeoutMs / 1000} s; connection closed`, false);
@@ -213,7 +196,7 @@ export class ConnectionGate implements ConnectionState {
         }
         return;
       }
-    } else if (this.mode === 'length-body' || this.mode === 'chunked-body') {
+    } else {
       // A paused socket waits for the app to read, not for the client.
       if (this.socket.isPaused()) this.lastBodyActivity = now;
       else if (now - this.lastBodyActivity >= bodyIdleTimeoutMs) {
@@ -248,130 +231,79 @@ export class ConnectionGate implements ConnectionState {
   }
 
   /**
-   * After llhttp parsed a read: scan the same bytes, release the requests whose heads passed, then let Node
-   * handle the read (parse errors, upgrades, pausing) unless the scan already rejected the connection.
+   * After llhttp parsed a read (Node's kOnExecute, through node-internals): judge the same bytes, release
+   * the requests whose heads passed, then let Node handle the read (parse errors, upgrades, pausing)
+   * unless the scan already rejected the connection.
    */
-  private afterParse(ret: number | Error, nodeHandling: (ret: number | Error) => unknown): void {
-    if (this.mode === 'head' || this.mode === 'length-body' || this.mode === 'chunked-body') {
+  afterParse(ret: number | Error, nodeHandling: (ret: number | Error) => unknown): void {
+    if (this.mode === OPEN) {
       // A parse error stops llhttp at bytesParsed: heads starting after it were never parsed.
-      const stopAt = ret instanceof Error ? (ret as Error & { bytesParsed?: number }).bytesParsed ?? 0 : Infinity;
-      this.scan(parserCurrentBuffer(this.parser), stopAt);
-    }
-    if (this.mode === 'closing') return;
-    nodeHandling(ret);
-    if (httpParserOf(this.socket) !== this.parser && (this.mode as Mode) !== 'closing') {
-      // Node freed its parser: an upgrade or CONNECT went to its listener (or was refused and destroyed).
-      // The gate stays in its table until the socket closes: an upgraded connection is still open work.
-      this.mode = 'detached';
-      this.upgraded = true;
-      this.pending = [];
-    }
-  }
-
-  private scan(bytes: Buffer, stopAt: number): void {
-    let data = bytes;
-    while (data.length > 0) {
-      switch (this.mode) {
-        case 'head': {
-          if (this.scanner.idle && bytes.length - data.length > stopAt) return;
-          const result = this.scanner.feed(data);
-          if (result.kind === 'partial') {
-            // The clock starts at the head's first byte; a head that completes in the read it starts in
-            // (the usual case) never needs it.
-            if (this.headStartedAt === null && !this.scanner.idle) this.headStartedAt = Date.now();
-            return;
-          }
-      if (result.kind === 'reject') {
-            this.fail(result.rejection);
-            return;
-          }
+      const stopAt = typeof ret === 'number' ? Infinity : (ret as Error & { bytesParsed?: number }).bytesParsed ?? 0;
+      const framing = this.framing;
+      framing.feed(parserCurrentBuffer(this.parser), stopAt, this);
+      if (this.mode === OPEN) {
+        // The head clock starts at a head's first byte; a head that completes in the read it starts in (the
+        // usual case) never reads it.
+        if (framing.headInProgress) {
+          if (this.headStartedAt === null) this.headStartedAt = Date.now();
+        } else {
           this.headStartedAt = null;
-          this.scanner.reset();
-          const exchange = this.pending.shift();
-          // No request for this head: Node kept it for an upgrade listener (what follows is not HTTP), or
-          // llhttp rejected it and Node reports that next.
-          if (!exchange) return;
-          this.current = exchange;
-          this.dispatch(exchange);
-          if (this.mode !== 'head') return;
-          const head = result.head;
-          if (head.chunked) {
-            this.mode = 'chunked-body';
-            this.framing.reset();
-            this.lastBodyActivity = Date.now();
-          } else if (head.contentLength !== null && head.contentLength > 0) {
-            this.mode = 'length-body';
-            this.bodyRemaining = head.contentLength;
-            this.lastBodyActivity = Date.now();
-          } else {
-            this.messageEnded();
-          }
-          data = result.rest;
-          break;
+          if (framing.inBody) this.lastBodyActivity = Date.now();
         }
-        case 'length-body': {
-          const take = Math.min(this.bodyRemaining, data.length);
-          this.bodyRemaining -= take;
-          this.lastBodyActivity = Date.now();
-          data = data.subarray(take);
-          if (this.bodyRemaining === 0) {
-            // llhttp stopped inside this body: the message is broken, not ended (Node reports why next).
-            if (bytes.length - data.length > stopAt) return;
-            this.messageEnded();
-          }
-          break;
-        }
-        case 'chunked-body': {
-          const step = this.framing.feed(data);
-          this.lastBodyActivity = Date.now();
-          if (step.state !== 'more' && bytes.length - data.length + step.used > stopAt) return;
-          if (step.state === 'invalid') {
-            this.fail(new HttpRejection(400, 'malformed chunked body'));
-            return;
-          }
-          if (step.state === 'forbidden-trailer') {
-            this.fail(new HttpRejection(400, `${step.trailer} field sent as a trailer`));
-            return;
-          }
-          data = data.subarray(step.used);
-          if (step.state === 'done') this.messageEnded();
-          break;
-        }
-        default:
-          return;
       }
     }
+    if (this.mode === CLOSING) return;
+    nodeHandling(ret);
+    if (httpParserOf(this.socket) !== this.parser && (this.mode as Mode) !== CLOSING) {
+      // Node freed its parser: an upgrade or CONNECT went to its listener (or was refused and destroyed).
+      // The gate stays in its table until the socket closes: an upgraded connection is still open work.
+      this.stopReading(DETACHED);
+      this.upgraded = true;
+    }
   }
 
-  /** Hands a request whose head passed to the app. */
-  private dispatch(exchange: Exchange): void {
-    const { req, res } = exchange;
+  /** FramingSink: a head passed the scan; its request (if llhttp made one) goes to the pipeline. */
+  headPassed(): boolean {
+    const res = this.firstPending;
+    // No request for this head: Node kept it for an upgrade listener (what follows is not HTTP), or
+    // llhttp rejected it and Node reports that next.
+    if (!res) return false;
+    this.firstPending = res.nextPending;
+    if (!this.firstPending) this.lastPending = null;
+    res.nextPending = null;
+    this.current = res;
     this.requests++;
     this.active++;
     this.idleSince = null;
-    (res as TrackedResponse)[EXCHANGE] = exchange;
-    res.on('finish', onResponseDone);
-    res.on('close', onResponseDone);
-    if (this.draining || !this.options.keepAlive) closeAfterResponse(res);
-    this.options.release(req, res, exchange.expectation);
+    res.owner = this;
+    res.on('close', onResponseClose);
+    this.options.pipeline.request(res.req, res);
+    return this.mode === OPEN;
   }
 
-  private messageEnded(): void {
-    const keepAlive = this.current ? keepsAlive(this.current.res) : true;
-    this.current = undefined;
-    this.mode = keepAlive ? 'head' : 'ignore';
+  /** FramingSink: the current message ended; the next head follows unless its response closes the connection. */
+  messageEnded(): boolean {
+    const keepAlive = this.current ? keepsAlive(this.current) : true;
+    this.current = null;
+    if (!keepAlive && this.mode === OPEN) this.mode = IGNORE;
+    return keepAlive;
+  }
+
+  /** FramingSink: the bytes are invalid. */
+  rejected(rejection: HttpRejection): void {
+    this.fail(rejection);
   }
 
   private sendRejectionWhenReady(): void {
     const pending = this.pendingRejection;
     if (!pending) return;
     // Every earlier response must be out first; only the one whose body broke may still be open.
-    const brokenOpen = pending.broken !== undefined && !pending.broken.done ? 1 : 0;
+    const brokenOpen = pending.broken !== null && !pending.broken.done ? 1 : 0;
     if (this.active > brokenOpen) return;
     this.pendingRejection = undefined;
     const socket = this.socket;
     if (socket.destroyed) return;
-    if (!socket.writable || pending.broken?.res.headersSent) {
+    if (!socket.writable || pending.broken?.headersSent) {
       // The client asked to close, or the app already answered part of this request: nothing can follow.
       socket.destroy();
       return;
@@ -383,7 +315,7 @@ export class ConnectionGate implements ConnectionState {
 
   private closed(): void {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.pending = [];
+    this.firstPending = this.lastPending = null;
     this.options.onClose?.(this);
   }
 

@@ -1,6 +1,6 @@
 /**
  * The open connections of one strict server, with the one coarse timer that applies their slow-client
- * bounds. The worker reads per-connection state from here (and marks connections draining); it keeps
+ * bounds. The worker reads per-connection state from here (the drain flag is its RequestPipeline's); it keeps
  * none of its own.
  *
  *   const connections = new ConnectionTable({ onClose: () => exitWhenIdle() });

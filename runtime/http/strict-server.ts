@@ -16,18 +16,25 @@
  * A server the app built itself (Socket.IO, ws, Fastify's `app.server`) is given as `options.server`: it
  * is configured in place instead (parser options, keep-alive, the gate) and keeps its own listeners.
  * Every 'request' passes the gate first and every 'clientError' is the layer's, whoever listens.
+ *
+ * Each request whose head passed goes to the server's RequestPipeline (`options.pipeline`, see
+ * request-pipeline.ts), the one place that decides Connection: close, runs the hooks, calls the app and
+ * answers its errors. The server's events are intercepted once, in one `emit` of its own.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { checkNodeInternals, setParserOptions, type ParserOptions } from '../node-internals.js';
-import { ConnectionGate, type Expectation } from './connection-gate.js';
+import { checkNodeInternals, setParserOptions, setServerResponseClass, type ParserOptions } from '../node-internals.js';
+import { ConnectionGate } from './connection-gate.js';
 import { ConnectionTable } from './connection-table.js';
-import { interceptEvent } from './event-intercept.js';
 import { classifyClientError } from './error-response.js';
 import { parserHeaderBudget, resolveLimits, type HttpLimits } from './limits.js';
+import {
+  EXPECT_CONTINUE, EXPECT_NONE, EXPECT_UNSUPPORTED, GatedServerResponse, gatedResponseClass, RequestPipeline,
+  type GatedResponse,
+} from './request-pipeline.js';
 import { DEFAULT_SLOW_CLIENT_TIMEOUTS, type SlowClientTimeouts } from './slow-client.js';
 
 export interface StrictServerOptions extends HttpLimits {
@@ -39,15 +46,15 @@ export interface StrictServerOptions extends HttpLimits {
   server?: http.Server | https.Server;
   /** Where the server keeps its connections (one is made when not given). */
   connections?: ConnectionTable;
-  /** Runs for each request the strict layer passed, before the server's 'request' listeners; `pass` emits to them. */
-  beforeApp?: (pass: (req: http.IncomingMessage, res: http.ServerResponse) => boolean, req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** What the server does with each request that passed (one with no parts when not given). */
+  pipeline?: RequestPipeline;
 }
 
 export type { HttpLimits } from './limits.js';
 export type { SlowClientTimeouts } from './slow-client.js';
 export { DEFAULT_SLOW_CLIENT_TIMEOUTS } from './slow-client.js';
 
-type RequestArgs = [http.IncomingMessage, http.ServerResponse];
+type Emit = (this: http.Server, name: string | symbol, ...args: unknown[]) => boolean;
 const ignore = (): void => undefined;
 
 export function createStrictServer(listener: http.RequestListener | undefined, options: StrictServerOptions): http.Server | https.Server {
@@ -56,6 +63,7 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
   const timeouts: SlowClientTimeouts = { ...DEFAULT_SLOW_CLIENT_TIMEOUTS, ...options.slowClient };
   const keepAliveMs = Math.max(0, Math.round(options.keepAliveSeconds * 1000));
   const connections = options.connections ?? new ConnectionTable();
+  const pipeline = options.pipeline ?? new RequestPipeline();
 
   const serverOptions = {
     insecureHTTPParser: false,
@@ -67,6 +75,8 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
     headersTimeout: 0,
     requestTimeout: 0,
     keepAliveTimeout: keepAliveMs,
+    // Each response carries the gate's and the pipeline's per-request state as fields.
+    ServerResponse: GatedServerResponse,
   } satisfies http.ServerOptions;
 
   let server: http.Server | https.Server;
@@ -74,44 +84,82 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
     server = adoptServer(options.server, serverOptions);
     if (listener) server.on('request', listener);
   } else if (options.tls) {
-    server = https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs }, listener);
+    server = https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs });
   } else {
-    server = http.createServer(serverOptions, listener);
+    server = http.createServer(serverOptions);
   }
   // The scan enforces --limit-request-fields; Node's default of 2000 would silently drop the rest.
   server.maxHeadersCount = 0;
   server.keepAliveTimeout = keepAliveMs;
 
-  // Node emits each request as soon as llhttp parsed its head; the gate holds it until its bytes were
-  // scanned, then emits it to whoever listens. Expect headers come as their own events (Node emits them
-  // only to a listener, hence the empty ones), so that Node writes no 100 Continue or 417 first.
-  const held = (expectation: Expectation) => (_pass: unknown, req: http.IncomingMessage, res: http.ServerResponse): boolean => {
-    const gate = connections.gateOf(req.socket);
-    if (gate) gate.parsed(req, res, expectation);
-    else res.destroy();
-    return true;
-  };
-  const emitRequest = interceptEvent<RequestArgs>(server, 'request', held('none'));
+  // One interception of the server's events, installed once: Node emits each request as soon as llhttp
+  // parsed its head; the gate holds it until its bytes were scanned and then hands it to the pipeline.
+  // Expect headers come as their own events (Node emits them only to a listener, hence the empty ones),
+  // so that Node writes no 100 Continue or 417 first. A 'clientError' listener of the app never writes a
+  // second reply: the layer answers client errors itself.
+  const emit = Reflect.get(server, 'emit') as Emit;
   server.on('checkContinue', ignore);
   server.on('checkExpectation', ignore);
-  const emitCheckContinue = interceptEvent<RequestArgs>(server, 'checkContinue', held('continue'));
-  const emitCheckExpectation = interceptEvent<RequestArgs>(server, 'checkExpectation', held('unsupported'));
-  /** What Node would have done with a request whose head passed (the app's own Expect listeners first). */
-  const release = (req: http.IncomingMessage, res: http.ServerResponse, expectation: Expectation): void => {
-    if (expectation === 'continue') {
-      if (server.listenerCount('checkContinue') > 1) {
-        emitCheckContinue(req, res);
-        return;
-      }
-      res.writeContinue();
-    } else if (expectation === 'unsupported') {
-      if (server.listenerCount('checkExpectation') > 1) emitCheckExpectation(req, res);
-      else res.writeHead(417).end();
-      return;
-    }
-    if (options.beforeApp) options.beforeApp(emitRequest, req, res);
-    else emitRequest(req, res);
+  const held = (res: GatedResponse, expectation: typeof EXPECT_NONE | typeof EXPECT_CONTINUE | typeof EXPECT_UNSUPPORTED): void => {
+    const gate = connections.gateOf(res.req.socket);
+    if (gate) gate.parsed(res, expectation);
+    else res.destroy();
   };
+  server.emit = function (this: http.Server, name: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
+    switch (name) {
+      case 'request':
+        held(b as GatedResponse, EXPECT_NONE);
+        return true;
+      case 'checkContinue':
+        held(b as GatedResponse, EXPECT_CONTINUE);
+        return true;
+      case 'checkExpectation':
+        held(b as GatedResponse, EXPECT_UNSUPPORTED);
+        return true;
+      case 'clientError': {
+        const error = a as NodeJS.ErrnoException & { reason?: string };
+        const socket = b as Duplex;
+        const gate = connections.gateOf(socket);
+        if (!gate) {
+          socket.destroy();
+          return true;
+        }
+        const action = classifyClientError(error.code, error.reason, gate.inRequestLine);
+        if (action.kind === 'respond') gate.fail(action.rejection);
+        else if (action.kind === 'ignore') gate.ignoreFurtherInput();
+        else gate.cutOff(`connection error (${error.code ?? 'unknown'})`, false);
+        return true;
+      }
+      case 'upgrade': {
+        const req = a as http.IncomingMessage;
+        pipeline.upgrade(req, b as Duplex, c as Buffer, connections.gateOf(req.socket), passUpgrade);
+        return true;
+      }
+      default:
+        // Every other event as it came, with its own arguments (no array built for the frequent ones above).
+        // eslint-disable-next-line prefer-rest-params
+        return Reflect.apply(emit, this, arguments) as boolean;
+    }
+  } as typeof server.emit;
+  const passUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean => emit.call(server, 'upgrade', req, socket, head);
+
+  /** The app's call for a request whose head passed: what Node would have done with it (the app's own Expect listeners first). */
+  const emitRequest = (req: http.IncomingMessage, res: http.ServerResponse): unknown => emit.call(server, 'request', req, res);
+  // A server tsunicorn built calls its listener directly (the pipeline sees the promise an async app
+  // returns); a server the app built keeps its own 'request' listeners.
+  const app = listener && !options.server ? listener : emitRequest;
+  pipeline.attach((req, res) => {
+    const expectation = (res as GatedResponse).expectation;
+    if (expectation === EXPECT_NONE) return app(req, res);
+    if (expectation === EXPECT_CONTINUE) {
+      if (server.listenerCount('checkContinue') > 1) return emit.call(server, 'checkContinue', req, res);
+      res.writeContinue();
+      return app(req, res);
+    }
+    if (server.listenerCount('checkExpectation') > 1) return emit.call(server, 'checkExpectation', req, res);
+    res.writeHead(417).end();
+    return undefined;
+  }, keepAliveMs > 0);
 
   // Registered after Node's own connection listener (added by the constructor), so the parser exists.
   server.on(isTlsServer(server) ? 'secureConnection' : 'connection', (socket: Socket) => {
@@ -120,8 +168,7 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
       gate = ConnectionGate.attach(socket, {
         limits,
         timeouts,
-        release,
-        keepAlive: keepAliveMs > 0,
+        pipeline,
         log: options.onClientError,
         onClose: (closed) => connections.remove(closed),
       });
@@ -134,20 +181,6 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
     connections.add(gate, timeouts);
   });
 
-  // The layer answers client errors itself: a 'clientError' listener of the app never writes a second reply.
-  interceptEvent<[NodeJS.ErrnoException & { reason?: string }, Duplex]>(server, 'clientError', (_pass, error, socket) => {
-    const gate = connections.gateOf(socket);
-    if (!gate) {
-      socket.destroy();
-      return true;
-    }
-    const action = classifyClientError(error.code, error.reason, gate.inRequestLine);
-    if (action.kind === 'respond') gate.fail(action.rejection);
-    else if (action.kind === 'ignore') gate.ignoreFurtherInput();
-    else gate.cutOff(`connection error (${error.code ?? 'unknown'})`, false);
-    return true;
-  });
-
   return server;
 }
 
@@ -155,9 +188,10 @@ export function isTlsServer(server: http.Server | https.Server): server is https
   return server instanceof tls.Server;
 }
 
-/** Gives a server the app built the options a server tsunicorn creates gets (its parser's through node-internals). */
+/** Gives a server the app built the options a server tsunicorn creates gets (its parser's and its response class, through node-internals). */
 function adoptServer(server: http.Server | https.Server, serverOptions: ParserOptions & Required<Pick<http.ServerOptions, 'headersTimeout' | 'requestTimeout'>>): http.Server | https.Server {
   setParserOptions(server, serverOptions);
+  setServerResponseClass(server, gatedResponseClass);
   server.headersTimeout = serverOptions.headersTimeout;
   server.requestTimeout = serverOptions.requestTimeout;
   return server;
