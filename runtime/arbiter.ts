@@ -604,6 +604,7 @@ export class Arbiter {
         this.queueSignal('SIGHUP');
       }, 200);
     });
+    watcher.once('ready', () => this.log.debug(`Watching ${root} for changes (--reload)`));
     this.reloadWatcher = watcher;
   }
 

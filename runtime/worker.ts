@@ -165,6 +165,7 @@ export class Worker {
       this.drain('master went away');
       this.exitWhenIdle();
     });
+    this.log.debug(`Worker booted (pid: ${process.pid})`);
     this.send({ type: 'booted' });
   }
 

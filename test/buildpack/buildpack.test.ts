@@ -28,6 +28,7 @@ import {
   type NodeMirror,
   type ToolPaths,
 } from './harness.js';
+import { registryBound } from '../registry-bound.js';
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -232,7 +233,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
-  describe('package.json as npm reads it', () => {
+  registryBound.describe('package.json as npm reads it', () => {
     it('a byte order mark, a repeated "engines" (the last wins) with a pre-release range: builds with the Node on PATH', async () => {
       const app = await fresh('plain-app');
       const range = `>=${NODE_MAJOR}.0.0-0 <${NODE_MAJOR + 1}.0.0-0`;
@@ -248,7 +249,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
-  describe('other package managers, through corepack', () => {
+  registryBound.describe('other package managers, through corepack', () => {
     it('yarn.lock: installs, builds and prunes with yarn', async () => {
       const app = await fresh('yarn-app');
       const result = await runScript(buildpack, 'compile', [app, smallCache], nodeEnv());
@@ -271,7 +272,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
-  describe('a TypeScript app: cold build, warm build, then the slug serves', () => {
+  registryBound.describe('a TypeScript app: cold build, warm build, then the slug serves', () => {
     let template: string;
     let cache: string;
     let slug: string;
@@ -372,7 +373,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
-  describe('tsforeman start in the slug', () => {
+  registryBound.describe('tsforeman start in the slug', () => {
     it('sources .profile.d by itself, serves, and stops on SIGTERM', async function () {
       const slug = builtSlug;
       if (!slug) this.skip();
@@ -405,7 +406,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
-  describe('tsforeman build', () => {
+  registryBound.describe('tsforeman build', () => {
     const tsforeman = path.join(REPO_ROOT, 'bin', 'tsforeman');
 
     it('builds a slug next to the app, writes the default Procfile, and the slug env comes from .profile.d', async () => {

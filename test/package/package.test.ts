@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SETTINGS } from '../../runtime/settings.js';
+import { registryBound } from '../registry-bound.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TSC = path.join(REPO, 'node_modules', '.bin', 'tsc');
@@ -61,7 +62,7 @@ describe('the bins of a clone without dist/ (installed with --ignore-scripts)', 
   }
 });
 
-describe('the packed package in an app: import { defineConfig } from "tsforeman"', function () {
+registryBound.describe('the packed package in an app: import { defineConfig } from "tsforeman"', function () {
   // npm pack and npm install (the dependencies come from npm's cache or the registry) take a while.
   this.timeout(240_000);
   let app = '';

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { APPS, TsunicornProcess, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
+
+const HTTP_FIXTURES = fileURLToPath(new URL('./http/fixtures/', import.meta.url));
 
 function versionedApp(version: string): string {
   return `export default (req, res) => res.end('${version} ' + process.pid + '\\n');\n`;
@@ -63,9 +65,9 @@ describe('tsunicorn reload, logs and files', function () {
   it('restarts the workers with --reload when a source file changes', async () => {
     const appFile = path.join(directory, 'app.mjs');
     writeFileSync(appFile, versionedApp('v1'));
-    const server = await TsunicornProcess.start([appFile, '-b', '127.0.0.1:0', '--reload']);
+    const server = await TsunicornProcess.start([appFile, '-b', '127.0.0.1:0', '--reload', '--log-level', 'debug']);
     await waitUntilServing(server.url);
-    await sleep(300); // let the watcher finish its initial scan
+    await server.waitFor(/\[DEBUG\] Watching .* for changes \(--reload\)/); // the watcher finished its initial scan
     writeFileSync(appFile, versionedApp('v2'));
     await server.waitFor(/Reloading: .*app\.mjs changed/);
     let body = '';
@@ -135,9 +137,9 @@ describe('tsunicorn reload, logs and files', function () {
   });
 
   it('serves HTTPS with --certfile and --keyfile', async () => {
-    const cert = path.join(directory, 'cert.pem');
-    const key = path.join(directory, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    // The fixture pair the HTTP layer's TLS tests use (localhost and 127.0.0.1, valid until 2036).
+    const cert = path.join(HTTP_FIXTURES, 'localhost-cert.pem');
+    const key = path.join(HTTP_FIXTURES, 'localhost-key.pem');
     const server = await TsunicornProcess.start([path.join(APPS, 'esm-listener.mjs'), '-b', '127.0.0.1:0', '--certfile', cert, '--keyfile', key]);
     expect(server.url).to.match(/^https:\/\/127\.0\.0\.1:\d+$/);
     const body = await new Promise<string>((resolve, reject) => {
