@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { withForemanDefaults } from '../foreman-file.js';
 import { addFlags, PROJECT_FLAGS } from '../options.js';
 import { EXPORTERS, FORMAT_NAMES } from './formats.js';
 import { planExport, type ExportOptions } from './plan.js';
@@ -26,7 +27,9 @@ export function registerExportCommand(program: Command): void {
     .option('--image <image>', 'container image of the app (kubernetes, compose; required there)')
     .option('--image-root <dir>', "the app's folder inside the image: working directory and PATH (kubernetes, compose; default: /app)")
     .option('--hold-port <types>', 'systemd: a .socket unit per instance of these types holds its port, so a restart drops nothing (comma separated)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
-    .action(async (format: string, dir: string, options: ExportOptions) => {
+    .action(async (format: string, dir: string, given: ExportOptions) => {
+      // `.foreman` in the root gives defaults for the flags it names (formation, port, timeout, ...), as for start.
+      const options = withForemanDefaults(command, given);
       const { exporter, plan, templates } = await planExport(format, options, process.env, process.cwd(), dir);
       const output = exporter.render(plan, templates);
       const report = writeExport(dir, plan.app, exporter, output);

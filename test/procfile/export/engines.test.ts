@@ -331,6 +331,17 @@ describe('tsforeman export: right for the engine (a tsunicorn app with worker, r
     expect(readComposeEnvFile(join(out, 'shop.env'))).to.deep.equal({ SECRET: SECRETS[0], DATABASE_URL: SECRETS[1] });
   });
 
+  it('.foreman in the root gives export its defaults (formation, timeout), and a flag wins over it', () => {
+    const app = appCopy();
+    writeFileSync(join(app, '.foreman'), 'formation: { web: 2, release: 0 }\ntimeout: 40\n');
+    const out = exportApp('systemd', app, []);
+    expect(readdirSync(out).sort()).to.deep.equal(['shop-web.1.service', 'shop-web.2.service', 'shop-worker.1.service', 'shop.env', 'shop.target']);
+    expect(readFileSync(join(out, 'shop-worker.1.service'), 'utf8')).to.match(/^TimeoutStopSec=40s$/m);
+    const flagged = exportApp('systemd', app, ['-t', '7', '-m', 'web=1,release=0']);
+    expect(readFileSync(join(flagged, 'shop-worker.1.service'), 'utf8')).to.match(/^TimeoutStopSec=7s$/m);
+    expect(existsSync(join(flagged, 'shop-web.2.service'))).to.equal(false);
+  });
+
   it('supervisord and launchd run release once', () => {
     const app = appCopy();
     const conf = readTree(exportApp('supervisord', app, ['-l', '/var/log/shop'])).get('shop.conf')!.content;
