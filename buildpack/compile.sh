@@ -53,8 +53,9 @@ has_script() { [[ " $DEFINED_SCRIPTS " == *" $1 "* ]]; }
 
 run_script() {
   local name=$1 status=0
-  info "Running $name"
-  run_package_script "$BUILD_DIR" "$name" || status=$?
+  shift
+  info "Running $name${*:+ with $*}"
+  run_package_script "$BUILD_DIR" "$name" "$@" || status=$?
   if ((status != 0)); then
     fail "The \"$name\" script of package.json failed (exit $status); its output is above" \
       "Run \"npm run $name\" locally to reproduce it, fix it, and push again."
@@ -72,10 +73,6 @@ read_package_json package.json
 detect_package_manager "$BUILD_DIR"
 info "engines.node: ${ENGINES_NODE:-(not set)}"
 info "package manager: $PACKAGE_MANAGER${LOCKFILE:+ ($LOCKFILE)}"
-if [[ ! -f Procfile && -z $APP_MAIN && -z $APP_START ]]; then
-  fail "Nothing to run: no Procfile, no \"main\" and no \"start\" script in package.json" \
-    "Add a Procfile (web: tsunicorn dist/app.js --log-file -), or set \"main\" in package.json to the server file."
-fi
 step_done
 
 step "Installing Node.js"
@@ -91,17 +88,28 @@ fi
 
 step "Installing dependencies"
 info "NODE_ENV=$NODE_ENV (devDependencies are installed for the build and pruned after it)"
-install_dependencies "$BUILD_DIR" "$CACHE_DIR"
+if ! restore_node_modules "$BUILD_DIR" "$CACHE_DIR"; then
+  install_dependencies "$BUILD_DIR" "$CACHE_DIR"
+  save_node_modules "$BUILD_DIR" "$CACHE_DIR"
+fi
 step_done
 
 step "Building"
 cd "$BUILD_DIR"
-if has_script heroku-postbuild; then
-  run_script heroku-postbuild
-elif has_script build; then
-  run_script build
+# NODE_BUILD_FLAGS: extra arguments for the build script (split on spaces, as Heroku does).
+read -r -a build_flags <<<"${NODE_BUILD_FLAGS:-}"
+build_script=""
+for name in heroku-postbuild heroku-build build; do
+  if has_script "$name"; then
+    build_script=$name
+    break
+  fi
+done
+if [[ -n $build_script ]]; then
+  run_script "$build_script" "${build_flags[@]}"
 else
-  info "No \"heroku-postbuild\" or \"build\" script: nothing to build"
+  info "No \"heroku-postbuild\", \"heroku-build\" or \"build\" script: nothing to build"
+  if ((${#build_flags[@]} > 0)); then warn "NODE_BUILD_FLAGS is set but there is no build script to give it to"; fi
 fi
 step_done
 
@@ -126,13 +134,19 @@ if [[ -f $BUILD_DIR/Procfile ]]; then
   step_done
 else
   header "No Procfile: using the default web process"
+  # Checked after the build, so that a Procfile a build script wrote is the one used above.
   if [[ -n $APP_MAIN ]]; then
     info "web: tsunicorn $APP_MAIN --log-file -   (from \"main\" in package.json)"
     [[ -e $BUILD_DIR/$APP_MAIN ]] ||
       warn "\"main\" is $APP_MAIN but the build left no such file; the web process will not start" \
         "Make the build script produce it, or point \"main\" at the server file."
+  elif [[ -n $APP_START ]]; then
+    info "web: npm start   (runs the \"start\" script: $APP_START)"
+  elif [[ -f $BUILD_DIR/server.js ]]; then
+    info "web: npm start   (no \"start\" script: npm runs node server.js)"
   else
-    info "web: npm start   (package.json has no \"main\")"
+    warn "This app has no Procfile, no \"start\" script, no \"main\" and no server.js: its default web process, npm start, has nothing to run" \
+      "Add a Procfile (web: tsunicorn dist/app.js --log-file -), a \"start\" script, or \"main\" in package.json."
   fi
 fi
 

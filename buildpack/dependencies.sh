@@ -95,12 +95,52 @@ install_dependencies() {
 
 run_package_script() {
   local build_dir=$1 name=$2
+  shift 2
   cd "$build_dir" || return 1
   case $PACKAGE_MANAGER in
-    npm) run_indented npm run "$name" ;;
-    yarn) run_indented _corepack yarn run "$name" ;;
-    pnpm) run_indented _corepack pnpm run "$name" ;;
+    npm) run_indented npm run "$name" ${1+--} "$@" ;;
+    yarn) run_indented _corepack yarn run "$name" "$@" ;;
+    pnpm) run_indented _corepack pnpm run "$name" "$@" ;;
   esac
+}
+
+# node_modules as installed (devDependencies included, before the build) is kept in
+# CACHE_DIR/node_modules under a key made of the lockfile, the package manager and the Node.js
+# version: a build with the same three copies it back and installs nothing. Without a lockfile, or
+# with NODE_MODULES_CACHE=false, every build installs.
+_node_modules_key() {
+  local build_dir=$1
+  [[ -n $LOCKFILE ]] || return 1
+  printf '%s %s %s %s\n' "$PACKAGE_MANAGER" "${NODE_VERSION:-?}" "$(uname -m)" "$(sha256sum <"$build_dir/$LOCKFILE" | cut -c1-64)"
+}
+
+restore_node_modules() {
+  local build_dir=$1 cache=$2/node_modules key
+  if [[ ${NODE_MODULES_CACHE:-} == false ]]; then
+    info "NODE_MODULES_CACHE=false: node_modules is installed afresh, not taken from the cache"
+    rm -rf "$cache"
+    return 1
+  fi
+  key=$(_node_modules_key "$build_dir") || return 1
+  [[ -d $cache/node_modules && -f $cache/key && $(<"$cache/key") == "$key" ]] || return 1
+  if [[ -e $build_dir/node_modules ]]; then
+    info "The app brings its own node_modules: not using the cached one"
+    return 1
+  fi
+  cp -a "$cache/node_modules" "$build_dir/node_modules"
+  info "Reusing node_modules from the cache ($LOCKFILE and Node.js $NODE_VERSION unchanged): nothing to install"
+}
+
+save_node_modules() {
+  local build_dir=$1 cache=$2/node_modules key
+  [[ ${NODE_MODULES_CACHE:-} != false ]] || return 0
+  rm -rf "$cache"
+  key=$(_node_modules_key "$build_dir") || return 0
+  [[ -d $build_dir/node_modules ]] || return 0
+  mkdir -p "$cache"
+  cp -a "$build_dir/node_modules" "$cache/node_modules.tmp"
+  mv "$cache/node_modules.tmp" "$cache/node_modules"
+  printf '%s\n' "$key" >"$cache/key"
 }
 
 # Why devDependencies stay, or "" when they are to be pruned.

@@ -8,7 +8,7 @@
 # Fails the build, naming the line, when the file is not JSON or a field the build uses has the
 # wrong type (npm would fail later, or quietly ignore the field).
 
-PACKAGE_JSON_LIFECYCLE="heroku-prebuild heroku-postbuild build heroku-cleanup"
+PACKAGE_JSON_LIFECYCLE="heroku-prebuild heroku-postbuild heroku-build build heroku-cleanup"
 
 # Fails unless field $2 (and $3: a member of it) of file $1 is absent or of kind $4 ($5 says so).
 _package_json_expect() {

@@ -190,15 +190,6 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(mirror.requests).to.deep.equal([]);
     });
 
-    it('an app with no Procfile, no "main" and no start script fails with a hint', async () => {
-      const app = await fresh('plain-app');
-      await writeFile(path.join(app, 'package.json'), '{"name": "nothing"}');
-      const result = await runScript(buildpack, 'compile', [app, path.join(work, 'cache-nothing')], bareEnv());
-      expect(result.exitCode).to.equal(1);
-      expect(result.stderr).to.include('Nothing to run: no Procfile, no "main" and no "start" script in package.json');
-      expect(result.stderr).to.include('web: tsunicorn dist/app.js --log-file -');
-    });
-
     it('a checksum mismatch fails, installs nothing and caches nothing', async () => {
       mirror.corruptChecksum = true;
       const app = await fresh('plain-app');
@@ -284,13 +275,14 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       cache = path.join(work, 'ts-cache');
     });
 
-    async function build(label: string): Promise<{ dir: string; result: Awaited<ReturnType<typeof runScript>>; ms: number }> {
+    async function build(label: string, config: Record<string, string> = {}): Promise<{ dir: string; result: Awaited<ReturnType<typeof runScript>>; ms: number }> {
       const dir = path.join(await mkdtemp(path.join(work, `ts-${label}-`)), 'app');
       await execa('cp', ['-R', template, dir]);
       const envDir = path.join(dir, '..', 'env');
       await mkdir(envDir);
       await writeFile(path.join(envDir, 'BUILD_GREETING'), 'hello-from-env-dir\n');
       await writeFile(path.join(envDir, 'PATH'), '/nowhere');
+      for (const [name, value] of Object.entries(config)) await writeFile(path.join(envDir, name), value);
       const startedAt = Date.now();
       const result = await runScript(buildpack, 'compile', [dir, cache, envDir], bareEnv());
       return { dir, result, ms: Date.now() - startedAt };
@@ -327,11 +319,25 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
       expect(mirror.requests).to.deep.equal([]);
       expect(result.stdout).to.include(`Using the cached node-v${NODE_VERSION}-linux-x64.tar.xz`);
+      expect(result.stdout).to.include(
+        `       Reusing node_modules from the cache (package-lock.json and Node.js ${NODE_VERSION} unchanged): nothing to install\n`,
+      );
+      expect(result.stdout).not.to.include('npm ci');
+      expect(result.stdout).not.to.match(/^       added \d+ packages?/m);
       expect(existsSync(path.join(dir, 'dist/app.js'))).to.equal(true);
       expect(existsSync(path.join(dir, 'node_modules/typescript'))).to.equal(false);
       console.log(`      cold build ${(coldMs / 1000).toFixed(1)}s, warm build ${(ms / 1000).toFixed(1)}s`);
       slug = dir;
       builtSlug = dir;
+    });
+
+    it('NODE_MODULES_CACHE=false: installs again (npm ci), and the build still works', async () => {
+      const { dir, result } = await build('no-modules-cache', { NODE_MODULES_CACHE: 'false' });
+      expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
+      expect(result.stdout).to.include('       NODE_MODULES_CACHE=false: node_modules is installed afresh, not taken from the cache\n');
+      expect(result.stdout).to.include('package-lock.json found: npm ci');
+      expect(result.stdout).not.to.include('Reusing node_modules');
+      expect(existsSync(path.join(dir, 'dist/app.js'))).to.equal(true);
     });
 
     it('the slug, started from its Procfile with .profile.d sourced, answers 200 and stops on SIGTERM with 0', async function () {
