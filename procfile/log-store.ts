@@ -82,6 +82,7 @@ export class LogStore {
 
   /** Adds a block of lines (joined by `\n`, without the last newline), as the printer printed it. */
   add(instance: string, stream: LogStream, block: Buffer): void {
+    if (this.perInstance === 0 && this.followers.size === 0) return;
     let ring = this.rings.get(instance);
     if (ring === undefined) {
       ring = new Ring(this.perInstance);
