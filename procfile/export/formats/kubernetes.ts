@@ -174,7 +174,12 @@ function container(plan: ExportPlan, templates: TemplateSet, app: string, type: 
   });
 }
 
-function workload(plan: ExportPlan, templates: TemplateSet, app: string, type: ProcessType, secretText: string): string {
+/** The Job name of release: a hash of its rendered Job and the Secret (see `workload`). */
+function releaseJobName(app: string, typeName: string, job: string, secretText: string): string {
+  return `${app}-${typeName}-${createHash('sha256').update(job).update(secretText).digest('hex').slice(0, 10)}`;
+}
+
+function workload(plan: ExportPlan, templates: TemplateSet, app: string, type: ProcessType, secretText: string): { text: string; job?: string } {
   const typeName = kubeName(type.entry.name, 'the process type');
   const isWeb = type.entry.name === WEB;
   const vars = {
@@ -186,12 +191,11 @@ function workload(plan: ExportPlan, templates: TemplateSet, app: string, type: P
     security_context: securityContext(plan.user),
     container: container(plan, templates, app, type),
   };
-  if (type.entry.name !== RELEASE) return templates.render('deployment.yaml', { ...vars, name: yamlString(`${app}-${typeName}`) });
+  if (type.entry.name !== RELEASE) return { text: templates.render('deployment.yaml', { ...vars, name: yamlString(`${app}-${typeName}`) }) };
   // A Job's pod template cannot change: each new image, command or env gets a Job of its own name
   // (a hash of them), so applying a new release runs it once, and applying the same one again does not.
-  const body = templates.render('job.yaml', { ...vars, name: '{{NAME}}' });
-  const hash = createHash('sha256').update(body).update(secretText).digest('hex').slice(0, 10);
-  return templates.render('job.yaml', { ...vars, name: yamlString(`${app}-${typeName}-${hash}`) });
+  const job = releaseJobName(app, typeName, templates.render('job.yaml', { ...vars, name: '{{NAME}}' }), secretText);
+  return { text: templates.render('job.yaml', { ...vars, name: yamlString(job) }), job };
 }
 
 function render(plan: ExportPlan, templates: TemplateSet) {
@@ -211,7 +215,9 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       : ['stringData:', ...entries.map(([key, value]) => `  ${yamlKey(key)}: ${yamlString(value)}`)].join('\n'),
   });
   const types = plan.types.filter((type) => type.entry.name !== RELEASE || type.count > 0);
-  const documents = types.map((type) => workload(plan, templates, app, type, secret));
+  const workloads = types.map((type) => workload(plan, templates, app, type, secret));
+  const documents = workloads.map((rendered) => rendered.text);
+  const releaseJob = workloads.find((rendered) => rendered.job !== undefined)?.job;
   const web = plan.types.find((type) => type.entry.name === WEB);
   if (web !== undefined) {
     documents.push(templates.render('service.yaml', {
@@ -221,18 +227,17 @@ function render(plan: ExportPlan, templates: TemplateSet) {
       port: String(web.port),
     }));
   }
-  const release = types.some((type) => type.entry.name === RELEASE);
   const comment = [
     `# ${headerText(plan.app)}`,
     `# Apply ${secretFile} first (the env files' values, kept out of this file).`,
-    ...(release
-      ? [
-        `# release runs once per deploy as a Job; to start the new processes only after it succeeded:`,
+    ...(releaseJob === undefined
+      ? []
+      : [
+        `# release runs once per deploy as the Job ${releaseJob}; to start the new processes only after it succeeded:`,
         `#   kubectl apply -f ${mainFile} -l process=release`,
-        `#   kubectl wait --for=condition=complete --timeout=30m job -l app=${app},process=release`,
+        `#   kubectl wait --for=condition=complete --timeout=30m job/${releaseJob}`,
         `#   kubectl apply -f ${mainFile}`,
-      ]
-      : []),
+      ]),
   ].join('\n');
   const content = `${comment}\n${documents.map((doc) => `---\n${doc}`).join('')}`;
   return {

@@ -298,6 +298,8 @@ describe('tsforeman export: right for the engine (a tsunicorn app with worker, r
     expect(web.spec.template.spec.terminationGracePeriodSeconds).to.equal(preStop + 25);
     expect(worker.spec.template.spec.terminationGracePeriodSeconds).to.equal(5);
     expect(job.metadata.name).to.match(/^shop-release-[0-9a-f]{10}$/);
+    // The file says how to start the rest only after this release's Job completed.
+    expect(text).to.include(`#   kubectl wait --for=condition=complete --timeout=30m job/${job.metadata.name}\n`);
     expect(job.spec.backoffLimit).to.equal(0);
     expect(job.spec.template.spec.restartPolicy).to.equal('Never');
     expect(job.spec.template.spec.containers[0]!.command[2]).to.equal('exec node release.js');
@@ -381,6 +383,11 @@ describe('tsforeman export: right for the engine (a tsunicorn app with worker, r
       expect(lines[0]!.replace(/^tsforeman: (error: )?/, ''), args.join(' ')).to.match(message);
       expect(existsSync(out), 'nothing written').to.equal(false);
     }
+    // A program that is not tsunicorn may still take LISTEN_FDS: a warning line, and the export goes on.
+    writeFileSync(join(app, 'Procfile'), 'web: node server.js\n');
+    const other = tsforeman(['export', 'systemd', join(tempDir(), 'out'), '--hold-port', 'web'], app);
+    expect(other.code, other.stderr).to.equal(0);
+    expect(other.stderr).to.equal('warning: --hold-port web: "node server.js" is not tsunicorn; it must take its socket from LISTEN_FDS (systemd socket activation), or it fails with EADDRINUSE\n');
     writeFileSync(join(app, 'Procfile'), 'web: cd . && tsunicorn app.js\n');
     const compound = tsforeman(['export', 'systemd', join(tempDir(), 'out'), '--hold-port', 'web'], app);
     expect(compound.code).to.equal(1);
