@@ -14,7 +14,7 @@ export type ExitPolicy = 'stop-all' | 'restart' | 'can-die';
 
 /**
  * When a started instance counts as ready:
- * - `port`: once its PORT accepts a TCP connection on the loopback;
+ * - `port`: once its PORT accepts a TCP connection on the loopback (127.0.0.1 or ::1);
  * - a RegExp: once a line of its output matches (`--ready-line TYPE=REGEX`);
  * - `at-once`: as soon as it started.
  */
@@ -519,17 +519,20 @@ export class Supervisor {
       cancelled = true;
       if (timer !== null) this.clock.clearTimeout(timer);
     };
+    // IPv4 and IPv6 loopback in turn: a dev server bound to `localhost` may listen on ::1 only.
+    const hosts = ['127.0.0.1', '::1'];
+    let tries = 0;
     const attempt = () => {
       timer = null;
       if (cancelled || slot.current !== proc) return;
-      const socket = createConnection({ port, host: '127.0.0.1' });
+      const socket = createConnection({ port, host: hosts[tries++ % hosts.length] });
       socket.once('connect', () => {
         socket.destroy();
         if (!cancelled && slot.current === proc) this.markReady(slot, `port ${port} accepts connections`);
       });
       socket.once('error', () => {
         socket.destroy();
-        if (!cancelled) timer = this.clock.setTimeout(attempt, PORT_POLL_MS);
+        if (!cancelled) timer = this.clock.setTimeout(attempt, tries % hosts.length === 0 ? PORT_POLL_MS : 0);
       });
     };
     attempt();

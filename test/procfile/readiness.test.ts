@@ -123,6 +123,22 @@ describe('tsforeman readiness: ports, --ready-line, --after, wait', function () 
     });
   }
 
+  it('a server bound to ::1 only (localhost on some systems) is ready too', async function () {
+    const probe = createServer();
+    const ipv6 = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => resolve(true));
+    });
+    if (!ipv6) this.skip();
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    const dir = project({ Procfile: `web: exec node -e "require('net').createServer().listen(process.env.PORT, '::1')"\n` });
+    const manager = startManager(['start', '--no-timestamp', '-p', String(port)], dir);
+    await manager.waitFor(new RegExp(`web\\.1 ready in \\d+\\.\\d\\ds \\(port ${port} accepts connections\\)`));
+    manager.signal('SIGTERM');
+    expect((await manager.exit).code).to.equal(143);
+  });
+
   it('restart makes an instance starting again until its port answers', async () => {
     const port = await freePort();
     const dir = project({ Procfile: `${LISTEN_WHEN_GO}\n`, go: '' });
