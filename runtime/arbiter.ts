@@ -21,6 +21,10 @@ import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine } from 
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
 import { Handover } from './handover.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
+import { MasterUpgrade } from './master-upgrade.js';
+import { listeningFd } from './node-internals.js';
+import { ServiceNotifier } from './service-notify.js';
+import { inheritedSockets, listenOnInherited, withoutMasterVariables } from './socket-activation.js';
 import { Logger, type LoggerOptions } from './logging.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
 import { environmentOf, type Settings } from './settings.js';
@@ -42,8 +46,8 @@ interface WorkerProcess {
   bootFailure?: { exitCode: number; reason: string };
 }
 
-type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1';
-const HANDLED_SIGNALS: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1'];
+type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1' | 'SIGUSR2';
+const HANDLED_SIGNALS: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2'];
 /**
  * A signal sent to the whole process group (Heroku's TERM to every process of a dyno, Ctrl-C) can reach
  * a worker, and come back from it over IPC, before the master's own handler runs. A worker that left on
@@ -137,6 +141,14 @@ export class Arbiter {
   private unlistening: ((pid: number) => void) | undefined;
   /** The --pid file written at start (a reload may name another; this one is removed at exit). */
   private pidFile: string | undefined;
+  /** --bind came from the command line, TSUNICORN_CMD_ARGS or a config file: it selects inherited sockets. */
+  private readonly bindGiven: boolean;
+  /** What the workers get: the environment without the sockets' and the service manager's variables. */
+  private readonly workerEnv: Record<string, string | undefined>;
+  private readonly notifier: ServiceNotifier;
+  private upgrade: MasterUpgrade | undefined;
+  /** A HUP's RELOADING=1 went out: READY=1 follows once the new generation serves. */
+  private reloadAnnounced = false;
 
   /** gunicorn settings given that do not apply, logged once the log is up. */
   private warnings: string[];
@@ -145,6 +157,9 @@ export class Arbiter {
     this.settings = configuration.settings;
     this.hooks = configuration.hooks;
     this.warnings = configuration.warnings;
+    this.bindGiven = !['default', 'env $PORT'].includes(configuration.origins.bind);
+    this.workerEnv = withoutMasterVariables(options.sources.env);
+    this.notifier = new ServiceNotifier(options.sources.env.NOTIFY_SOCKET, (line) => this.log.warning(line));
     this.targetWorkers = this.settings.workers;
     this.log = this.makeLogger(this.settings);
     // The workers open the access log themselves: one that cannot be opened is a bad setting, refused here.
@@ -182,7 +197,29 @@ export class Arbiter {
   /** Runs until the server stops; resolves to the exit status. Throws BindError before any worker starts. */
   async run(): Promise<number> {
     const secure = this.settings.certfile !== undefined;
-    this.listeners = await bindAll(this.settings.bind, secure, this.settings.backlog);
+    const given = inheritedSockets(this.options.sources.env, process.pid);
+    if (given?.warning) this.log.warning(given.warning);
+    this.listeners = given && given.fds.length > 0
+      // The old master's sockets are its --bind: a new master serves them all (a reload does not move them either).
+      ? await listenOnInherited(given, this.settings.bind, this.bindGiven && given.from === 'socket activation', secure, this.settings.backlog)
+      : await bindAll(this.settings.bind, secure, this.settings.backlog);
+    try {
+      // USR2 hands these descriptors on: a Node.js that hides them fails here, not at the first USR2.
+      for (const listener of this.listeners) listeningFd(listener.server);
+    } catch (error) {
+      await closeAll(this.listeners);
+      throw error;
+    }
+    this.upgrade = new MasterUpgrade({
+      cwd: this.options.sources.cwd,
+      env: this.options.sources.env,
+      info: (line) => this.log.info(line),
+      warning: (line) => this.log.warning(line),
+      error: (line) => this.log.error(line),
+      onFailed: (pidFile) => {
+        this.pidFile = pidFile;
+      },
+    }, given?.from === 'the old master' && given.fds.length > 0);
     if (this.settings.pidfile) {
       try {
         writePidFile(this.settings.pidfile);
@@ -196,7 +233,9 @@ export class Arbiter {
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
     this.log.info(`Starting tsunicorn ${this.options.version}`);
     for (const warning of this.warnings.splice(0)) this.log.warning(warning);
-    for (const listener of this.listeners) this.log.info(`Listening at: ${listener.url} (${process.pid})`);
+    for (const listener of this.listeners) {
+      this.log.info(`Listening at: ${listener.url} (${process.pid})${listener.inherited ? `, ${listener.inherited}` : ''}`);
+    }
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     for (const [index, listener] of this.listeners.entries()) {
       listener.server.on('connection', (socket: Socket) => {
@@ -274,6 +313,10 @@ export class Arbiter {
         this.setTargetWorkers(Math.max(1, this.targetWorkers - 1));
         this.log.info(`Number of workers: ${this.targetWorkers}`);
         break;
+      case 'SIGUSR2':
+        if (this.stopping) this.log.warning('USR2 ignored: this master is stopping');
+        else this.pidFile = this.upgrade?.start(this.listeners, this.pidFile);
+        break;
       case 'SIGUSR1':
         this.log.reopen();
         for (const worker of this.workers.values()) this.send(worker, { type: 'reopen' });
@@ -327,8 +370,15 @@ export class Arbiter {
         if (worker.generation < this.generation && worker.state !== 'stopping') this.stopWorker(worker);
       }
     }
+    if (this.reloadAnnounced && newReady >= this.targetWorkers) {
+      this.reloadAnnounced = false;
+      void this.notifier.notify('READY=1');
+    }
     if (!this.readyAnnounced && newReady >= this.targetWorkers) {
       this.readyAnnounced = true;
+      // A master started by USR2 becomes the service's main process once it serves.
+      if (this.upgrade?.startedByUsr2) void this.notifier.notify('READY=1', `MAINPID=${process.pid}`);
+      else void this.notifier.notify('READY=1');
       void this.runHook('when_ready');
     }
   }
@@ -366,7 +416,7 @@ export class Arbiter {
     try {
       child = fork(entry.file, [], {
         cwd: this.appCwd,
-        env: { ...this.options.sources.env, ...environmentOf(this.settings) },
+        env: { ...this.workerEnv, ...environmentOf(this.settings) },
         execArgv: entry.execArgv,
         stdio: ['ignore', captured ?? 'inherit', captured ?? 'inherit', 'ipc'],
       });
@@ -540,6 +590,7 @@ export class Arbiter {
   // ------------------------------------------------------------- reload, preload, stop
 
   private async reload(): Promise<void> {
+    void this.notifier.notify('RELOADING=1');
     try {
       const configuration = await loadConfiguration(this.options.sources);
       const next = configuration.settings;
@@ -566,6 +617,7 @@ export class Arbiter {
     }
     await this.runHook('on_reload');
     this.generation++;
+    this.reloadAnnounced = true;
     this.wakeUp();
   }
 
@@ -611,6 +663,8 @@ export class Arbiter {
   private stop(mode: 'graceful' | 'quick'): void {
     if (this.stopping === 'quick') return;
     const first = this.stopping === undefined;
+    // After a USR2 the new master is the service: STOPPING=1 from this one would stop it.
+    if (first && !this.upgrade?.running) void this.notifier.notify('STOPPING=1');
     this.stopping = mode;
     const limit = mode === 'graceful' ? this.settings.graceful_timeout * 1000 : QUICK_STOP_MS;
     this.stopDeadline = Date.now() + limit;
@@ -707,6 +761,7 @@ export class Arbiter {
     this.reportUnexplainedExits();
     await this.runHook('on_exit');
     this.log.info('Shutting down: Master');
+    await this.notifier.settled();
     if (this.haltStatus !== undefined) {
       this.log.info(`Reason: ${this.haltStatus === EXIT_APP_LOAD_ERROR ? 'App failed to load.' : 'Worker failed to boot.'}`);
     }

@@ -76,7 +76,7 @@ export const HOOK_NAMES: readonly HookName[] = [
 
 /** gunicorn hooks that have no meaning here, and why. */
 export const UNSUPPORTED_HOOKS: Record<string, string> = {
-  pre_exec: 'it runs before a USR2 re-exec of the master, and tsunicorn has no USR2 re-exec',
+  pre_exec: "gunicorn runs it in the forked child before the USR2 exec; tsunicorn's USR2 spawns the new master, where no code of the old one runs (use on_starting)",
   worker_abort:
     'gunicorn calls it in a timed-out worker on SIGABRT; tsunicorn ends a timed-out worker with SIGKILL, ' +
     'where no code runs (use child_exit in the master)',

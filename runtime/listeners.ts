@@ -14,6 +14,10 @@ export interface Listener {
   server: net.Server;
   /** `http://HOST:PORT` with the port actually bound, or `unix:/path`. */
   url: string;
+  /** Set when the socket was inherited (socket activation, USR2): says from where, for `Listening at:`. */
+  inherited?: string;
+  /** Another process serves this socket too (an inherited one, or a new master after USR2): its unix path stays. */
+  shared?: boolean;
 }
 
 const BIND_ERRORS: Record<string, string> = {
@@ -79,6 +83,6 @@ export async function closeAll(listeners: readonly Listener[]): Promise<void> {
     ),
   );
   for (const listener of listeners) {
-    if (listener.address.kind === 'unix') removeStaleUnixSocket(listener.address.path);
+    if (listener.address.kind === 'unix' && !listener.shared && listener.inherited === undefined) removeStaleUnixSocket(listener.address.path);
   }
 }

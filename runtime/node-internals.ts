@@ -261,3 +261,17 @@ export function takeUnacknowledgedHandles(child: ChildProcess): UnacknowledgedHa
   }
   return taken;
 }
+
+// ------------------------------------------------------------- listening sockets: the descriptor
+
+/**
+ * The file descriptor of a listening socket (`server._handle.fd`, libuv's stream fd; Node has no public
+ * accessor). A USR2 upgrade passes it to the new master as one of its stdio descriptors, the way gunicorn
+ * passes its sockets' fds; the arbiter reads it for every listener at start, so a Node.js without it fails
+ * at boot (BootError) rather than at the first USR2.
+ */
+export function listeningFd(server: net.Server): number {
+  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw lacking('a USR2 upgrade', 'server._handle.fd missing');
+  return fd;
+}

@@ -94,7 +94,7 @@ describe('tsunicorn hooks from the config file', function () {
 
   const failures: [string, string, RegExp][] = [
     ['an unknown hook', 'export function post_requst(worker, req, res) {}\n', /hooks\.config\.mjs:1: unknown hook "post_requst" \(hooks: .*post_request/],
-    ['pre_exec', 'export const workers = 2;\nexport function pre_exec(server) {}\n', /hooks\.config\.mjs:2: hook "pre_exec" is not supported: .*no USR2 re-exec/],
+    ['pre_exec', 'export const workers = 2;\nexport function pre_exec(server) {}\n', /hooks\.config\.mjs:2: hook "pre_exec" is not supported: .*spawns the new master/],
     ['worker_abort', 'export default { worker_abort(worker) {} };\n', /hooks\.config\.mjs:1: hook "worker_abort" is not supported: .*SIGKILL/],
     ['a hook that is not a function', 'export const worker_exit = 5;\n', /hooks\.config\.mjs:1: worker_exit must be a function/],
   ];

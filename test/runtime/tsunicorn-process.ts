@@ -23,6 +23,8 @@ export interface StartOptions {
   listening?: number;
   /** Another tsunicorn command, e.g. the one of a copy of the package installed into an app. */
   bin?: string;
+  /** A program that execs the server, e.g. `['systemd-socket-activate', '-l', ADDRESS]`. */
+  wrapper?: string[];
 }
 
 export class TsunicornProcess {
@@ -48,7 +50,8 @@ export class TsunicornProcess {
     const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, TSUNICORN_CMD_ARGS: undefined };
     for (const [key, value] of Object.entries(options.env ?? {})) env[key] = value;
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-    const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
+    const command = [...(options.wrapper ?? []), process.execPath, options.bin ?? BIN, ...args];
+    const child = spawn(command[0]!, command.slice(1), {
       cwd: options.cwd ?? ROOT,
       env,
       detached: true,
