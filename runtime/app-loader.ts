@@ -16,6 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError, firstLine } from './errors.js';
+import { describeSyntaxError } from './source-location.js';
 import { describeValue, fetchToRequestListener, type FetchAdapterOptions, type FetchHandler } from './fetch-adapter.js';
 import { importModule } from './typescript-loader.js';
 
@@ -72,7 +73,7 @@ async function importAppModule(spec: AppSpec, cwd: string): Promise<Record<strin
   try {
     return await importModule(file, url, cwd);
   } catch (error) {
-    throw new AppLoadError(`cannot load app ${spec.module}: ${describeLoadError(error)}`);
+    throw new AppLoadError(`cannot load app ${spec.module}: ${describeSyntaxError(error, file) ?? describeLoadError(error)}`);
   }
 }
 

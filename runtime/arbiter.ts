@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
 import { loadConfiguration, type Configuration, type ConfigurationSources } from './configuration.js';
-import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine } from './errors.js';
+import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine, reportOf } from './errors.js';
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
 import { Handover } from './handover.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
@@ -612,7 +612,7 @@ export class Arbiter {
       for (const warning of configuration.warnings) this.log.warning(warning);
     } catch (error) {
       // No new generation either: its workers would read the same config file (for the hooks) and fail.
-      this.log.error(`Reload: cannot read the configuration, keeping the current one and the running workers: ${firstLine(error)}`);
+      this.log.error(`Reload: cannot read the configuration, keeping the current one and the running workers: ${reportOf(error)}`);
       return;
     }
     await this.runHook('on_reload');
@@ -633,7 +633,7 @@ export class Arbiter {
       return true;
     } catch (error) {
       const status = error instanceof TsunicornError ? error.exitCode : EXIT_APP_LOAD_ERROR;
-      this.log.error(`App failed to load: ${firstLine(error)}`);
+      this.log.error(`App failed to load: ${reportOf(error)}`);
       this.haltStatus = status;
       return false;
     }

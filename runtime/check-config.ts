@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { loadApp } from './app-loader.js';
 import type { Configuration } from './configuration.js';
 import { loadConfigHooks } from './configuration.js';
-import { firstLine } from './errors.js';
+import { firstLine, reportOf } from './errors.js';
 import { Logger } from './logging.js';
 import { checkNodeInternals } from './node-internals.js';
 
@@ -21,7 +21,7 @@ export async function checkConfiguration(configuration: Configuration, cwd: stri
     try {
       await step();
     } catch (error) {
-      problems.push(firstLine(error));
+      problems.push(reportOf(error));
     }
   };
   await attempt(() => checkNodeInternals('master'));

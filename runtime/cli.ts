@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Arbiter } from './arbiter.js';
 import { checkConfiguration } from './check-config.js';
 import { formatConfiguration, loadConfiguration } from './configuration.js';
-import { TsunicornError, firstLine } from './errors.js';
+import { TsunicornError, reportOf } from './errors.js';
 import { checkNodeInternals } from './node-internals.js';
 import { helpText, splitShellWords } from './settings.js';
 
@@ -74,7 +74,7 @@ try {
   process.exitCode = await main();
 } catch (error) {
   if (error instanceof TsunicornError) {
-    process.stderr.write(`${firstLine(error)}\n`);
+    process.stderr.write(`${reportOf(error)}\n`);
     process.exitCode = checking() ? 1 : error.exitCode;
   } else {
     throw error;

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { SettingsError, firstLine } from './errors.js';
+import { describeSyntaxError } from './source-location.js';
 import {
   findConfigFile,
   mergeSettings,
@@ -119,7 +120,7 @@ async function importConfigFile(file: string, warnings?: string[]): Promise<{ se
     namespace = await importModule(file, url.href);
   } catch (error) {
     if (error instanceof SettingsError) throw error;
-    throw new SettingsError(`${file}: cannot load config: ${firstLine(error)}`);
+    throw new SettingsError(`${file}: cannot load config: ${describeSyntaxError(error, file) ?? firstLine(error)}`);
   }
   const exported = namespace.default;
   const object: Record<string, unknown> =

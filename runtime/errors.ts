@@ -40,6 +40,14 @@ export class BootError extends TsunicornError {
 export const EXIT_BOOT_ERROR = 3;
 export const EXIT_APP_LOAD_ERROR = 4;
 
+/**
+ * What to report of an error: a TsunicornError's whole message (ours are one line, but for the place and
+ * offending line of a syntax error), the first line of any other.
+ */
+export function reportOf(error: unknown): string {
+  return error instanceof TsunicornError ? error.message.trimEnd() : firstLine(error);
+}
+
 /** The first line of an error's message, for one-line reports. */
 export function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);

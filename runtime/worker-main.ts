@@ -2,7 +2,7 @@
  * Entry point of a worker process (forked by the master). Waits for the master's boot message, boots,
  * and reports a failure as exit status 4 (app load error) or 3 (other boot error) with a one-line reason.
  */
-import { BootError, EXIT_BOOT_ERROR, TsunicornError, firstLine } from './errors.js';
+import { BootError, EXIT_BOOT_ERROR, TsunicornError, firstLine, reportOf } from './errors.js';
 import { Logger } from './logging.js';
 import { isMasterMessage, type WorkerMessage } from './messages.js';
 import type { Settings } from './settings.js';
@@ -37,7 +37,7 @@ async function boot(message: unknown): Promise<void> {
   } catch (error) {
     const exitCode = error instanceof TsunicornError ? error.exitCode : EXIT_BOOT_ERROR;
     if (!(error instanceof TsunicornError)) log.exception('Exception in worker process', error);
-    await send({ type: 'boot-failed', exitCode, reason: firstLine(error) });
+    await send({ type: 'boot-failed', exitCode, reason: reportOf(error) });
     process.exit(exitCode);
   }
   // Errors that escape the app's request handling are logged; the worker keeps serving.
