@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { constants as osConstants } from 'node:os';
 import {
   controlSocketPath,
   sendControlRequest,
@@ -13,6 +14,7 @@ import { withForemanDefaults } from './foreman-file.js';
 import type { LogLine, LogStore } from './log-store.js';
 import { addFlags, outputColor, parseCount, parseSeconds } from './options.js';
 import { linePrefix, nameWidthFor } from './printer.js';
+import { withExec } from './shell.js';
 import type { InstanceStatus, Supervisor } from './supervisor.js';
 
 /**
@@ -27,6 +29,8 @@ export interface ControlContext {
   supervisor: Supervisor;
   /** Prints a system line in the manager's output (and its log), about `instance` when given. */
   say: (text: string, instance?: string) => void;
+  /** The command an instance runs now (for reload's check that it is one program). */
+  commandOf: (name: string) => string | undefined;
   /** The manager's restart (the Procfile and env files read again first). */
   restart: (names: string[]) => Promise<void>;
   logs: LogStore;
@@ -56,13 +60,17 @@ export function controlHandlers(context: ControlContext): ControlHandlers {
     const statuses = supervisor.statuses();
     return Promise.resolve({ ok: true, lines: formatStatuses(statuses, Date.now()), data: statuses.map(statusJson) });
   };
-  const restart: ControlHandler = async (request) => {
+  const restart: ControlHandler = async (request, session) => {
     if (supervisor.stopping) return { ok: false, error: 'the manager is shutting down' };
     const names = named(request);
     context.say(`restart ${names.join(', ')} ${asked(request)}`);
     await context.restart(names);
+    // The answer comes once the new processes are ready (their port accepts, their ready line came).
+    const outcome = await supervisor.whenReady(names, session.closed);
+    if (!outcome.ok) return { ok: false, error: `restarted ${names.join(', ')}, but ${outcome.error}` };
     return { ok: true, lines: [`restarted ${names.join(', ')}`], data: { restarted: names } };
   };
+  const reload: ControlHandler = (request) => Promise.resolve(reloadInstances(context, request));
   const stop: ControlHandler = async (request) => {
     if (supervisor.stopping) return { ok: false, error: 'the manager is shutting down' };
     if (request.names.length === 0) {
@@ -127,7 +135,46 @@ export function controlHandlers(context: ControlContext): ControlHandlers {
     });
     return { ok: true, lines: [] };
   };
-  return { ps, restart, stop, wait, logs };
+  return { ps, restart, reload, stop, wait, logs };
+}
+
+/**
+ * `reload`: the signal that reloads each named instance in place (HUP, or the type's --reload-signal),
+ * sent to its process only, not its group: a tsunicorn master reloads its workers itself. A command
+ * the shell runs (not one program) cannot be reloaded: the signal would reach the shell.
+ */
+function reloadInstances(context: ControlContext, request: ControlRequest): ControlReply {
+  const { supervisor } = context;
+  if (supervisor.stopping) return { ok: false, error: 'the manager is shutting down' };
+  const names = supervisor.instancesNamed(request.names);
+  const chosen = (request.options.signals ?? {}) as Record<string, string>;
+  const statuses = supervisor.statuses().filter((status) => names.includes(status.name));
+  const types = new Set(supervisor.statuses().map((status) => status.type));
+  const unknown = Object.keys(chosen).find((type) => !types.has(type));
+  if (unknown !== undefined) return { ok: false, error: `--reload-signal: unknown process type "${unknown}" (types: ${[...types].join(', ')})` };
+  const notRunning = statuses.find((status) => status.pid === null);
+  if (notRunning) return { ok: false, error: `cannot reload ${notRunning.name}: it is not running (${notRunning.state}); use tsforeman restart` };
+  // The rule of shell.ts: a simple command is exec'd (its pid is the program's), anything else runs under the shell.
+  const compound = statuses.find((status) => {
+    const command = context.commandOf(status.name) ?? '';
+    return withExec(command) === command;
+  });
+  if (compound) {
+    return { ok: false, error: `cannot reload ${compound.name}: its command is not one program, so the signal would reach the shell (use tsforeman restart, or make the command one program)` };
+  }
+  const sent: string[] = [];
+  context.say(`reload ${names.join(', ')} (requested by pid ${request.pid})`);
+  for (const status of statuses) {
+    const signal = (chosen[status.type] ?? 'SIGHUP') as NodeJS.Signals;
+    try {
+      process.kill(status.pid!, signal);
+      sent.push(`${status.name} (${signal} to pid ${status.pid})`);
+    } catch {
+      return { ok: false, error: `cannot reload ${status.name}: pid ${status.pid} is gone` };
+    }
+  }
+  context.say(`sent ${sent.join(', ')}`);
+  return { ok: true, lines: [`reloaded ${sent.join(', ')}`], data: { reloaded: names } };
 }
 
 /** A status as `ps --json` prints it. */
@@ -193,6 +240,18 @@ export function registerControlCommands(program: Command): void {
       .argument('[name...]', 'instances or process types (default: all)'),
     locate,
   ).action(async (names: string[], given: ClientOptions, self: Command) => print((await send('restart', names, {}, withDefaults(given, self))).lines));
+
+  addFlags(
+    program
+      .command('reload')
+      .description('send instances (web.1) or process types (web) of the running manager the signal that reloads them in place (HUP); none: all')
+      .argument('[name...]', 'instances or process types (default: all)'),
+    [...locate, 'reloadSignal'],
+  ).action(async (names: string[], given: ClientOptions & { reloadSignal?: string[] }, self: Command) => {
+    const options = withDefaults(given, self);
+    const signals = parseReloadSignals(options.reloadSignal ?? []);
+    print((await send('reload', names, { signals }, options)).lines);
+  });
 
   addFlags(
     program
@@ -265,6 +324,20 @@ export function registerControlCommands(program: Command): void {
       process.off('SIGTERM', onSignal);
     }
   });
+}
+
+/** `--reload-signal web=USR2,worker=SIGTERM` (repeatable): the signal by type, spelled SIGNAME. */
+export function parseReloadSignals(values: readonly string[]): Record<string, string> {
+  const signals: Record<string, string> = {};
+  for (const item of values.flatMap((value) => value.split(','))) {
+    const match = /^\s*([A-Za-z0-9_-]+)=(?:SIG)?([A-Za-z0-9]+)\s*$/.exec(item);
+    const name = match ? `SIG${match[2]!.toUpperCase()}` : '';
+    if (!match || !(name in osConstants.signals)) {
+      throw new UserError(`--reload-signal: expected TYPE=SIGNAL such as web=HUP or web=USR2, got "${item}"`);
+    }
+    signals[match[1]!] = name;
+  }
+  return signals;
 }
 
 /** `ps` as text: a header row, then one row per instance, columns aligned. */

@@ -64,6 +64,11 @@ const FLAGS = {
   lines: { flags: '-n, --lines <n>', help: 'how many of the last lines to print (default: 100)' },
   follow: { flags: '-f, --follow', help: 'keep printing new lines until Ctrl-C' },
   logLines: { flags: '--log-lines <n>', help: `lines kept in memory per instance for "tsforeman logs" (default: ${DEFAULT_LOG_LINES})` },
+  reloadSignal: {
+    flags: '--reload-signal <type=signal>',
+    help: 'the signal that reloads TYPE in place (default: HUP), e.g. web=USR2 (repeatable)',
+    parse: collectRepeated,
+  },
   readyLine: {
     flags: '--ready-line <type=regex>',
     help: 'TYPE is ready when a line of its output matches REGEX (repeatable)',

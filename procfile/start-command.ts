@@ -206,10 +206,11 @@ export async function runStart(settings: StartSettings): Promise<number> {
   };
   const supervisor = new Supervisor(settings.specs, events, { timeoutMs: settings.timeoutMs });
   const restart = restarter(settings, supervisor, events);
+  const commandOf = (name: string) => supervisor.commandOf(name);
   // Before anything starts: a second manager on the same socket is refused here.
   const control = await ControlServer.listen(
     settings.socketPath,
-    controlHandlers({ supervisor, say: (text, instance) => events.system(text, instance), restart, logs }),
+    controlHandlers({ supervisor, say: (text, instance) => events.system(text, instance), restart, logs, commandOf }),
   );
   // Stops every group (and escapee) should this manager die without cleaning up (SIGKILL, OOM).
   const watchdog = Watchdog.start(settings.timeoutMs);

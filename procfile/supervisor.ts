@@ -383,7 +383,12 @@ export class Supervisor {
    * instances already known; they apply from each instance's next start. The policy, readiness
    * and start order stay.
    */
-  updateSpecs(specs: readonly SupervisedSpec[]): void {
+  /** The command instance `name` runs (as of its last start or spec update). */
+  commandOf(name: string): string | undefined {
+    return this.slots.find((slot) => slot.spec.name === name)?.spec.command;
+  }
+
+    updateSpecs(specs: readonly SupervisedSpec[]): void {
     for (const slot of this.slots) {
       const spec = specs.find((candidate) => candidate.name === slot.spec.name);
       if (spec) slot.spec = { ...spec, policy: slot.spec.policy, readiness: slot.spec.readiness, after: slot.spec.after };

@@ -26,7 +26,9 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
 
   it('ps shows every instance; restart and stop act on instances or types and say who asked', async () => {
     const dir = project({ Procfile: PROCFILE, '.env': 'GREETING=hello\n' });
-    const manager = await started(dir);
+    // web is ready at its first line: restart answers once the new process is ready.
+    const manager = await started(dir, ['--ready-line', 'web=^web ']);
+    expect((await runTsforeman(['wait'], dir)).code).to.equal(0);
     expect(lstatSync(join(dir, '.tsforeman.sock')).mode & 0o777).to.equal(0o600);
 
     const ps = await runTsforeman(['ps'], dir);
@@ -34,9 +36,8 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
     const lines = ps.stdout.trimEnd().split('\n');
     expect(lines).to.have.length(4);
     expect(lines[0]).to.match(/^NAME +TYPE +PID +STATE +PORT +RESTARTS +STARTED +UPTIME +EXIT$/);
-    // web waits for its port, which nothing opens here: it stays starting.
-    expect(lines[1]).to.match(/^web\.1 +web +\d+ +starting +5000 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
-    expect(lines[2]).to.match(/^web\.2 +web +\d+ +starting +5001 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
+    expect(lines[1]).to.match(/^web\.1 +web +\d+ +ready +5000 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
+    expect(lines[2]).to.match(/^web\.2 +web +\d+ +ready +5001 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
     expect(lines[3]).to.match(/^worker\.1 +worker +\d+ +running +5100 +0 +\d\d:\d\d:\d\d +\d+s +-$/);
 
     // restart one instance: new process, same name and PORT, env re-read; the others untouched.
@@ -45,7 +46,8 @@ describe('tsforeman ps, restart, stop (the control socket)', function () {
     const restart = await runTsforeman(['restart', 'web.1'], dir);
     expect(restart).to.include({ code: 0, stdout: 'restarted web.1\n', stderr: '' });
     expect(manager.stdout).to.match(/system {3}\| restart web\.1 \(requested by pid \d+\)\n/);
-    await manager.waitFor(/web\.1 {4}\| web web\.1 5000 again/);
+    // Answered once ready: the new process's ready line is out by then.
+    expect(manager.stdout).to.match(/web\.1 {4}\| web web\.1 5000 again/);
     expect(processAlive(web1!)).to.equal(false);
     const after = await pids(dir);
     expect(after['web.1']).to.be.a('number').and.not.equal(web1);
