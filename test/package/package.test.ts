@@ -227,7 +227,9 @@ export default defineConfig({
     expect(await exited, output).to.equal(0);
   });
 
-  it('weighs at most 8 MB installed into a fresh app, dependencies included (tsx is not installed)', () => {
+  // About 20 MB measured: 8 of them are tsforeman's own dependencies, 12 come with the MCP SDK (`tsforeman mcp`),
+  // which brings express, hono, ajv and jose along with zod.
+  it('weighs at most 24 MB installed into a fresh app, dependencies included (tsx is not installed)', () => {
     const size = (entry: string): number => {
       const stat = lstatSync(entry);
       return stat.isDirectory() ? readdirSync(entry).reduce((total, name) => total + size(path.join(entry, name)), 0) : stat.size;
@@ -236,7 +238,7 @@ export default defineConfig({
     const installed = readdirSync(modules).filter((name) => name !== '@types' && name !== 'tsx' && name !== '.bin');
     const bytes = installed.reduce((total, name) => total + size(path.join(modules, name)), 0);
     expect(installed).to.not.include.members(['tsx', 'esbuild', '@esbuild']);
-    expect(bytes / 1e6, 'MB of node_modules').to.be.at.most(8);
+    expect(bytes / 1e6, 'MB of node_modules').to.be.at.most(24);
   });
 
   it('installs no file outside what the package lists', () => {

@@ -66,7 +66,7 @@ describe('tsunicorn --check-config and --print-config', function () {
     }
   });
 
-  const failures: [string, (dir: string) => string[], RegExp][] = [
+  const failures: [string, (dir: string) => string[], RegExp, string[]?][] = [
     ['an app that does not exist', () => [path.join(APPS, 'no-such-app.mjs')], /^cannot load app .*no-such-app\.mjs: no such file$/],
     ['an app that throws at import', () => [path.join(APPS, 'broken.mjs')], /broken/i],
     ['an app that exports nothing usable', () => [path.join(APPS, 'nothing-usable.mjs')], /exports nothing usable/],
@@ -74,7 +74,7 @@ describe('tsunicorn --check-config and --print-config', function () {
     ['a config file with a syntax error', (dir) => {
       writeFileSync(path.join(dir, 'bad.config.mjs'), 'export const = 1;\n');
       return [app, '-c', path.join(dir, 'bad.config.mjs')];
-    }, /bad\.config\.mjs: cannot load config/],
+    }, /bad\.config\.mjs: cannot load config: SyntaxError: .*bad\.config\.mjs:1:14\)$/, ['export const = 1;', '             ^']],
     ['an access log that cannot be opened', (dir) => [app, '--access-logfile', path.join(dir, 'missing', 'access.log')], /^--access-logfile .*access\.log: cannot open for appending: its directory does not exist$/],
     ['a certificate that cannot be read', (dir) => {
       writeFileSync(path.join(dir, 'key.pem'), 'not checked here\n');
@@ -82,13 +82,14 @@ describe('tsunicorn --check-config and --print-config', function () {
     }, /^cannot read --certfile .*cert\.pem: /],
     ['no APP', () => [], /^missing APP/],
   ];
-  for (const [what, args, message] of failures) {
-    it(`reports ${what} in one line on stderr and exits 1`, async () => {
+  for (const [what, args, message, where] of failures) {
+    // A syntax error is the one line plus the offending source line and a caret under the column.
+    it(`reports ${what} in one line${where ? ' with the offending line and a caret' : ''} on stderr and exits 1`, async () => {
       const result = await run(['--check-config', ...args(directory)]);
       expect(result.code).to.equal(1);
       expect(result.stdout).to.deep.equal([]);
-      expect(result.stderr).to.have.length(1);
       expect(result.stderr[0]).to.match(message);
+      expect(result.stderr.slice(1)).to.deep.equal(where ?? []);
     });
   }
 });
