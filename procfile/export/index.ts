@@ -19,7 +19,7 @@ export function registerExportCommand(program: Command): void {
     .argument('<format>', `one of: ${FORMAT_NAMES.join(', ')}`)
     .argument('<dir>', 'folder to write into (created if missing); stale files of the same app are removed')
     .addHelpText('after', `\nFormats:\n${formats.join('\n')}`);
-  addFlags(command, [...PROJECT_FLAGS, 'formation', 'port', 'timeout'])
+  addFlags(command, [...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'strictEnv'])
     .option('-a, --app <name>', "app name used in file, unit and program names (default: the root folder's name)")
     .option('-u, --user <name>', 'user the processes run as (kubernetes: a numeric uid)')
     .option('-l, --log <dir>', 'log folder (default: /var/log/APP; systemd: the journal)')
@@ -29,7 +29,9 @@ export function registerExportCommand(program: Command): void {
     .option('--hold-port <types>', 'systemd: a .socket unit per instance of these types holds its port, so a restart drops nothing (comma separated)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .action(async (format: string, dir: string, given: ExportOptions) => {
       // `.foreman` in the root gives defaults for the flags it names (formation, port, timeout, ...), as for start.
-      const options = withForemanDefaults(command, given);
+      const defaults = withForemanDefaults(command, given);
+      // Lenient unless --strict-env (or strict_env): a variable no process can receive is a warning and skipped.
+      const options = { ...defaults, strictEnv: defaults.strictEnv ?? false };
       const { exporter, plan, templates } = await planExport(format, options, process.env, process.cwd(), dir);
       const output = exporter.render(plan, templates);
       const report = writeExport(dir, plan.app, exporter, output);

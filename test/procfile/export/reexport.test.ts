@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { expect } from 'chai';
 import { DEMO, readTree, removeTempDirs, tempDir, tsforeman } from './helpers.js';
 
@@ -95,10 +95,30 @@ describe('tsforeman export: mistakes get one clear line', () => {
     expect(fails(['systemd', tempDir(), '-T', join(tempDir(), 'missing')])).to.contain('template folder not found');
   });
 
-  it('an env variable name that services cannot hold is named', () => {
+  it('an env variable name no service can hold is a warning and skipped; --strict-env and strict_env make it an error', () => {
     const app = tempDir();
     writeFileSync(join(app, 'Procfile'), 'web: sleep 1\n');
-    writeFileSync(join(app, '.env'), 'my.var=1\n');
-    expect(fails(['systemd', tempDir()], app)).to.contain('.env:1: variable name "my.var" cannot reach a process');
+    writeFileSync(join(app, '.env'), 'my.var=1\nKEPT=2\n');
+    const why = '.env:1: variable name "my.var" cannot reach a process (use letters, digits and _, not starting with a digit)';
+    const out = tempDir();
+    const lenient = tsforeman(['export', 'systemd', out], app);
+    expect(lenient.code, lenient.stderr).to.equal(0);
+    expect(lenient.stderr).to.equal(`tsforeman: warning: ${why}; skipped (--strict-env makes this an error)\n`);
+    const envFile = readFileSync(join(out, `${basename(app)}.env`), 'utf8');
+    expect(envFile).to.include('KEPT="2"').and.not.include('my.var');
+    expect(fails(['systemd', tempDir(), '--strict-env'], app)).to.equal(`tsforeman: ${why}`);
+    writeFileSync(join(app, '.foreman'), 'strict_env: true\n');
+    expect(fails(['systemd', tempDir()], app)).to.equal(`tsforeman: ${why}`);
+  });
+
+  it('a value dotenv cut at a "#" is one warning line with the fix, and the export goes on', () => {
+    const app = tempDir();
+    writeFileSync(join(app, 'Procfile'), 'web: sleep 1\n');
+    writeFileSync(join(app, '.env'), 'PASS=abc#123\nNOTE=kept # a comment\n');
+    const result = tsforeman(['export', 'systemd', tempDir()], app);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stderr).to.equal(
+      'tsforeman: warning: .env:1: the value of PASS is cut at "#" ("abc#123" becomes "abc"); quote it to keep the "#": PASS="abc#123"\n',
+    );
   });
 });
