@@ -11,13 +11,14 @@ describe('tsforeman logs', function () {
     const dir = project({
       Procfile: [
         `web: printf 'one\\n'; printf 'bad \\377 end\\n'; printf 'three\\n'; until [ -e more ]; do sleep 0.02; done; printf 'four\\n'; exec sleep 300`,
-        `worker: echo "worker up"; exec sleep 300`,
+        `worker: echo "worker up"; echo "worker oops" >&2; exec sleep 300`,
         '',
       ].join('\n'),
     });
     const manager = startManager(['start', '--log-lines', '3'], dir);
     await manager.waitFor(/web\.1 +\| three\n/);
     await manager.waitFor(/worker\.1 \| worker up\n/);
+    await manager.waitFor(/worker\.1 \| worker oops\n/);
 
     // Everything kept, in print order, as printed (time prefix included).
     expect((await runTsforeman(['logs', '-n', '1000'], dir)).code).to.equal(0);
@@ -28,12 +29,20 @@ describe('tsforeman logs', function () {
     expect(web).to.have.length(3);
     expect(kept).to.include(printed.find((line) => line.includes('bad \u00ff end')));
     expect(kept).to.include(printed.find((line) => line.includes('three')));
+    // Interleaved as printed: every line kept is a line printed, in the same order.
+    const positions = kept.filter((line) => line !== '' && !/ system +\| (web|worker)\.1 /.test(line)).map((line) => printed.indexOf(line));
+    expect(positions).to.not.include(-1);
+    expect(positions).to.deep.equal([...positions].sort((a, b) => a - b));
 
     const last = await runTsforeman(['logs', 'web', '-n', '1', '--no-timestamp'], dir);
     expect(last.stdout).to.equal('web.1    | three\n');
     const json = await runTsforeman(['logs', 'worker.1', '--json'], dir);
     const objects = json.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, string>);
-    expect(objects.at(-1)).to.include({ instance: 'worker.1', stream: 'output', text: 'worker up' });
+    // stderr is joined to stdout in the process (one pipe, the order kept): both are its output.
+    expect(objects.slice(-2).map((object) => [object.instance, object.stream, object.text])).to.deep.equal([
+      ['worker.1', 'output', 'worker up'],
+      ['worker.1', 'output', 'worker oops'],
+    ]);
     expect(objects[0]).to.include({ instance: 'worker.1', stream: 'system' });
     expect(objects[0]!.text).to.match(/^worker\.1 started \(pid \d+\)$/);
     expect(Number.isNaN(Date.parse(objects[0]!.time!))).to.equal(false);
