@@ -42,8 +42,11 @@ export interface StartSettings {
   color: boolean;
   /** Watch the root for changes; `glob` limits which files count. */
   watch: { glob?: string } | null;
-  /** Re-reads the Procfile and env files (after a file change) into fresh specs. */
-  reload: () => Promise<SupervisedSpec[]>;
+  /**
+   * Re-reads the Procfile and env files (after a file change, for a restart) into fresh specs;
+   * `warn` gets each env file warning line (`.env:3: ...`).
+   */
+  reload: (warn: (line: string) => void) => Promise<SupervisedSpec[]>;
   /** Path of the control socket (`tsforeman ps|restart|stop|wait|logs`). */
   socketPath: string;
   /** Lines kept per instance for `tsforeman logs`. */
@@ -127,7 +130,7 @@ export async function resolveStartSettings(
     timestamp: options.timestamp ?? true,
     color,
     watch,
-    reload: async () => specsOf(loadProject(options, environment, cwd, location)),
+    reload: async (warn) => specsOf(loadProject(options, environment, cwd, location, { strict: options.strictEnv !== false, warn })),
     socketPath: controlSocketPath(options, cwd, location),
     logLines: options.logLines === undefined ? DEFAULT_LOG_LINES : parseCount(options.logLines, '--log-lines'),
   };
@@ -269,7 +272,8 @@ function restarter(settings: StartSettings, supervisor: Supervisor, events: Supe
   return (names) => {
     restarting = restarting.then(async () => {
       try {
-        supervisor.updateSpecs(await settings.reload());
+        // While running, the env files' warnings are the manager's own lines (printed and kept for logs).
+        supervisor.updateSpecs(await settings.reload((line) => events.system(`warning: ${line}`)));
       } catch (error) {
         if (!(error instanceof UserError)) throw error;
         events.system(`keeping the previous Procfile and env: ${error.message}`);

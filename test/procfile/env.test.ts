@@ -130,6 +130,24 @@ describe('env files', () => {
     expect(await runTsforeman(['run', 'true'], dir)).to.include({ code: 0, stderr: warnings });
   });
 
+  it('a restart reads the env files again: their warnings become system lines of the running manager, kept for logs', async () => {
+    const dir = project({ Procfile: 'app: echo "A=$A"; exec sleep 300\n', '.env': 'my-key=1\nA=first\n' });
+    const warning = '.env:1: variable name "my-key" cannot reach a process (use letters, digits and _, not starting with a digit); skipped (--strict-env makes this an error)';
+    const manager = startManager(['start', '--no-timestamp'], dir);
+    await manager.waitFor(/app\.1 +\| A=first\n/);
+    writeFileSync(join(dir, '.env'), 'my-key=1\nA=second\nPASS=abc#123\n');
+    expect(await runTsforeman(['restart', 'app'], dir)).to.include({ code: 0, stdout: 'restarted app.1\n' });
+    await manager.waitFor(/app\.1 +\| A=second\n/);
+    expect(manager.stdout).to.include(`system | warning: ${warning}\n`);
+    expect(manager.stdout).to.include('system | warning: .env:3: the value of PASS is cut at "#" ("abc#123" becomes "abc"); quote it to keep the "#": PASS="abc#123"\n');
+    // Only the first reading, before anything ran, went to stderr.
+    expect(manager.stderr).to.equal(`tsforeman: warning: ${warning}\n`);
+    const kept = await runTsforeman(['logs', 'system', '--no-timestamp'], dir);
+    expect(kept.stdout).to.include(`system | warning: ${warning}\n`);
+    manager.signal('SIGTERM');
+    expect((await manager.exit).code).to.equal(143);
+  });
+
   it('fails with one line for a missing env file', async () => {
     const dir = project({ Procfile: 'web: echo x\n' });
     const result = await runTsforeman(['start', '-e', 'nope.env'], dir);
