@@ -3,20 +3,22 @@
  * one Node request listener or the server the app built. Accepted shapes: a request listener `(req, res)`,
  * a fetch handler `(request)` or an object with `fetch()`, an object with `callback()` (Koa), an
  * `http.Server`/`https.Server` that is not listening (Socket.IO, ws, Fastify's `app.server`), and with
- * --factory a function returning any of those. Every failure is an AppLoadError with a one-line reason.
+ * --factory a function returning any of those. A server the app listen()s on itself (see app-listen.ts)
+ * comes first, whatever the module exports; a module that exports nothing usable is given until it has
+ * nothing left to do (or --timeout) to call listen(). Every failure is an AppLoadError with a one-line reason.
  *
- *   const app = await loadApp('examples/app.js', { cwd, factory: false, fetch: adapterOptions });
+ *   const app = await loadApp('examples/app.js', { cwd, factory: false, fetch: adapterOptions, listens, listenWaitMs });
  *   if (app.kind === 'server') app.server.emit('connection', socket); else app.listener(req, res);
  */
 import { existsSync } from 'node:fs';
 import http, { type RequestListener } from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError, firstLine } from './errors.js';
 import { describeSyntaxError } from './source-location.js';
+import { AppListens } from './app-listen.js';
 import { describeValue, fetchToRequestListener, type FetchAdapterOptions, type FetchHandler } from './fetch-adapter.js';
 import { importModule } from './typescript-loader.js';
 
@@ -31,6 +33,10 @@ export interface LoadAppOptions {
   cwd: string;
   factory: boolean;
   fetch: FetchAdapterOptions;
+  /** Takes the app's own listen() calls (installed here, before the import, when it is not yet). */
+  listens: AppListens;
+  /** How long an app that exports nothing usable may take to call listen() (--timeout). */
+  listenWaitMs: number;
 }
 
 export type LoadedApp =
@@ -104,7 +110,7 @@ function isUsable(value: unknown): boolean {
 /** Turns one exported value into a Node request listener, or takes the server the app built. */
 export function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, source: string): LoadedApp {
   if (isServer(value)) {
-    if (value.listening || listenCalled.has(value)) {
+    if (value.listening) {
       throw new AppLoadError(
         `${source} is a server that is already listening: export it without calling listen() (tsunicorn binds the addresses and hands it the connections)`,
       );
@@ -140,33 +146,20 @@ function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, so
   );
 }
 
-/**
- * Servers whose listen() the app called while it loaded. `listening` alone misses a listen() with a host
- * name, which only binds after a DNS lookup.
- */
-const listenCalled = new WeakSet<net.Server>();
+/** The takeovers already installed (once per process: the worker's, or the master's for --preload). */
+const installed = new WeakSet<AppListens>();
 
-async function recordingListenCalls<T>(load: () => Promise<T>): Promise<T> {
-  const prototype = net.Server.prototype;
-  const listen = Reflect.get(prototype, 'listen') as (this: net.Server, ...args: unknown[]) => net.Server;
-  prototype.listen = function (this: net.Server, ...args: unknown[]) {
-    listenCalled.add(this);
-    return Reflect.apply(listen, this, args);
-  };
-  try {
-    return await load();
-  } finally {
-    prototype.listen = listen;
-  }
-}
-
-export function loadApp(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
-  return recordingListenCalls(() => loadAppValue(specText, options));
-}
-
-async function loadAppValue(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
+export async function loadApp(specText: string, options: LoadAppOptions): Promise<LoadedApp> {
   const spec = parseAppSpec(specText);
+  const { listens } = options;
+  if (!installed.has(listens)) {
+    listens.install();
+    installed.add(listens);
+  }
   const namespace = await importAppModule(spec, options.cwd);
+  listens.checkRefusals();
+  // The server the app started itself is the one it means to serve, whatever it exports besides.
+  const started = (): LoadedApp | undefined => (listens.server ? { kind: 'server', server: listens.server } : undefined);
   let exportName: string;
   if (spec.name !== undefined) {
     if (namespace[spec.name] === undefined) {
@@ -178,10 +171,14 @@ async function loadAppValue(specText: string, options: LoadAppOptions): Promise<
     const found = DEFAULT_EXPORTS.find((name) => wanted(namespace[name]));
     if (found === undefined) {
       const present = Object.keys(namespace).filter((key) => namespace[key] !== undefined);
-      throw new AppLoadError(
-        `${spec.module} exports nothing usable: expected ${options.factory ? 'a factory function' : 'an app'} as the ` +
-          `default export, "server", "app" or "handler" (exports: ${present.length ? present.join(', ') : 'none'})`,
+      const expected = `${options.factory ? 'a factory function' : 'an app'} as the default export, "server", "app" or "handler" (exports: ${present.length ? present.join(', ') : 'none'})`;
+      if (options.factory) throw new AppLoadError(`${spec.module} exports nothing usable: expected ${expected}`);
+      // An app that listen()s once it is ready (Fastify after its plugins, an app after its database).
+      const nothing = (waitedMs: number) => new AppLoadError(
+        `${spec.module} exports nothing usable: expected it to call listen() on its server (it ` +
+          `${waitedMs >= options.listenWaitMs ? `did not within ${Math.round(waitedMs / 1000)} s, --timeout` : 'has nothing left to do and did not'}), or ${expected}`,
       );
+      return { kind: 'server', server: await listens.waitForServer(options.listenWaitMs, nothing) };
     }
     exportName = found;
   }
@@ -194,7 +191,8 @@ async function loadAppValue(specText: string, options: LoadAppOptions): Promise<
     } catch (error) {
       throw new AppLoadError(`--factory: ${source}() failed: ${describeLoadError(error)}`);
     }
-    return toLoadedApp(value, options.fetch, `${source}()`);
+    listens.checkRefusals();
+    return started() ?? toLoadedApp(value, options.fetch, `${source}()`);
   }
-  return toLoadedApp(value, options.fetch, source);
+  return started() ?? toLoadedApp(value, options.fetch, source);
 }

@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
+import { AppListens, listenWaitMs, portEnvironment, servedAddressesOf, type ServedAddress } from './app-listen.js';
 import { loadConfiguration, type Configuration, type ConfigurationSources } from './configuration.js';
 import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine, reportOf } from './errors.js';
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
@@ -402,6 +403,11 @@ export class Arbiter {
     });
   }
 
+  /** The addresses bound, as an app that calls listen() itself is told it listens on. */
+  private get served(): ServedAddress[] {
+    return servedAddressesOf(this.listeners.map((listener) => listener.server));
+  }
+
   /** Where the workers run and the APP is found: --chdir, else where tsunicorn started. */
   private get appCwd(): string {
     return this.settings.chdir ? path.resolve(this.options.sources.cwd, this.settings.chdir) : this.options.sources.cwd;
@@ -416,7 +422,7 @@ export class Arbiter {
     try {
       child = fork(entry.file, [], {
         cwd: this.appCwd,
-        env: { ...this.workerEnv, ...environmentOf(this.settings) },
+        env: { ...this.workerEnv, ...portEnvironment(this.served), ...environmentOf(this.settings) },
         execArgv: entry.execArgv,
         stdio: ['ignore', captured ?? 'inherit', captured ?? 'inherit', 'ipc'],
       });
@@ -436,7 +442,7 @@ export class Arbiter {
     });
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => this.reap(worker, code, signal));
-    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.appCwd, age });
+    this.send(worker, { type: 'boot', settings: this.settings, cwd: this.appCwd, age, served: this.served });
   }
 
   private openCapture(): number | undefined {
@@ -624,11 +630,13 @@ export class Arbiter {
   /** --preload: load the app in the master so a broken app fails before any worker starts. */
   private async preload(): Promise<boolean> {
     try {
-      Object.assign(process.env, environmentOf(this.settings));
+      Object.assign(process.env, portEnvironment(this.served), environmentOf(this.settings));
       await loadApp(this.settings.app ?? '', {
         cwd: this.appCwd,
         factory: this.settings.factory,
         fetch: { secure: false, isTrustedProxy: () => false },
+        listens: new AppListens(this.served),
+        listenWaitMs: listenWaitMs(this.settings),
       });
       return true;
     } catch (error) {

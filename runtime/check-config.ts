@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadApp } from './app-loader.js';
+import { AppListens, listenWaitMs, portEnvironment, servedAddressesOfBind } from './app-listen.js';
 import type { Configuration } from './configuration.js';
 import { loadConfigHooks } from './configuration.js';
 import { firstLine, reportOf } from './errors.js';
@@ -44,10 +45,15 @@ export async function checkConfiguration(configuration: Configuration, cwd: stri
     return problems;
   }
   await attempt(async () => {
+    // As a worker finds it: PORT is the port served; the app's own listen() binds nothing.
+    const served = servedAddressesOfBind(settings.bind);
+    Object.assign(process.env, portEnvironment(served));
     const app = await loadApp(settings.app!, {
       cwd,
       factory: settings.factory,
       fetch: { secure: settings.certfile !== undefined, isTrustedProxy: () => false, objects: settings.fetch_objects },
+      listens: new AppListens(served),
+      listenWaitMs: listenWaitMs(settings),
     });
     if (app.kind === 'server' && settings.certfile) {
       throw new Error('--certfile/--keyfile apply to servers tsunicorn builds: the app exports its own server, so build it with https.createServer({ cert, key }) instead');

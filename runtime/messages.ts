@@ -2,11 +2,15 @@
  * The IPC messages between the master and its workers. Listening servers and accepted sockets travel as
  * the handle argument of `child.send(message, handle)` next to a `listen` or `connection` message.
  */
+import type { ServedAddress } from './app-listen.js';
 import type { Settings } from './settings.js';
 
 export type MasterMessage =
-  /** First message to a new worker: the settings of its generation, and its `age` (the hooks' worker.age). */
-  | { type: 'boot'; settings: Settings; cwd: string; age: number }
+  /**
+   * First message to a new worker: the settings of its generation, its `age` (the hooks' worker.age), and
+   * the addresses the master serves (for an app that calls listen() itself).
+   */
+  | { type: 'boot'; settings: Settings; cwd: string; age: number; served: ServedAddress[] }
   /** Shared sockets: the listening server number `index` comes with this message. */
   | { type: 'listen'; index: number }
   /** An accepted connection handed over by the master comes with this message. */

@@ -19,7 +19,7 @@ process.once('message', (message: unknown) => void boot(message));
 
 async function boot(message: unknown): Promise<void> {
   if (!isMasterMessage(message) || message.type !== 'boot') return;
-  const { settings, cwd, age } = message;
+  const { settings, cwd, age, served } = message;
   const log = new Logger({
     errorlog: settings.errorlog,
     accesslog: settings.accesslog,
@@ -28,7 +28,7 @@ async function boot(message: unknown): Promise<void> {
     logFormat: settings.log_format,
   });
   process.title = `tsunicorn: worker [${settings.proc_name ?? settings.app ?? ''}]`;
-  const worker = new Worker(settings, cwd, log, age);
+  const worker = new Worker(settings, cwd, log, age, served);
   worker.startHeartbeat();
   try {
     // After the log files are open, before the config's hooks and the app load: they run as --user.

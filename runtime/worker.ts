@@ -14,6 +14,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { loadApp } from './app-loader.js';
+import { AppListens, listenWaitMs, type ServedAddress } from './app-listen.js';
 import { loadConfigHooks } from './configuration.js';
 import { BootError, firstLine } from './errors.js';
 import { callHookNow, runHook, type Hooks, type ServerInfo, type WorkerInfo } from './hooks.js';
@@ -63,13 +64,17 @@ export class Worker {
   private deadline: Promise<void> | undefined;
   private finishing = false;
   private connectionsGone: (() => void) | undefined;
+  /** The app's own listen() calls: served on the master's sockets. */
+  private readonly listens: AppListens;
 
   constructor(
     private readonly settings: Settings,
     private readonly cwd: string,
     private readonly log: Logger,
     age: number,
+    served: readonly ServedAddress[],
   ) {
+    this.listens = new AppListens(served);
     this.info = { pid: process.pid, ppid: process.ppid, age, server: undefined };
     this.maxRequests =
       settings.max_requests > 0
@@ -98,6 +103,15 @@ export class Worker {
       cwd: this.cwd,
       factory: this.settings.factory,
       fetch: { secure: this.settings.certfile !== undefined, isTrustedProxy, objects: this.settings.fetch_objects },
+      listens: this.listens,
+      listenWaitMs: listenWaitMs(this.settings),
+    });
+    // The app closing the server it started (its own SIGTERM handler, Fastify's close()) is a drain; after
+    // the worker's own handlers for the same signal, so that the master hears why first.
+    this.listens.onAppClose = () => setImmediate(() => {
+      if (this.draining) return;
+      this.send({ type: 'retiring', reason: 'the app closed its server' });
+      this.drain('the app closed its server');
     });
     let tls: { cert: Buffer; key: Buffer } | undefined;
     if (app.kind === 'server' && this.settings.certfile) {
@@ -165,6 +179,7 @@ export class Worker {
       this.drain('master went away');
       this.exitWhenIdle();
     });
+    this.listens.serving((line) => this.log.error(line));
     this.log.debug(`Worker booted (pid: ${process.pid})`);
     this.send({ type: 'booted' });
   }
@@ -287,6 +302,8 @@ export class Worker {
   private exit(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.log.info(`Worker exiting (pid: ${process.pid})`);
+    // The app's close() callbacks (which may exit themselves) once its requests are done.
+    this.listens.emitClosed();
     process.exit(0);
   }
 

@@ -175,9 +175,10 @@ describe('tsunicorn with real frameworks (-w 2)', function () {
     expect((await request(server.url, '/nope')).status).to.equal(404);
   });
 
-  it('refuses a server that is already listening, with a hint, at boot (status 4)', async () => {
-    const server = await TsunicornProcess.start([path.join(APPS, 'listening-server.mjs'), '-b', '127.0.0.1:0'], { listening: 0 });
-    expect((await server.waitForExit()).code).to.equal(4);
-    expect(server.stderr.join('\n')).to.match(/is a server that is already listening: export it without calling listen\(\)/);
+  it('serves a server the app exports after calling listen() on it itself', async () => {
+    const server = await start([path.join(APPS, 'listening-server.mjs')]);
+    const workers = await server.waitForWorkers(2);
+    const answer = await waitUntilServing(server.url);
+    expect(workers).to.include(Number(/^served by (\d+)$/.exec(answer.body)?.[1]));
   });
 });

@@ -1,0 +1,176 @@
+/**
+ * Unmodified apps that start their own server with listen() (Express, Fastify, Koa, Socket.IO, under
+ * test/fixtures/apps/listen): tsunicorn -w 2 serves them on the master's sockets, under both socket
+ * schemes, with the strict layer, limits, --health-path, hooks and the access log, and keep-alive clients
+ * lose no request across a HUP and a TERM sent to every process (as Heroku does).
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { io, type Socket as SocketIoClient } from 'socket.io-client';
+import { APPS, TsunicornProcess, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
+
+const LISTEN_APPS = path.join(APPS, 'listen');
+
+interface ListenApp {
+  file: string;
+  /** What the app prints from its listen() callback or 'listening' listener: address, port and pid. */
+  listening: RegExp;
+}
+
+const LISTEN_APP_CASES: ListenApp[] = [
+  { file: 'express-app.cjs', listening: /^Example app listening at ([\d.]+):(\d+) \((\d+)\)$/ },
+  { file: 'fastify-app.mjs', listening: /^Server listening at http:\/\/([\d.]+):(\d+) \((\d+)\)$/ },
+  { file: 'koa-app.mjs', listening: /^koa listening at ([\d.]+):(\d+) \((\d+)\)$/ },
+  { file: 'socketio-app.cjs', listening: /^server running at http:\/\/([\d.]+):(\d+) \((\d+)\)$/ },
+];
+
+/** The first pid-looking number of a body: every app answers with its process id. */
+function pidOf(body: string): number {
+  return Number(/(\d{2,})/.exec(body)?.[1]);
+}
+
+/** Sends raw bytes on a fresh connection; resolves with the status line of the answer. */
+function rawStatusLine(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+      if (answer.includes('\r\n')) {
+        socket.destroy();
+        resolve(answer.slice(0, answer.indexOf('\r\n')));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
+}
+
+function waitForEvent<T>(socket: SocketIoClient, event: string): Promise<T> {
+  return new Promise((resolve) => socket.once(event, (value: T) => resolve(value)));
+}
+
+describe('tsunicorn serving apps that call listen() themselves', function () {
+  this.timeout(60000);
+  let directory: string;
+  const clients: { close(): void }[] = [];
+  beforeEach(() => {
+    directory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-listen-'));
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await stopAllServers();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  for (const sharing of ['handoff', 'shared'] as const) {
+    for (const app of LISTEN_APP_CASES) {
+      it(`${app.file} (--socket-sharing ${sharing}): served on tsunicorn's socket with its checks and hooks; no request lost across HUP and TERM`, async () => {
+        const hookLog = path.join(directory, 'hooks.log');
+        writeFileSync(hookLog, '');
+        const server = await TsunicornProcess.start(
+          [
+            path.join(LISTEN_APPS, app.file), '-b', '127.0.0.1:0', '-w', '2', '--socket-sharing', sharing,
+            '--access-logfile', '-', '--limit-request-line', '200', '--health-path', '/healthz',
+            '-c', path.join(LISTEN_APPS, 'hooks.config.mjs'),
+          ],
+          { env: { HOOK_LOG: hookLog } },
+        );
+        const port = Number(new URL(server.url).port);
+        const firstWorkers = await server.waitForWorkers(2);
+        const hello = await waitUntilServing(server.url);
+        expect(firstWorkers).to.include(pidOf(hello.body));
+
+        // Each worker's listen() callback (or 'listening' listener) ran, and address() gave the bound address.
+        const listened = await server.waitFor(app.listening, 2);
+        for (const line of listened) {
+          const [, address, boundPort] = app.listening.exec(line)!;
+          expect(`${address}:${boundPort}`).to.equal(`127.0.0.1:${port}`);
+        }
+        // One bind, the master's; the workers bound nothing.
+        expect(server.urls).to.deep.equal([server.url]);
+
+        // The strict layer and its limits, the pipeline's own route, the hooks and the access log.
+        expect(await rawStatusLine(port, `GET /${'a'.repeat(300)} HTTP/1.1\r\nHost: test\r\n\r\n`)).to.equal('HTTP/1.1 414 URI Too Long');
+        expect(await rawStatusLine(port, 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n')).to.match(/^HTTP\/1\.1 400 /);
+        const health = await request(server.url, '/healthz');
+        expect([health.status, health.body]).to.deep.equal([200, 'ok']);
+        await server.waitFor(/"GET \/ HTTP\/1\.1" 200 /);
+        expect(readFileSync(hookLog, 'utf8')).to.match(/^\d+ \/ 200$/m);
+
+        if (app.file === 'socketio-app.cjs') {
+          const client = io(server.url, { transports: ['websocket'], reconnection: false });
+          clients.push(client);
+          const pid = await waitForEvent<number>(client, 'welcome');
+          const echoed = waitForEvent<string>(client, 'chat message');
+          client.emit('chat message', 'hello');
+          expect(await echoed).to.equal(`${pid}: hello`);
+          client.close();
+        }
+
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+        const load = requestLoop(server.url, 4, agent);
+        const reused = () => load.answers.filter((answer) => answer.reusedConnection).length;
+        try {
+          while (reused() < 20 && load.failures.length === 0) await sleep(20);
+          server.signal('SIGHUP');
+          for (const pid of firstWorkers) await waitUntilGone(pid);
+          const answered = load.answers.length;
+          while (load.answers.length < answered + 20 && load.failures.length === 0) await sleep(20);
+          expect(load.failures, 'across the HUP').to.deep.equal([]);
+          const lately = new Set(load.bodies.slice(-8).map(pidOf));
+          for (const pid of firstWorkers) expect(lately).to.not.include(pid);
+          // TERM to every process, as Heroku stops a dyno: the apps' own SIGTERM handlers run too.
+          const beforeTerm = load.answers.length;
+          while (load.answers.length < beforeTerm + 20 && load.failures.length === 0) await sleep(20);
+          process.kill(-server.pid, 'SIGTERM');
+          expect((await server.waitForExit()).code).to.equal(0);
+        } finally {
+          await load.stop();
+          agent.destroy();
+        }
+        // After the master closed its socket a new connection is refused; nothing sent before failed.
+        expect(load.failures.filter((failure) => !failure.includes('ECONNREFUSED'))).to.deep.equal([]);
+        expect(load.answers.length).to.be.at.least(60);
+        expect(server.lines.filter((line) => /\[(ERROR|CRITICAL)\]/.test(line))).to.deep.equal([]);
+        expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);
+      });
+    }
+  }
+
+  it('waits for an app that listens only once it is ready (after the module loaded)', async () => {
+    const server = await TsunicornProcess.start([path.join(LISTEN_APPS, 'later.cjs'), '-b', '127.0.0.1:0', '-w', '2']);
+    const workers = await server.waitForWorkers(2);
+    expect(workers).to.include(pidOf((await waitUntilServing(server.url)).body));
+    const port = new URL(server.url).port;
+    await server.waitFor(new RegExp(`^later listening on ${port}$`), 2);
+  });
+
+  it('refuses a listen() on a port tsunicorn does not serve in one line naming it, exit 4, nothing bound', async () => {
+    const server = await TsunicornProcess.start([path.join(LISTEN_APPS, 'admin-port.mjs'), '-b', '127.0.0.1:0', '-w', '2']);
+    expect((await server.waitForExit()).code).to.equal(4);
+    const port = new URL(server.url).port;
+    const refusals = server.stderr.filter((line) => line.includes('listen(9187'));
+    expect(refusals[0]).to.match(
+      new RegExp(`\\[ERROR\\] App failed to load: the app calls listen\\(9187, "127\\.0\\.0\\.1"\\), but tsunicorn serves 127\\.0\\.0\\.1:${port}, not port 9187: listen on process\\.env\\.PORT \\(${port} in the workers\\) or bind it with -b`),
+    );
+    const connect = await new Promise<string>((resolve) => {
+      const socket = net.connect(9187, '127.0.0.1', () => resolve('connected'));
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+    expect(connect).to.equal('ECONNREFUSED');
+  });
+
+  it('--check-config accepts an app that listens itself and names a port it would refuse', async () => {
+    const accepted = await TsunicornProcess.start(['--check-config', path.join(LISTEN_APPS, 'express-app.cjs'), '-b', '127.0.0.1:8123'], { listening: 0 });
+    expect((await accepted.waitForExit()).code).to.equal(0);
+    const refused = await TsunicornProcess.start(['--check-config', path.join(LISTEN_APPS, 'admin-port.mjs'), '-b', '127.0.0.1:8123'], { listening: 0 });
+    expect((await refused.waitForExit()).code).to.equal(1);
+    expect(refused.lines.join('\n')).to.include('the app calls listen(9187, "127.0.0.1"), but tsunicorn serves 127.0.0.1:8123, not port 9187');
+  });
+});
