@@ -13,6 +13,7 @@
  *   await import(app);                          // the app calls app.listen(process.env.PORT)
  *   const server = listens.server ?? await listens.waitForServer(30000, describeNothing);
  */
+import cluster from 'node:cluster';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
@@ -140,6 +141,11 @@ export class AppListens {
       };
       Object.defineProperty(prototype, 'listen', { value: listen, writable: true, configurable: true });
     }
+    // A worker is a plain child process, so cluster.isPrimary is true in it: an app written for
+    // node:cluster would fork (and bind) a pool of its own in every worker.
+    cluster.fork = () => {
+      throw new Error("node:cluster's fork(): tsunicorn's master runs the workers (-w N); serve only the part of the app the cluster workers run");
+    };
   }
 
   /** From now on a refused listen() is logged (the worker serves: it cannot fail its boot any more). */

@@ -166,6 +166,15 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
     expect(connect).to.equal('ECONNREFUSED');
   });
 
+  it('refuses an app written for node:cluster in one line naming where it forks (exit 4)', async () => {
+    const file = path.join(LISTEN_APPS, 'cluster-app.cjs');
+    const server = await TsunicornProcess.start([file, '-b', '127.0.0.1:0'], { listening: 0 });
+    expect((await server.waitForExit()).code).to.equal(4);
+    expect(server.stderr.join('\n')).to.include(
+      `App failed to load: cannot load app ${file}: node:cluster's fork(): tsunicorn's master runs the workers (-w N); serve only the part of the app the cluster workers run (${file}:7:`,
+    );
+  });
+
   it('--check-config accepts an app that listens itself and names a port it would refuse', async () => {
     const accepted = await TsunicornProcess.start(['--check-config', path.join(LISTEN_APPS, 'express-app.cjs'), '-b', '127.0.0.1:8123'], { listening: 0 });
     expect((await accepted.waitForExit()).code).to.equal(0);
