@@ -48,13 +48,31 @@ export const FOREMAN_FILE = '.foreman';
 /** The defaults a `.foreman` holds, as option values (strings and lists, as the flags give them). */
 export type ForemanDefaults = Record<string, string | string[] | boolean>;
 
+/** Where each option taken from `.foreman` was written (`.foreman:3: after`), kept on the merged options. */
+const ORIGINS = Symbol('foreman origins');
+
+/**
+ * How a message names the source of an option's value: `.foreman:3: after` when it came from
+ * `.foreman` (see `withForemanDefaults`), else `flag` (`--after`).
+ */
+export function optionSource(options: object, option: string, flag: string): string {
+  const origins = (options as { [ORIGINS]?: Record<string, string> })[ORIGINS];
+  return origins?.[option] ?? flag;
+}
+
 /**
  * Reads `DIR/.foreman` when it exists. Paths in it are relative to its folder. `warn` gets each
  * warning line (default: stderr).
  */
 export function readForemanFile(dir: string, cwd: string, warn: (line: string) => void = warnOnStderr): ForemanDefaults {
+  return readForemanEntries(dir, cwd, warn).defaults;
+}
+
+/** `readForemanFile`, with where each option was set (`.foreman:3: after`). */
+function readForemanEntries(dir: string, cwd: string, warn: (line: string) => void): { defaults: ForemanDefaults; origins: Record<string, string> } {
+  const origins: Record<string, string> = {};
   const file = join(dir, FOREMAN_FILE);
-  if (!existsSync(file)) return {};
+  if (!existsSync(file)) return { defaults: {}, origins };
   const shown = shownPath(file, cwd);
   let text: string;
   try {
@@ -67,7 +85,7 @@ export function readForemanFile(dir: string, cwd: string, warn: (line: string) =
   const lineOf = (node: Node | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : 1);
   const [problem] = document.errors;
   if (problem) throw new FileLineError(shown, lines.linePos(problem.pos[0]).line, `not valid YAML: ${problem.message.split('\n')[0]}`);
-  if (document.contents === null) return {};
+  if (document.contents === null) return { defaults: {}, origins };
   if (!isMap(document.contents)) throw new FileLineError(shown, lineOf(document.contents), 'expected "key: value" lines (a YAML mapping)');
   const defaults: ForemanDefaults = {};
   for (const pair of document.contents.items) {
@@ -83,8 +101,9 @@ export function readForemanFile(dir: string, cwd: string, warn: (line: string) =
     const value = valueOf(valueNode, spec.kind, key, (message) => new FileLineError(shown, lineOf(valueNode ?? keyNode), message));
     if (value === undefined) continue;
     defaults[spec.option] = spec.path === true ? resolvePaths(value, dir) : value;
+    origins[spec.option] = `${shown}:${line}: ${key}`;
   }
-  return defaults;
+  return { defaults, origins };
 }
 
 function resolvePaths(value: string | string[] | boolean, dir: string): string | string[] | boolean {
@@ -160,13 +179,19 @@ function describe(kind: Kind): string {
 export function withForemanDefaults<T extends object>(command: Command, options: T, cwd = process.cwd(), only?: readonly string[]): T {
   const given = options as Record<string, unknown>;
   const dir = typeof given.root === 'string' ? resolve(cwd, given.root) : cwd;
-  const defaults = readForemanFile(dir, cwd);
+  const { defaults, origins } = readForemanEntries(dir, cwd, warnOnStderr);
   const known = new Set(command.options.map((option) => option.attributeName()));
-  const merged: Record<string, unknown> = { ...given };
+  const merged: Record<string | symbol, unknown> = { ...given };
+  const taken: Record<string, string> = {};
   for (const [option, value] of Object.entries(defaults)) {
     if (!known.has(option) || (only !== undefined && !only.includes(option))) continue;
     const source = command.getOptionValueSource(option);
-    if (source === undefined || source === 'default') merged[option] = value;
+    if (source === undefined || source === 'default') {
+      merged[option] = value;
+      if (origins[option] !== undefined) taken[option] = origins[option];
+    }
   }
+  // A symbol key: copied by `{ ...options }`, invisible to commander and to Object.keys.
+  merged[ORIGINS] = taken;
   return merged as T;
 }

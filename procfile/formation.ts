@@ -14,8 +14,11 @@ export interface Formation {
 
 const PART = /^([A-Za-z0-9_-]+)=(\d+)$/;
 
-/** Parses one or more formation specs (from `-m` and from positional `web=2` words); later parts win. */
-export function parseFormation(specs: readonly string[]): Formation {
+/**
+ * Parses one or more formation specs (from `-m` and from positional `web=2` words); later parts win.
+ * `lead` starts an error message (`.foreman:2: formation: `), when the specs come from a file.
+ */
+export function parseFormation(specs: readonly string[], lead = ''): Formation {
   const formation: Formation = { all: 1, counts: new Map() };
   for (const spec of specs) {
     for (const part of spec.split(',')) {
@@ -23,7 +26,7 @@ export function parseFormation(specs: readonly string[]): Formation {
       if (item === '') continue;
       const match = PART.exec(item);
       if (!match) {
-        throw new UserError(`bad formation "${item}" in "${spec}" (expected TYPE=COUNT, e.g. all=1,web=2,worker=0)`);
+        throw new UserError(`${lead}bad formation "${item}" in "${spec}" (expected TYPE=COUNT, e.g. all=1,web=2,worker=0)`);
       }
       const [, name, count] = match as unknown as [string, string, string];
       if (name === 'all') formation.all = Number(count);
@@ -43,9 +46,9 @@ export function checkProcessTypes(names: Iterable<string>, procfile: Procfile, l
   }
 }
 
-/** Rejects formation names that are not process types of the Procfile. */
-export function checkFormation(formation: Formation, procfile: Procfile): void {
-  checkProcessTypes(formation.counts.keys(), procfile, 'formation names ');
+/** Rejects formation names that are not process types of the Procfile; `lead` as for `parseFormation`. */
+export function checkFormation(formation: Formation, procfile: Procfile, lead = ''): void {
+  checkProcessTypes(formation.counts.keys(), procfile, `${lead}formation names `);
 }
 
 export function countFor(formation: Formation, type: string): number {

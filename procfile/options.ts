@@ -100,17 +100,17 @@ export const PROJECT_FLAGS: readonly FlagName[] = ['procfile', 'root', 'env'];
 
 const DEFAULT_PORT = 5000;
 
-/** The base port: `-p`, else `PORT` from the env files, else the inherited `PORT`, else 5000. */
-export function basePortFor(flag: string | undefined, fileEnv: EnvMap, inherited: EnvMap): number {
-  if (flag !== undefined) return parsePort(flag, '-p/--port');
+/** The base port: `-p`, else `PORT` from the env files, else the inherited `PORT`, else 5000. `source` names `-p` in errors. */
+export function basePortFor(flag: string | undefined, fileEnv: EnvMap, inherited: EnvMap, source = '-p/--port'): number {
+  if (flag !== undefined) return parsePort(flag, source);
   if (fileEnv.PORT !== undefined) return parsePort(fileEnv.PORT, 'PORT in the env files');
   if (inherited.PORT !== undefined && inherited.PORT !== '') return parsePort(inherited.PORT, 'PORT in the environment');
   return DEFAULT_PORT;
 }
 
-/** Parses `-t/--timeout` (seconds, decimals allowed) into milliseconds. */
-export function parseTimeout(value: string): number {
-  return parseSeconds(value, '-t/--timeout');
+/** Parses `-t/--timeout` (seconds, decimals allowed) into milliseconds; `source` names it in errors. */
+export function parseTimeout(value: string, source = '-t/--timeout'): number {
+  return parseSeconds(value, source);
 }
 
 /** Seconds (decimals allowed, not negative) into milliseconds; `flag` names it in the error. */

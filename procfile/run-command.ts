@@ -13,7 +13,7 @@ import { readProcfile, type Procfile } from './procfile.js';
 import { cleanEnv, locateProject, readEnvironmentFiles, shownPath, type ProjectOptions } from './project.js';
 import { programWord, shellArgument, withExec } from './shell.js';
 import { expandInstances, parseFormation, portVariables } from './formation.js';
-import { withForemanDefaults } from './foreman-file.js';
+import { optionSource, withForemanDefaults } from './foreman-file.js';
 import { Watchdog } from './watchdog.js';
 
 interface RunOptions extends ProjectOptions {
@@ -83,7 +83,7 @@ export async function resolveRunSettings(
 
   const inherited = cleanEnv(environment);
   const { fileEnv } = readEnvironmentFiles(options, root, cwd);
-  const port = basePortFor(options.port, fileEnv, inherited);
+  const port = basePortFor(options.port, fileEnv, inherited, optionSource(options, 'port', '-p/--port'));
   // The ports `start` gives each type (one instance each), so a script finds the web app.
   const ports = procfile === null ? {} : portVariables(expandInstances(procfile, parseFormation([]), port));
   const env: EnvMap = { ...(await processEnvironment(root, inherited, fileEnv, options.profile, port)), ...ports, PORT: String(port) };
@@ -91,7 +91,7 @@ export async function resolveRunSettings(
   if (program !== null && !findExecutable(program, env.PATH ?? '', root)) {
     throw new UserError(`command not found: ${program} (not in PATH, or not executable)`, COMMAND_NOT_FOUND);
   }
-  return { script, cwd: root, env, timeoutMs: parseTimeout(options.timeout), ownGroup: !stdinIsTTY };
+  return { script, cwd: root, env, timeoutMs: parseTimeout(options.timeout, optionSource(options, 'timeout', '-t/--timeout')), ownGroup: !stdinIsTTY };
 }
 
 /** True when `program` resolves as the shell would: a path (with a `/`) or a file in PATH, executable. */

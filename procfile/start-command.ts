@@ -10,7 +10,7 @@ import { ControlServer, controlSocketPath } from './control-socket.js';
 import { DEFAULT_LOG_LINES, LogStore } from './log-store.js';
 import type { Procfile } from './procfile.js';
 import { Supervisor, type ExitPolicy, type Readiness, type SupervisedSpec, type SupervisorEvents } from './supervisor.js';
-import { withForemanDefaults } from './foreman-file.js';
+import { optionSource, withForemanDefaults } from './foreman-file.js';
 import { Watchdog } from './watchdog.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
@@ -84,24 +84,28 @@ export async function resolveStartSettings(
   const project = loadProject(options, environment, cwd, location);
   const formationWords = words.filter((word) => word.includes('='));
   const only = words.filter((word) => !word.includes('='));
+  // A value from .foreman is named by its file:line in errors (`.foreman:3: after: ...`).
+  const source = (option: string, flag: string) => optionSource(options, option, flag);
+  const formationLead = source('formation', '') === '' ? '' : `${source('formation', '')}: `;
+  checkFormation(parseFormation(options.formation ?? [], formationLead), project.procfile, formationLead);
   const formation = parseFormation([...(options.formation ?? []), ...formationWords]);
   checkFormation(formation, project.procfile);
-  const basePort = basePortFor(options.port, project.fileEnv, project.inherited);
+  const basePort = basePortFor(options.port, project.fileEnv, project.inherited, source('port', '-p/--port'));
   const instances = expandInstances(project.procfile, formation, basePort, only);
   if (instances.length === 0) {
     throw new UserError('nothing to run: the formation gives every selected process type 0 instances');
   }
-  const timeoutMs = parseTimeout(options.timeout);
-  const restart = parseTypeList(options.restart, project.procfile, '--restart');
-  const canDie = parseTypeList(options.canDie, project.procfile, '--can-die');
+  const timeoutMs = parseTimeout(options.timeout, source('timeout', '-t/--timeout'));
+  const restart = parseTypeList(options.restart, project.procfile, source('restart', '--restart'));
+  const canDie = parseTypeList(options.canDie, project.procfile, source('canDie', '--can-die'));
   const both = restart.find((type) => canDie.includes(type));
   if (both !== undefined) throw new UserError(`process type "${both}" cannot be both --restart and --can-die`);
-  const after = parseAfter(options.after ?? [], project.procfile);
+  const after = parseAfter(options.after ?? [], project.procfile, source('after', '--after'));
   // Heroku's release phase is a one-shot task: waited for with --after, it may end without stopping the rest.
   if ([...after.values()].some((types) => types.includes('release')) && !restart.includes('release') && !canDie.includes('release')) {
     canDie.push('release');
   }
-  const readyLines = parseReadyLines(options.readyLine ?? [], project.procfile);
+  const readyLines = parseReadyLines(options.readyLine ?? [], project.procfile, source('readyLine', '--ready-line'));
   const readinessOf = (type: string, command: string): Readiness =>
     readyLines.get(type) ?? (type === 'web' || /\$\{?PORT\b/.test(command) ? 'port' : 'at-once');
   const policyOf = (type: string): ExitPolicy =>
@@ -132,23 +136,23 @@ export async function resolveStartSettings(
     watch,
     reload: async (warn) => specsOf(loadProject(options, environment, cwd, location, { strict: options.strictEnv !== false, warn })),
     socketPath: controlSocketPath(options, cwd, location),
-    logLines: options.logLines === undefined ? DEFAULT_LOG_LINES : parseCount(options.logLines, '--log-lines'),
+    logLines: options.logLines === undefined ? DEFAULT_LOG_LINES : parseCount(options.logLines, source('logLines', '--log-lines')),
   };
 }
 
-/** `--ready-line TYPE=REGEX`, repeatable: a bad type or pattern is a UserError naming it. */
-export function parseReadyLines(values: readonly string[], procfile: Procfile): Map<string, RegExp> {
+/** `--ready-line TYPE=REGEX`, repeatable: a bad type or pattern is a UserError naming it (and `flag`, where it was given). */
+export function parseReadyLines(values: readonly string[], procfile: Procfile, flag = '--ready-line'): Map<string, RegExp> {
   const patterns = new Map<string, RegExp>();
   for (const value of values) {
     const equals = value.indexOf('=');
     const type = equals === -1 ? '' : value.slice(0, equals).trim();
     const source = equals === -1 ? '' : value.slice(equals + 1);
-    if (type === '' || source === '') throw new UserError(`--ready-line: expected TYPE=REGEX, got ${JSON.stringify(value)}`);
-    checkProcessTypes([type], procfile, '--ready-line: ');
+    if (type === '' || source === '') throw new UserError(`${flag}: expected TYPE=REGEX, got ${JSON.stringify(value)}`);
+    checkProcessTypes([type], procfile, `${flag}: `);
     try {
       patterns.set(type, new RegExp(source));
     } catch (error) {
-      throw new UserError(`--ready-line ${type}: bad regular expression ${JSON.stringify(source)}: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`);
+      throw new UserError(`${flag} ${type}: bad regular expression ${JSON.stringify(source)}: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`);
     }
   }
   return patterns;
@@ -156,16 +160,16 @@ export function parseReadyLines(values: readonly string[], procfile: Procfile): 
 
 /**
  * `--after TYPE=TYPE[,TYPE]`, repeatable: what each type waits for. Unknown types and cycles
- * (`web=worker` with `worker=web`, or `web=web`) are a UserError naming the types.
+ * (`web=worker` with `worker=web`, or `web=web`) are a UserError naming the types (and `flag`, where they were given).
  */
-export function parseAfter(values: readonly string[], procfile: Procfile): Map<string, string[]> {
+export function parseAfter(values: readonly string[], procfile: Procfile, flag = '--after'): Map<string, string[]> {
   const after = new Map<string, string[]>();
   for (const value of values) {
     const equals = value.indexOf('=');
     const type = equals === -1 ? '' : value.slice(0, equals).trim();
     const needs = equals === -1 ? [] : value.slice(equals + 1).split(',').map((name) => name.trim()).filter((name) => name !== '');
-    if (type === '' || needs.length === 0) throw new UserError(`--after: expected TYPE=TYPE[,TYPE], got ${JSON.stringify(value)}`);
-    checkProcessTypes([type, ...needs], procfile, '--after: ');
+    if (type === '' || needs.length === 0) throw new UserError(`${flag}: expected TYPE=TYPE[,TYPE], got ${JSON.stringify(value)}`);
+    checkProcessTypes([type, ...needs], procfile, `${flag}: `);
     const list = after.get(type) ?? [];
     for (const need of needs) if (!list.includes(need)) list.push(need);
     after.set(type, list);
@@ -175,7 +179,7 @@ export function parseAfter(values: readonly string[], procfile: Procfile): Map<s
   const visit = (type: string, path: string[]): void => {
     if (path.includes(type)) {
       const cycle = [...path.slice(path.indexOf(type)), type];
-      throw new UserError(`--after: a cycle, nothing started: ${cycle.join(' waits for ')}`);
+      throw new UserError(`${flag}: a cycle, nothing started: ${cycle.join(' waits for ')}`);
     }
     if (done.has(type)) return;
     for (const need of after.get(type) ?? []) visit(need, [...path, type]);

@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { checkFormation, countFor, expandInstances, parseFormation } from '../formation.js';
 import { basePortFor, parseTimeout, parseTypeList } from '../options.js';
 import { PACKAGE_BIN } from '../process-environment.js';
+import { optionSource } from '../foreman-file.js';
 import { loadProject, type ProjectOptions } from '../project.js';
 import { describeCommand } from './commands.js';
 import { RELEASE, type ExportPlan, type Exporter, type ProcessType } from './exporter.js';
@@ -70,10 +71,12 @@ export async function planExport(
   const app = options.app === undefined ? appNameFromFolder(project.root) : checkedName(options.app, APP_NAME, '-a/--app');
   const user = options.user === undefined ? undefined : checkedName(options.user, USER_NAME, '-u/--user');
 
-  const formation = parseFormation(options.formation ?? []);
-  checkFormation(formation, project.procfile);
-  const basePort = basePortFor(options.port, project.fileEnv, project.inherited);
-  const timeoutMs = parseTimeout(options.timeout);
+  const fromFile = optionSource(options, 'formation', '');
+  const formationLead = fromFile === '' ? '' : `${fromFile}: `;
+  const formation = parseFormation(options.formation ?? [], formationLead);
+  checkFormation(formation, project.procfile, formationLead);
+  const basePort = basePortFor(options.port, project.fileEnv, project.inherited, optionSource(options, 'port', '-p/--port'));
+  const timeoutMs = parseTimeout(options.timeout, optionSource(options, 'timeout', '-t/--timeout'));
   const timeout = Math.ceil(timeoutMs / 1000);
   const fileEnv = project.fileEnv;
 

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, cleanup, project, runTsforeman, track } from './helpers.js';
+import { BIN, cleanup, project, runTsforeman, startManager, track } from './helpers.js';
 
 const ESC = '\u001b[';
 
@@ -43,6 +43,42 @@ describe('tsforeman habits: .foreman, PORT_<TYPE>, colours', function () {
     const broken = await runTsforeman(['check'], dir);
     expect(broken.code).to.equal(1);
     expect(broken.stderr).to.match(/^tsforeman: \.foreman:\d+: not valid YAML: .*\n$/);
+  });
+
+  it('a .foreman value the Procfile or a range refuses is one line naming .foreman:N and the key; .foreman after and ready_line apply', async () => {
+    const dir = project({ Procfile: 'release: echo migrating\napp: echo up; exec sleep 300\n' });
+    const refused: [string, string[], string][] = [
+      ['after: { app: release, release: app }', ['start'], '.foreman:2: after: a cycle, nothing started: app waits for release waits for app'],
+      ['after:\n  app: nosuch', ['start'], '.foreman:2: after: unknown process type "nosuch" (Procfile has: release, app)'],
+      ['ready_line: { app: "(" }', ['start'], '.foreman:2: ready_line app: bad regular expression "(": /(/: Unterminated group'],
+      ['can_die: nosuch', ['start'], '.foreman:2: can_die: unknown process type "nosuch" (Procfile has: release, app)'],
+      ['formation: { nosuch: 1 }', ['start'], '.foreman:2: formation: formation names unknown process type "nosuch" (Procfile has: release, app)'],
+      ['formation: { nosuch: 1 }', ['export', 'systemd', 'out'], '.foreman:2: formation: formation names unknown process type "nosuch" (Procfile has: release, app)'],
+      ['port: 70000', ['run', 'true'], '.foreman:2: port: port 70000 is out of range (1-65535)'],
+      ['timeout: -1', ['start'], '.foreman:2: timeout: expected a number of seconds, got "-1"'],
+      ['log_lines: -3', ['start'], '.foreman:2: log_lines: expected a whole number, got "-3"'],
+    ];
+    for (const [line, args, message] of refused) {
+      writeFileSync(join(dir, '.foreman'), `# defaults\n${line}\n`);
+      expect(await runTsforeman(args, dir), line).to.include({ code: 1, stdout: '', stderr: `tsforeman: ${message}\n` });
+    }
+    // The same mistake on the command line names the flag.
+    expect((await runTsforeman(['start', '--after', 'app=nosuch'], dir)).stderr).to.equal('tsforeman: --after: unknown process type "nosuch" (Procfile has: release, app)\n');
+
+    writeFileSync(join(dir, '.foreman'), 'after: { app: release }\nready_line: { app: "^up" }\n');
+    const manager = startManager(['start', '--no-timestamp'], dir);
+    await manager.waitFor(/app\.1 ready in \d+\.\d\ds \(a line matched \/\^up\/\)\n/);
+    const order = manager.stdout.split('\n').map((text) => text.replace(/\(pid \d+\)/, '(pid N)'));
+    expect(order.slice(0, 6)).to.deep.equal([
+      'system    | release.1 started (pid N)',
+      'system    | app.1 waits for release to finish',
+      'release.1 | migrating',
+      'system    | release.1 exited with code 0',
+      'system    | app.1 started (pid N)',
+      'app.1     | up',
+    ]);
+    manager.signal('SIGTERM');
+    expect((await manager.exit).code).to.equal(143);
   });
 
   it('colours the prefixes with FORCE_COLOR or on a terminal; not with NO_COLOR, --no-color or into a pipe', async () => {
