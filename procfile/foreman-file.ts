@@ -174,12 +174,14 @@ function describe(kind: Kind): string {
 /**
  * Fills the options of `command` that the command line left unset (or at their default) from
  * `.foreman` in the root (`-d`, else the current folder). Only keys the command has an option for
- * (and, with `only`, only those options).
+ * (and, with `only`, only those options, without the unknown-key warnings).
  */
 export function withForemanDefaults<T extends object>(command: Command, options: T, cwd = process.cwd(), only?: readonly string[]): T {
   const given = options as Record<string, unknown>;
   const dir = typeof given.root === 'string' ? resolve(cwd, given.root) : cwd;
-  const { defaults, origins } = readForemanEntries(dir, cwd, warnOnStderr);
+  // A client of the running manager (`only`: the keys that locate it) leaves the file's warnings to
+  // the commands that use the whole file, so `ps --json` in a loop does not repeat them.
+  const { defaults, origins } = readForemanEntries(dir, cwd, only === undefined ? warnOnStderr : () => undefined);
   const known = new Set(command.options.map((option) => option.attributeName()));
   const merged: Record<string | symbol, unknown> = { ...given };
   const taken: Record<string, string> = {};

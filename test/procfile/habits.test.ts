@@ -36,6 +36,11 @@ describe('tsforeman habits: .foreman, PORT_<TYPE>, colours', function () {
     const flagged = await runTsforeman(['start', '--no-timestamp', '-p', '7300', '-m', 'worker=1'], dir);
     expect(flagged.stdout).to.include('web.1    | port 7300 hello\n').and.include('worker.1 | worker worker.1\n');
     expect((await runTsforeman(['check'], dir)).stdout).to.equal('valid procfile detected (web, worker)\n');
+    // The clients of a manager (ps, wait, logs, ...) read only what locates it, and leave the warning to start.
+    expect(await runTsforeman(['ps'], dir)).to.include({
+      code: 1,
+      stderr: 'tsforeman: no tsforeman is running here (no manager listening on .tsforeman.sock; start one, or use -d/-f/--socket)\n',
+    });
 
     writeFileSync(join(dir, '.foreman'), 'port: [1, 2]\n');
     expect(await runTsforeman(['start'], dir)).to.include({ code: 1, stdout: '', stderr: 'tsforeman: .foreman:1: port: expected a number\n' });
