@@ -152,6 +152,8 @@ dev_dependencies_kept_because() {
     printf 'NPM_CONFIG_PRODUCTION=false'
   elif [[ ${NODE_ENV:-production} != production ]]; then
     printf 'NODE_ENV=%s is not production' "$NODE_ENV"
+  elif [[ ${DEV_DEPENDENCY_COUNT:-1} == 0 && ${APP_HAS_WORKSPACES:-0} == 0 && ! -f ${BUILD_DIR:-.}/pnpm-workspace.yaml ]]; then
+    printf 'none in package.json'
   fi
 }
 

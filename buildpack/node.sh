@@ -4,12 +4,25 @@
 #   install_node BUILD_DIR CACHE_DIR RANGE
 #
 # Uses a satisfying `node` (with `npm`) that an earlier buildpack left on PATH; otherwise resolves
-# RANGE against $NODE_MIRROR/index.json, downloads node-vX-linux-x64.tar.xz (.tar.gz when xz is
-# missing), checks it against SHASUMS256.txt and unpacks it into BUILD_DIR/.heroku/node.
+# RANGE against $NODE_MIRROR/index.json, downloads node-vX-linux-ARCH.tar.xz (.tar.gz when xz is
+# missing; ARCH x64 or arm64, from uname -m), checks it against SHASUMS256.txt and unpacks it into
+# NODE_HOME_DIR (default BUILD_DIR/.heroku/node). A NODE_HOME_DIR that already holds the same
+# release (the CNB's cached nodejs layer) is used as it is: nothing is downloaded or unpacked.
 # CACHE_DIR/node keeps index.json (for NODE_INDEX_TTL seconds) and the verified tarball, so a
 # warm build downloads nothing. Needs bash, coreutils, grep, curl and tar.
 
 NODE_INSTALLED_BY_BUILDPACK=0
+
+# The platform part of Node.js's file names for this machine.
+_node_arch() {
+  case $(uname -m) in
+    x86_64 | amd64) printf 'x64' ;;
+    aarch64 | arm64) printf 'arm64' ;;
+    *) fail "This machine is $(uname -m): Node.js releases are installed for x86_64 and aarch64 only" \
+      "Build on a linux/amd64 or linux/arm64 image, or set NODE_BINARY_URL to a Node.js build for it." ;;
+  esac
+}
+NODE_ARCH=""
 
 _node_mirror() {
   local mirror=${NODE_MIRROR:-https://nodejs.org/dist}
@@ -26,14 +39,14 @@ _node_fetch() {
   fi
 }
 
-# Prints "VERSION LTS" per release that has a linux-x64 build; LTS is "false" or the LTS name.
+# Prints "VERSION LTS" per release that has a linux-ARCH build; LTS is "false" or the LTS name.
 _node_index_versions() {
-  local object version lts
+  local object version lts arch=${NODE_ARCH:-x64}
   # Release objects hold no nested objects, so each {...} is one release.
   tr -d '\r\n' <"$1" | grep -o '{[^{}]*}' | while IFS= read -r object; do
     [[ $object =~ \"version\"[[:space:]]*:[[:space:]]*\"v([0-9]+\.[0-9]+\.[0-9]+)\" ]] || continue
     version=${BASH_REMATCH[1]}
-    if [[ $object == *'"files"'* && $object != *'"linux-x64"'* ]]; then continue; fi
+    if [[ $object == *'"files"'* && $object != *"\"linux-$arch\""* ]]; then continue; fi
     lts=false
     if [[ $object =~ \"lts\"[[:space:]]*:[[:space:]]*\"([^\"]*)\" ]]; then lts=${BASH_REMATCH[1]}; fi
     printf '%s %s\n' "$version" "$lts"
@@ -122,7 +135,7 @@ _node_resolve() {
     all+=("$version")
     if [[ $lts != false ]]; then lts_versions+=("$version"); fi
   done < <(_node_index_versions "$cache/index.json")
-  ((${#all[@]} > 0)) || fail "The Node.js release list at $(_node_mirror)/index.json has no linux-x64 release" \
+  ((${#all[@]} > 0)) || fail "The Node.js release list at $(_node_mirror)/index.json has no linux-${NODE_ARCH:-x64} release" \
     "Point NODE_MIRROR at a mirror of https://nodejs.org/dist."
   local sorted
   sorted=$(printf '%s\n' "${all[@]}" | sort -t. -k1,1nr -k2,2nr -k3,3nr)
@@ -177,15 +190,15 @@ _node_download() {
   name=""
   for ext in tar.xz tar.gz; do
     if [[ $ext == tar.xz ]] && ! command -v xz >/dev/null 2>&1; then continue; fi
-    expected=$(grep -E "^[0-9a-f]{64}  (\./)?node-v$version-linux-x64\.$ext\$" "$tmp/SHASUMS256.txt" | cut -c1-64 || true)
+    expected=$(grep -E "^[0-9a-f]{64}  (\./)?node-v$version-linux-$NODE_ARCH\.$ext\$" "$tmp/SHASUMS256.txt" | cut -c1-64 || true)
     if [[ -n $expected ]]; then
-      name="node-v$version-linux-x64.$ext"
+      name="node-v$version-linux-$NODE_ARCH.$ext"
       break
     fi
   done
   if [[ -z $name ]]; then
     rm -rf "$tmp"
-    fail "$mirror/v$version/SHASUMS256.txt lists no node-v$version-linux-x64 tarball" \
+    fail "$mirror/v$version/SHASUMS256.txt lists no node-v$version-linux-$NODE_ARCH tarball" \
       "Use another Node.js version or another NODE_MIRROR."
   fi
   info "Downloading $mirror/v$version/$name"
@@ -198,7 +211,7 @@ _node_download() {
   fi
   info "Verified SHA-256 $actual"
   # Keep only the tarball of the version in use, so the cache does not grow with every upgrade.
-  rm -f "$cache"/node-v*-linux-x64.tar.*  # their .sha256 files too
+  rm -f "$cache"/node-v*-linux-"$NODE_ARCH".tar.*  # their .sha256 files too
   mv "$tmp/$name" "$cache/$name"
   printf '%s\n' "$actual" >"$cache/$name.sha256"
   rm -rf "$tmp"
@@ -210,7 +223,7 @@ _node_cached_tarball() {
   local cache=$1 version=$2 ext file
   NODE_TARBALL=""
   for ext in tar.xz tar.gz; do
-    file="$cache/node-v$version-linux-x64.$ext"
+    file="$cache/node-v$version-linux-$NODE_ARCH.$ext"
     [[ -f $file && -f $file.sha256 ]] || continue
     if [[ $ext == tar.xz ]] && ! command -v xz >/dev/null 2>&1; then continue; fi
     if [[ $(sha256sum "$file" | cut -c1-64) == "$(<"$file.sha256")" ]]; then
@@ -270,30 +283,48 @@ install_node() {
     info "Node.js ${existing_version:-?} on PATH ($existing) does not satisfy engines.node \"$range\": installing one"
   fi
 
+  NODE_ARCH=$(_node_arch)
+  local node_home=${NODE_HOME_DIR:-$build_dir/.heroku/node} origin
   if [[ -n ${NODE_BINARY_URL:-} ]]; then
-    _node_from_url "$cache" "$NODE_BINARY_URL"
+    origin="url $NODE_BINARY_URL"
   else
     _node_resolve "$cache" "$range"
-    _node_cached_tarball "$cache" "$NODE_VERSION" || _node_download "$cache" "$NODE_VERSION"
+    origin="release $NODE_VERSION linux-$NODE_ARCH"
   fi
-
-  local node_home="$build_dir/.heroku/node"
-  rm -rf "$node_home"
-  mkdir -p "$node_home"
-  local flag=-z
-  [[ $NODE_TARBALL == *.tar.xz ]] && flag=-J
-  if ! tar "$flag" -xf "$NODE_TARBALL" -C "$node_home" --strip-components=1 --no-same-owner; then
-    rm -f "$NODE_TARBALL" "$NODE_TARBALL.sha256"
-    fail "Could not unpack $(basename "$NODE_TARBALL")" "The cached copy was removed; build again."
+  # What the folder holds is written beside it: the same source, still running, is reused as it is.
+  local installed=""
+  if [[ -f $node_home/.tsforeman-source && $(<"$node_home/.tsforeman-source") == "$origin" ]] &&
+    installed=$("$node_home/bin/node" --version 2>/dev/null); then
+    info "Reusing Node.js $installed in ${NODE_HOME_LABEL:-.heroku/node} (the same release): nothing to download or unpack"
+  else
+    installed=""
+    if [[ -n ${NODE_BINARY_URL:-} ]]; then
+      _node_from_url "$cache" "$NODE_BINARY_URL"
+    else
+      _node_cached_tarball "$cache" "$NODE_VERSION" || _node_download "$cache" "$NODE_VERSION"
+    fi
+    rm -rf "$node_home"
+    mkdir -p "$node_home"
+    local flag=-z
+    [[ $NODE_TARBALL == *.tar.xz ]] && flag=-J
+    if ! tar "$flag" -xf "$NODE_TARBALL" -C "$node_home" --strip-components=1 --no-same-owner; then
+      rm -f "$NODE_TARBALL" "$NODE_TARBALL.sha256"
+      fail "Could not unpack $(basename "$NODE_TARBALL")" "The cached copy was removed; build again."
+    fi
+    printf '%s\n' "$origin" >"$node_home/.tsforeman-source"
+    # A Node.js folder that is itself kept between builds (the CNB's nodejs layer) makes the tarball redundant.
+    if [[ ${NODE_KEEP_TARBALL:-1} == 0 ]]; then rm -f "$NODE_TARBALL" "$NODE_TARBALL.sha256"; fi
   fi
   export PATH="$node_home/bin:$PATH"
   hash -r
-  local installed
-  installed=$(node --version 2>&1) || fail "The Node.js just installed does not run: $installed" \
-    "The build image must be linux-x64 with glibc."
+  local label=${NODE_HOME_LABEL:-.heroku/node}
+  if [[ -z $installed ]]; then
+    installed=$(node --version 2>&1) || fail "The Node.js just installed does not run: $installed" \
+      "The build image must be linux-x64 or linux-arm64 with glibc."
+    info "Installed Node.js $installed into $label (npm $(npm --version 2>/dev/null || echo missing))"
+  fi
   # shellcheck disable=SC2034 # read by write_export (profile.sh)
   NODE_INSTALLED_BY_BUILDPACK=1
-  info "Installed Node.js $installed into .heroku/node (npm $(npm --version 2>/dev/null || echo missing))"
   NODE_VERSION=${installed#v}
   _node_warn_eol "$NODE_VERSION"
 }

@@ -2,8 +2,9 @@
 # Step 1 of bin/compile: package.json, read once before Node exists, as npm reads it (see json.sh).
 #
 #   read_package_json FILE   # sets ENGINES_NODE, APP_MAIN, APP_START (values of engines.node, main,
-#                            # scripts.start; "" when absent) and DEFINED_SCRIPTS: the lifecycle
-#                            # scripts the build runs that package.json defines, space-separated
+#                            # scripts.start; "" when absent), DEFINED_SCRIPTS: the lifecycle
+#                            # scripts the build runs that package.json defines, space-separated,
+#                            # DEV_DEPENDENCY_COUNT and APP_HAS_WORKSPACES (1 with "workspaces")
 #
 # Fails the build, naming the line, when the file is not JSON or a field the build uses has the
 # wrong type (npm would fail later, or quietly ignore the field).
@@ -38,6 +39,14 @@ read_package_json() {
   for name in "${JSON_MEMBERS[@]}"; do
     _package_json_expect "$file" scripts "$name" string 'a string (a shell command)'
   done
+  json_members devDependencies
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  DEV_DEPENDENCY_COUNT=${#JSON_MEMBERS[@]}
+  json_get workspaces
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  APP_HAS_WORKSPACES=0
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  [[ -n $JSON_KIND ]] && APP_HAS_WORKSPACES=1
   json_get scripts start
   # shellcheck disable=SC2034 # a result, read by compile.sh
   APP_START=$JSON_VALUE

@@ -3,6 +3,10 @@
 #
 #   write_profile BUILD_DIR      # .profile.d/tsforeman-nodejs.sh, sourced at boot with HOME = app dir
 #   write_export BUILD_DIR BP_DIR  # BP_DIR/export, sourced by a following buildpack (if writable)
+#   write_web_env_program FILE   # the CNB's exec.d program: the same sizing, printed as TOML on fd 3
+
+# The folder of this file: web-env.sh is beside it.
+PROFILE_PARTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 write_profile() {
   local build_dir=$1
@@ -20,33 +24,9 @@ PROFILE
     fi
     cat <<'PROFILE'
 export NODE_ENV="${NODE_ENV:-production}"
-
-# Workers for tsunicorn and other servers that read WEB_CONCURRENCY: one per 512 MB of the
-# container's memory limit, no more than its CPUs, at least one. A value already set wins.
-if [ -z "${WEB_CONCURRENCY:-}" ]; then
-  _tsf_cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-  case "${HEROKU_AVAILABLE_PARALLELISM:-}" in
-    '' | *[!0-9]* | 0)
-      _tsf_limit=""
-      if [ -r /sys/fs/cgroup/memory.max ]; then
-        _tsf_limit=$(cat /sys/fs/cgroup/memory.max)
-      elif [ -r /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
-        _tsf_limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
-      fi
-      case "$_tsf_limit" in
-        '' | max | *[!0-9]*) WEB_CONCURRENCY=$_tsf_cpus ;;
-        *) WEB_CONCURRENCY=$((_tsf_limit / 536870912)) ;;
-      esac
-      if [ "$WEB_CONCURRENCY" -gt "$_tsf_cpus" ] 2>/dev/null; then WEB_CONCURRENCY=$_tsf_cpus; fi
-      if [ "$WEB_CONCURRENCY" -lt 1 ] 2>/dev/null; then WEB_CONCURRENCY=1; fi
-      unset _tsf_limit
-      ;;
-    *) WEB_CONCURRENCY=$HEROKU_AVAILABLE_PARALLELISM ;;
-  esac
-  unset _tsf_cpus
-  export WEB_CONCURRENCY
-fi
 PROFILE
+    sed -e '/^# shellcheck /d' "$PROFILE_PARTS/web-env.sh"
+    printf 'unset _tsf_set\n'
   } >"$build_dir/.profile.d/tsforeman-nodejs.sh"
 }
 
@@ -65,4 +45,16 @@ write_export() {
     if ((NODE_INSTALLED_BY_BUILDPACK)); then printf 'export NODE_HOME=%q\n' "$build_dir/.heroku/node"; fi
     printf 'export NODE_ENV=%q\n' "${NODE_ENV:-production}"
   } >"$bp_dir/export"
+}
+
+write_web_env_program() {
+  local file=$1
+  mkdir -p "$(dirname "$file")"
+  {
+    printf '#!/usr/bin/env bash\n# Written by the tsforeman buildpack: run by the launcher, prints TOML on fd 3.\n'
+    sed -e '/^# shellcheck /d' "$PROFILE_PARTS/web-env.sh"
+    # shellcheck disable=SC2016 # for the program's own shell
+    printf '%s\n' 'for _tsf_name in $_tsf_set; do printf '"'"'%s = "%s"\n'"'"' "$_tsf_name" "${!_tsf_name}" >&3; done'
+  } >"$file"
+  chmod +x "$file"
 }

@@ -5,6 +5,8 @@ set -euo pipefail
 BP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=json.sh
 source "$BP_DIR/buildpack/json.sh"
+# shellcheck source=process.sh
+source "$BP_DIR/buildpack/process.sh"
 
 if [[ $# -lt 1 ]]; then
   echo "usage: bin/release BUILD_DIR" >&2
@@ -29,14 +31,6 @@ if [[ -f $build_dir/package.json ]]; then
   main=$JSON_VALUE
 fi
 
-if [[ -n $main ]]; then
-  # Quote the entry for the shell unless it is plainly a path.
-  if ! [[ $main =~ ^[A-Za-z0-9_./@+-]+$ ]]; then
-    main="'${main//\'/\'\\\'\'}'"
-  fi
-  web="tsunicorn $main --log-file -"
-else
-  web="npm start"
-fi
+web=$(default_web_command "$main")
 
 printf -- '---\ndefault_process_types:\n  web: %s\n' "$(yaml_quote "$web")"

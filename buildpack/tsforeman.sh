@@ -6,7 +6,8 @@
 #   check_procfile BUILD_DIR
 #
 # An app that depends on tsforeman brings both commands in node_modules/.bin. Otherwise the
-# buildpack puts its own package into .heroku/tsforeman (the default web process needs tsunicorn):
+# buildpack puts its own package into TSFOREMAN_HOME_DIR (default BUILD_DIR/.heroku/tsforeman; the
+# CNB's tsforeman layer), since the default web process needs tsunicorn:
 # from its built dist/ when it has one, else compiled from its sources. The result is cached in
 # CACHE_DIR/tsforeman under a hash of those files.
 
@@ -55,7 +56,7 @@ provide_tsforeman() {
     info "Using the app's own tsforeman and tsunicorn (node_modules/.bin)"
     return 0
   fi
-  local key
+  local key home=${TSFOREMAN_HOME_DIR:-$build_dir/.heroku/tsforeman} label=${TSFOREMAN_HOME_LABEL:-.heroku/tsforeman}
   if _tsforeman_dist_complete "$bp_dir"; then
     key=$(node "$bp_dir/buildpack/tree-hash.cjs" "$bp_dir" package.json package-lock.json bin/tsforeman bin/tsunicorn dist)
   else
@@ -65,9 +66,9 @@ provide_tsforeman() {
   local store="$cache_dir/tsforeman"
   mkdir -p "$store"
   if [[ -d $store/$key ]]; then
-    info "The app does not depend on tsforeman: adding the buildpack's copy (cached) to .heroku/tsforeman"
+    info "The app does not depend on tsforeman: adding the buildpack's copy (cached) to $label"
   else
-    info "The app does not depend on tsforeman: adding the buildpack's copy to .heroku/tsforeman"
+    info "The app does not depend on tsforeman: adding the buildpack's copy to $label"
     local work
     work=$(mktemp -d "$store/build.XXXXXX")
     if ! (_tsforeman_build_copy "$bp_dir" "$work/package"); then
@@ -80,10 +81,10 @@ provide_tsforeman() {
     mv "$work/package" "$store/$key"
     rm -rf "$work"
   fi
-  rm -rf "$build_dir/.heroku/tsforeman"
-  mkdir -p "$build_dir/.heroku"
-  cp -R "$store/$key" "$build_dir/.heroku/tsforeman"
-  TSFOREMAN_BIN="$build_dir/.heroku/tsforeman/bin/tsforeman"
+  rm -rf "$home"
+  mkdir -p "$(dirname "$home")"
+  cp -R "$store/$key" "$home"
+  TSFOREMAN_BIN="$home/bin/tsforeman"
   # shellcheck disable=SC2034 # read by write_profile and write_export (profile.sh)
   TSFOREMAN_VENDORED=1
 }

@@ -48,6 +48,8 @@ const BUILDPACK_PARTS = [
   'bin/detect',
   'bin/compile',
   'bin/release',
+  'bin/build',
+  'buildpack.toml',
   'bin/tsforeman',
   'bin/tsunicorn',
   'buildpack',

@@ -241,13 +241,13 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
   });
 
   registryBound.describe('other package managers, through corepack', () => {
-    it('yarn.lock: installs, builds and prunes with yarn', async () => {
+    it('yarn.lock: installs and builds with yarn; no devDependencies, so nothing to prune', async () => {
       const app = await fresh('yarn-app');
       const result = await runScript(buildpack, 'compile', [app, smallCache], nodeEnv());
       expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
       expect(result.stdout).to.match(/^       yarn\.lock found: yarn 1\.\d+\.\d+ through corepack$/m);
       expect(result.stdout).to.match(/^       built with yarn\/1\./m);
-      expect(result.stdout).to.match(/-----> Pruning devDependencies\n       yarn install v1\./);
+      expect(result.stdout).to.match(/-----> Pruning devDependencies\n       Keeping devDependencies: none in package\.json\n/);
     });
 
     it('pnpm-lock.yaml: installs and builds with pnpm; KEEP_DEV_DEPENDENCIES=true skips the prune', async () => {
