@@ -219,7 +219,7 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   }),
   row({
     name: 'timeout', flags: ['--timeout', '-t'], meta: 'SECONDS', default: 30, parse: nonNegativeSeconds,
-    help: 'A worker whose event loop is blocked (no heartbeat) this long is killed and replaced. 0 disables.',
+    help: 'A worker whose event loop is blocked (no heartbeat) this long is killed and replaced. 0 disables. Also how long a worker waits for an app that exports nothing to call listen() (30 s when 0).',
   }),
   row({
     name: 'graceful_timeout', flags: ['--graceful-timeout'], meta: 'SECONDS', default: 30, parse: nonNegativeSeconds,

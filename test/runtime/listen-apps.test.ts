@@ -151,6 +151,14 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
     await server.waitFor(new RegExp(`^later listening on ${port}$`), 2);
   });
 
+  it('serves a listen() on port 0 on a unix socket when tsunicorn binds only that', async () => {
+    const socketPath = path.join(directory, 'app.sock');
+    const server = await TsunicornProcess.start([path.join(APPS, 'listening-server.mjs'), '-b', `unix:${socketPath}`]);
+    expect(server.url).to.equal(`unix:${socketPath}`);
+    const [worker] = await server.waitForWorkers(1);
+    expect((await waitUntilServing(server.url)).body).to.equal(`served by ${worker}`);
+  });
+
   it('refuses a listen() on a port tsunicorn does not serve in one line naming it, exit 4, nothing bound', async () => {
     const server = await TsunicornProcess.start([path.join(LISTEN_APPS, 'admin-port.mjs'), '-b', '127.0.0.1:0', '-w', '2']);
     expect((await server.waitForExit()).code).to.equal(4);
