@@ -9,7 +9,7 @@
  *   onParserExecute(parser, { afterParse(ret, nodeHandling) { scan(parserCurrentBuffer(parser)); nodeHandling(ret); } });
  *   const unsent = takeUnacknowledgedHandles(child);    // connections a worker that exited never took
  *
- * Checked on Node 20, 22 and 24.
+ * Checked on Node 20, 22, 24 and 26.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http, { type ServerResponse } from 'node:http';
@@ -53,7 +53,7 @@ export function checkNodeInternals(role: 'master' | 'server' = 'server'): void {
 }
 
 function lacking(who: string, missing: string): BootError {
-  return new BootError(`tsunicorn: Node.js ${process.version} lacks an internal ${who} needs (${missing}); use Node.js 20, 22 or 24`);
+  return new BootError(`tsunicorn: Node.js ${process.version} lacks an internal ${who} needs (${missing}); use Node.js 20, 22, 24 or 26`);
 }
 
 /**

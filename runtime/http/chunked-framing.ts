@@ -10,9 +10,12 @@
  */
 import { hexValue } from './head-scanner.js';
 
-/** Fields that decide how a message is framed, routed or kept: never accepted in a trailer (RFC 9110 6.5.1). */
+/**
+ * Fields that decide how a message is framed, routed, authenticated or kept: never accepted in a trailer
+ * (RFC 9110 6.5.1), as their meaning is needed before the content.
+ */
 export const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
-  'host', 'content-length', 'transfer-encoding', 'trailer', 'te', 'connection', 'keep-alive', 'upgrade',
+  'host', 'content-length', 'transfer-encoding', 'trailer', 'te', 'connection', 'keep-alive', 'upgrade', 'authorization',
 ]);
 
 export interface FramingStep {

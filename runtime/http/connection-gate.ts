@@ -122,6 +122,11 @@ export class ConnectionGate implements ConnectionState, ResponseOwner, FramingSi
     return this.mode === OPEN && this.framing.inRequestLine;
   }
 
+  /** True while a chunked request body is being followed (for classifying an end of input inside it). */
+  get inChunkedBody(): boolean {
+    return this.mode === OPEN && this.framing.inChunkedBody;
+  }
+
   /** Node parsed a request (its 'request', 'checkContinue' or 'checkExpectation' event): held until scanned. */
   parsed(res: GatedResponse, expectation: Expectation): void {
     res.expectation = expectation;

@@ -47,7 +47,7 @@ export type ClientErrorAction =
  * 400; the scanner in front of llhttp already answers 414/431/505/501 for the cases it can see, so
  * HPE_HEADER_OVERFLOW only remains as a backstop, split by whether the request line was still incomplete.
  */
-export function classifyClientError(code: string | undefined, reason: string | undefined, inRequestLine: boolean): ClientErrorAction {
+export function classifyClientError(code: string | undefined, reason: string | undefined, inRequestLine: boolean, inChunkedBody = false): ClientErrorAction {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return {
@@ -64,6 +64,9 @@ export function classifyClientError(code: string | undefined, reason: string | u
     case 'HPE_CLOSED_CONNECTION':
       return { kind: 'ignore' };
     case 'HPE_INVALID_EOF_STATE':
+      // RFC 9112 7.1: a chunked body ends with the last chunk and the trailer section's empty line; one the
+      // client's FIN cut short (even right after `0\r\n`) is not complete. It can still read the answer.
+      if (inChunkedBody) return { kind: 'respond', rejection: new HttpRejection(400, 'chunked body cut short: the connection ended before the last chunk and the empty line after it') };
       return { kind: 'close' };
     default:
       if (code?.startsWith('HPE_')) {

@@ -1,9 +1,10 @@
 /**
  * A light byte scan of each request head, over the same bytes Node's llhttp parser reads, to decide the
  * errors llhttp cannot tell apart or does not reject: the request-line and header-line limits (414/431,
- * counted exactly as gunicorn counts them), the request-line shape (single spaces, asterisk-form only for
- * OPTIONS, no overlong UTF-8 in the target), bare CR / bare LF, obs-fold, unsupported HTTP versions (505),
- * the message framing rules (Content-Length / Transfer-Encoding, 400/501) and Host. It builds no request:
+ * counted exactly as gunicorn counts them), the request-line shape (single spaces, the target's form:
+ * origin or absolute, asterisk only for OPTIONS, authority only for CONNECT; no overlong UTF-8 in the
+ * target), bare CR / bare LF, control characters in values, obs-fold, unsupported HTTP versions (505), the
+ * message framing rules (Content-Length / Transfer-Encoding, 400/501), Host and a single Content-Type. It builds no request:
  * llhttp parses the head, and the connection holds the request back from the app until the scan passed.
  *
  *   const scanner = new HeadScanner(resolveLimits(options));
@@ -38,16 +39,24 @@ const PARTIAL: ScanResult = { kind: 'partial' };
 
 /** RFC 3986 host (reg-name or IP literal) with an optional port. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5})?$/;
+/** RFC 9112 3.2.3 authority-form, what CONNECT takes: host and port, both required. */
+const AUTHORITY_FORM = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+):[0-9]{1,5}$/;
+/** RFC 9112 3.2.2 absolute-form as HTTP uses it: an RFC 3986 scheme, then "://". */
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,40}$/;
 const KNOWN_CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'compress', 'x-compress', 'identity']);
 
 const NO_CODINGS: readonly string[] = Object.freeze([]);
 const HOST_NAME = Buffer.from('host', 'latin1');
+const CONTENT_TYPE_NAME = Buffer.from('content-type', 'latin1');
 const CONTENT_LENGTH_NAME = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING_NAME = Buffer.from('transfer-encoding', 'latin1');
 
 const isDigit = (byte: number): boolean => byte >= 0x30 && byte <= 0x39;
 const OPTIONS = 'OPTIONS';
+const CONNECT = 'CONNECT';
+const SLASH = 0x2f;
+const DEL = 0x7f;
 const PERCENT = 0x25;
 
 /** The value of an ASCII hex digit, -1 for any other byte. */
@@ -122,6 +131,9 @@ export class HeadScanner {
   private hostCount = 0;
   private hostFrom = 0;
   private hostTo = 0;
+  private contentTypes = 0;
+  /** Where the open line's first control character (other than CR, LF and HTAB) is, -1 without one. */
+  private lineControl = -1;
   private readonly contentLengths: string[] = [];
   private readonly transferEncodings: string[] = [];
   /** The last Host value that passed HOST: a keep-alive client repeats it on every request. */
@@ -150,6 +162,8 @@ export class HeadScanner {
     this.httpMinorVersion = 1;
     // Emptied in place: the scanner runs once per request and these are almost always empty or one long.
     this.hostCount = 0;
+    this.contentTypes = 0;
+    this.lineControl = -1;
     if (this.contentLengths.length > 0) this.contentLengths.length = 0;
     if (this.transferEncodings.length > 0) this.transferEncodings.length = 0;
   }
@@ -165,11 +179,18 @@ export class HeadScanner {
       // is only allowed as the last byte of an incomplete line, see checkPartialLine). One pass finds the
       // line's end and its first CR; a byte loop beats Buffer#indexOf's call overhead on short lines.
       let at = previousLength - 1 > start ? previousLength - 1 : start;
+      // One compare per ordinary byte: CR, LF and the control characters of RFC 9110 5.5 are all below SP
+      // or DEL.
       let cr = -1;
       for (; at < length; at++) {
         const byte = buffer[at]!;
+        if (byte >= SP && byte !== DEL) continue;
         if (byte === LF) break;
-        if (byte === CR && cr === -1) cr = at;
+        if (byte === CR) {
+          if (cr === -1) cr = at;
+        } else if (byte !== HT && this.lineControl === -1) {
+          this.lineControl = at;
+        }
       }
       if (at === length) return this.checkPartialLine(previousLength);
       const lf = at;
@@ -177,6 +198,8 @@ export class HeadScanner {
       const end = lf - 1; // the CR
       if (cr !== -1 && cr < end) return reject(400, 'bare CR in request head');
       this.lineStart = lf + 1;
+      const control = this.lineControl;
+      this.lineControl = -1;
 
       if (!this.sawRequestLine) {
         if (end === start) {
@@ -195,7 +218,7 @@ export class HeadScanner {
       }
 
       if (end === start) return this.finish(lf + 1);
-      const failed = this.checkHeaderLine(start, end);
+      const failed = this.checkHeaderLine(start, end, control);
       if (failed) return failed;
     }
   }
@@ -280,11 +303,22 @@ export class HeadScanner {
     if (secondSpace === firstSpace + 2 && buffer[firstSpace + 1] === 0x2a && !sameText(buffer, start, firstSpace, OPTIONS)) {
       return reject(400, 'asterisk-form target on a method other than OPTIONS');
     }
+    // RFC 9112 3.2: a target in origin-form (/path), absolute-form (http://host/path), asterisk-form (above)
+    // or, for CONNECT alone, authority-form (host:port); a relative reference is none of these.
+    const target = firstSpace + 1;
+    if (sameText(buffer, start, firstSpace, CONNECT)) {
+      if (!AUTHORITY_FORM.test(buffer.toString('latin1', target, secondSpace))) return reject(400, 'CONNECT target is not host:port (authority-form)');
+    } else if (buffer[target] !== SLASH && !(secondSpace === target + 1 && buffer[target] === 0x2a)) {
+      const text = buffer.toString('latin1', target, secondSpace);
+      if (!ABSOLUTE_FORM.test(text)) {
+        return reject(400, AUTHORITY_FORM.test(text) ? 'authority-form target (host:port) on a method other than CONNECT' : 'request target is neither origin-form (/path) nor absolute-form');
+      }
+    }
     if (hasOverlongUtf8(buffer, firstSpace + 1, secondSpace)) return reject(400, 'overlong UTF-8 sequence in the request target');
     return undefined;
   }
 
-  private checkHeaderLine(start: number, end: number): ScanResult | undefined {
+  private checkHeaderLine(start: number, end: number, control: number): ScanResult | undefined {
     const buffer = this.buffer;
     if (buffer[start] === SP || buffer[start] === HT) return reject(400, 'obsolete line folding (obs-fold) in header');
     if (this.fields >= this.limits.fields) return this.tooManyFields();
@@ -297,13 +331,18 @@ export class HeadScanner {
     while (colon < end && buffer[colon] !== COLON) colon++;
     if (colon === end) return reject(400, 'malformed header line (no colon)');
     if (colon === start) return reject(400, 'malformed header line (empty name)');
+    // RFC 9110 5.5: a field value is visible characters, obs-text, SP and HTAB. One in the name is llhttp's to refuse.
+    if (control > colon) return reject(400, 'control character in a header value');
     // Only the three framing/authority headers matter here; match their names without building strings.
     const nameLength = colon - start;
     let list: string[] | null;
     if (nameLength === 4 && sameName(buffer, start, HOST_NAME)) list = null;
     else if (nameLength === 14 && sameName(buffer, start, CONTENT_LENGTH_NAME)) list = this.contentLengths;
     else if (nameLength === 17 && sameName(buffer, start, TRANSFER_ENCODING_NAME)) list = this.transferEncodings;
-    else return undefined;
+    else {
+      if (nameLength === 12 && sameName(buffer, start, CONTENT_TYPE_NAME)) this.contentTypes++;
+      return undefined;
+    }
     let from = colon + 1;
     let to = end;
     while (from < to && (buffer[from] === SP || buffer[from] === HT)) from++;
@@ -359,6 +398,8 @@ export class HeadScanner {
       if (!HOST.test(host)) return reject(400, 'malformed Host header');
       this.validHost = host;
     }
+    // RFC 9110 5.3 and 8.3: Content-Type takes one value; two lines cannot be combined into one.
+    if (this.contentTypes > 1) return reject(400, 'duplicate Content-Type header');
 
     // The usual case, one head in one chunk, hands the chunk itself on: no views to allocate.
     const whole = this.headStart === 0 && headEnd === buffer.length;

@@ -57,6 +57,11 @@ export class MessageFraming {
     return this.state === LENGTH_BODY || this.state === CHUNKED_BODY;
   }
 
+  /** True while a chunked body is being followed. */
+  get inChunkedBody(): boolean {
+    return this.state === CHUNKED_BODY;
+  }
+
   /** True until a rejection, a closing message or stop(): more bytes are looked at. */
   get open(): boolean {
     return this.state !== STOPPED;

@@ -124,7 +124,7 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
           socket.destroy();
           return true;
         }
-        const action = classifyClientError(error.code, error.reason, gate.inRequestLine);
+        const action = classifyClientError(error.code, error.reason, gate.inRequestLine, gate.inChunkedBody);
         if (action.kind === 'respond') gate.fail(action.rejection);
         else if (action.kind === 'ignore') gate.ignoreFurtherInput();
         else gate.cutOff(`connection error (${error.code ?? 'unknown'})`, false);

@@ -68,7 +68,7 @@ describe('tsunicorn app shapes', function () {
     });
     expect((await server.waitForExit()).code).to.equal(3);
     expect(server.stderr).to.deep.equal([
-      `tsunicorn: Node.js ${process.version} lacks an internal the strict HTTP layer needs (parser.getCurrentBuffer missing); use Node.js 20, 22 or 24`,
+      `tsunicorn: Node.js ${process.version} lacks an internal the strict HTTP layer needs (parser.getCurrentBuffer missing); use Node.js 20, 22, 24 or 26`,
     ]);
     expect(server.stdout).to.deep.equal([]);
   });

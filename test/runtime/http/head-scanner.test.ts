@@ -41,6 +41,20 @@ const cases: Array<[string, string]> = [
   [`GET / HTTP/3.0\r\n${H}\r\n`, '505'],
   [`GET / HTTP/1.1\r\n${H}Transfer-Encoding: br\r\n\r\n`, '501'],
   [`GET / HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 1\r\n\r\n`, '400'],
+  // RFC 9110 5.3: Content-Type once; RFC 9110 5.5: no control characters in a value (HTAB and obs-text are fine)
+  [`POST / HTTP/1.1\r\n${H}Content-Type: a/b\r\ncontent-type: a/b\r\n\r\n`, '400'],
+  [`POST / HTTP/1.1\r\n${H}Content-Type: a/b\r\n\r\n`, `head:${`POST / HTTP/1.1\r\n${H}Content-Type: a/b\r\n\r\n`.length}:`],
+  [`GET / HTTP/1.1\r\n${H}X-A: a\x00b\r\n\r\n`, '400'],
+  [`GET / HTTP/1.1\r\n${H}X-A: ab\x7f\r\n\r\n`, '400'],
+  [`GET / HTTP/1.1\r\n${H}X-A: \x1b[0m\r\n\r\n`, '400'],
+  [`GET / HTTP/1.1\r\n${H}X-A: a\tb\xe9\r\n\r\n`, `head:${`GET / HTTP/1.1\r\n${H}X-A: a\tb\xe9\r\n\r\n`.length}:`],
+  // RFC 9112 3.2: origin-form, absolute-form, authority-form for CONNECT only
+  [`GET h:80 HTTP/1.1\r\n${H}\r\n`, '400'],
+  [`GET a/b HTTP/1.1\r\n${H}\r\n`, '400'],
+  [`GET ?q HTTP/1.1\r\n${H}\r\n`, '400'],
+  [`CONNECT / HTTP/1.1\r\n${H}\r\n`, '400'],
+  [`CONNECT h:443 HTTP/1.1\r\n${H}\r\n`, `head:${`CONNECT h:443 HTTP/1.1\r\n${H}\r\n`.length}:`],
+  [`GET http://h/a HTTP/1.1\r\n${H}\r\n`, `head:${`GET http://h/a HTTP/1.1\r\n${H}\r\n`.length}:`],
 ];
 
 describe('HeadScanner: the same verdict however the bytes are split', function () {

@@ -55,6 +55,16 @@ const rows: Array<[string, string, number]> = [
   ['asterisk-form target on POST', `POST * HTTP/1.1\r\n${HOST}Content-Length: 0\r\n\r\n`, 400],
   ['percent-encoded overlong UTF-8 in the path', `GET /%C0%AE%C0%AE/etc/passwd HTTP/1.1\r\n${HOST}\r\n`, 400],
   ['percent-encoded overlong UTF-8 in the query', `GET /?f=%E0%80%AF HTTP/1.1\r\n${HOST}\r\n`, 400],
+  // 400: RFC 9112 3.2 request-target forms, RFC 9110 5.3 Content-Type once, RFC 9110 5.5 field values
+  ['authority-form target on GET', `GET example.test:80 HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['relative-reference target', `GET index.html HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['query-only target', `GET ?a=1 HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['CONNECT with an origin-form target', `CONNECT /tunnel HTTP/1.1\r\n${HOST}\r\n`, 400],
+  ['duplicate Content-Type', `POST / HTTP/1.1\r\n${HOST}Content-Type: text/plain\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`, 400],
+  ['duplicate Content-Type, same value, another case', `POST / HTTP/1.1\r\n${HOST}Content-Type: text/plain\r\ncontent-type: text/plain\r\nContent-Length: 0\r\n\r\n`, 400],
+  ['NUL in a header value', `GET / HTTP/1.1\r\n${HOST}X-A: a\x00b\r\n\r\n`, 400],
+  ['ESC in a header value', `GET / HTTP/1.1\r\n${HOST}X-A: \x1b[31m\r\n\r\n`, 400],
+  ['DEL in a header value', `GET / HTTP/1.1\r\n${HOST}X-A: a\x7f\r\n\r\n`, 400],
   // 505
   ['HTTP/2.0 request line', `GET / HTTP/2.0\r\n${HOST}\r\n`, 505],
   ['HTTP/1.2 request line', `GET / HTTP/1.2\r\n${HOST}\r\n`, 505],
@@ -95,12 +105,48 @@ describe('strict server: the strictness table', function () {
     expect(calls).to.equal(0);
   });
 
+  describe('the request rules of RFC 9110 and 9112 (as gunicorn 26 refuses them): the exact answer', function () {
+    const exact: Array<[string, string, string]> = [
+      ['duplicate Content-Type', `POST / HTTP/1.1\r\n${HOST}Content-Type: a/b\r\nContent-Type: a/b\r\nContent-Length: 0\r\n\r\n`, 'Bad Request: duplicate Content-Type header\n'],
+      ['authority-form on GET', `GET example.test:443 HTTP/1.1\r\n${HOST}\r\n`, 'Bad Request: authority-form target (host:port) on a method other than CONNECT\n'],
+      ['a relative reference', `GET a/b HTTP/1.1\r\n${HOST}\r\n`, 'Bad Request: request target is neither origin-form (/path) nor absolute-form\n'],
+      ['CONNECT without host:port', `CONNECT / HTTP/1.1\r\n${HOST}\r\n`, 'Bad Request: CONNECT target is not host:port (authority-form)\n'],
+      ['a control character in a value', `GET / HTTP/1.1\r\n${HOST}X-A: 1\x01\r\n\r\n`, 'Bad Request: control character in a header value\n'],
+    ];
+    for (const [name, request, body] of exact) {
+      it(`400: ${name}`, async function () {
+        const response = await expectRejected(running.port, Buffer.from(request, 'latin1'), 400);
+        expect(response.body).to.equal(body);
+      });
+    }
+
+    it('400 for a chunked body the client cut short right after 0\\r\\n (its FIN before the empty line); the app never sees the body end', async function () {
+      const events: string[] = [];
+      const { port } = await startServer({}, (req, res) => {
+        req.on('data', () => undefined);
+        req.on('end', () => {
+          events.push('end');
+          res.end('complete\n');
+        });
+        req.on('error', () => events.push('error'));
+      });
+      const { connect, parseResponses } = await import('./raw-client.js');
+      const client = await connect(port);
+      client.socket.end(`POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n`);
+      const responses = parseResponses(await client.closed());
+      expect(responses.map((r) => [r.status, r.body])).to.deep.equal([
+        [400, 'Bad Request: chunked body cut short: the connection ended before the last chunk and the empty line after it\n'],
+      ]);
+      expect(events).to.not.include('end');
+    });
+  });
+
   it('400: raw overlong UTF-8 bytes in the target', async function () {
     await expectRejected(running.port, Buffer.from(`GET /\xc0\xaf HTTP/1.1\r\n${HOST}\r\n`, 'latin1'), 400);
   });
 
   describe('fields sent as trailers', function () {
-    const forbidden = ['Host: evil.test', 'Content-Length: 5', 'Transfer-Encoding: chunked', 'Trailer: X-T', 'Connection: close', 'TE: trailers', 'Upgrade: h2c', 'Keep-Alive: timeout=1'];
+    const forbidden = ['Host: evil.test', 'Content-Length: 5', 'Transfer-Encoding: chunked', 'Trailer: X-T', 'Connection: close', 'TE: trailers', 'Upgrade: h2c', 'Keep-Alive: timeout=1', 'Authorization: Basic YTpi'];
     for (const trailer of forbidden) {
       it(`400: ${trailer.split(':')[0]} as a trailer`, async function () {
         let calls = 0;
@@ -151,6 +197,9 @@ describe('strict server: the strictness table', function () {
       ['an empty line before the request line', `\r\nGET / HTTP/1.1\r\n${HOST}\r\n`],
       ['several empty lines before the request line', `\r\n\r\n\r\nGET / HTTP/1.1\r\n${HOST}\r\n`],
       ['an asterisk-form OPTIONS', `OPTIONS * HTTP/1.1\r\n${HOST}\r\n`],
+      ['an absolute-form target', `GET http://example.test/a?b=1 HTTP/1.1\r\n${HOST}\r\n`],
+      ['a tab and obs-text in a header value', `GET / HTTP/1.1\r\n${HOST}X-A: a\tb \xe9\r\n\r\n`],
+      ['one Content-Type', `POST / HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`],
       ['well-formed percent-encoded UTF-8 in the target', `GET /caf%C3%A9?q=%E2%82%AC&b=%FF HTTP/1.1\r\n${HOST}\r\n`],
       ['a Content-Length body', `POST / HTTP/1.1\r\n${HOST}Content-Length: 5\r\n\r\nhello`],
       ['a chunked body with trailers', `POST / HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n`],
