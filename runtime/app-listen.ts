@@ -18,6 +18,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import { AppLoadError } from './errors.js';
+import { activeResourceKinds } from './node-internals.js';
 import type { BindAddress, Settings } from './settings.js';
 
 /** One address tsunicorn serves, as the master bound it. */
@@ -296,6 +297,6 @@ export class AppListens {
 
 function activeResources(): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  for (const kind of activeResourceKinds()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
   return counts;
 }

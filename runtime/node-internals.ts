@@ -8,6 +8,7 @@
  *   const parser = httpParserOf(socket);           // after http.Server's own 'connection' listener
  *   onParserExecute(parser, { afterParse(ret, nodeHandling) { scan(parserCurrentBuffer(parser)); nodeHandling(ret); } });
  *   const unsent = takeUnacknowledgedHandles(child);    // connections a worker that exited never took
+ *   const pending = activeResourceKinds();              // ['Timeout', 'TCPSocketWrap', ...]
  *
  * Checked on Node 20, 22, 24 and 26.
  */
@@ -34,6 +35,7 @@ type ExecuteCallback = (ret: number | Error) => unknown;
 
 let checkedHttp = false;
 let checkedIpc = false;
+let checkedResources = false;
 
 /**
  * Verifies the internals below once per process; throws BootError naming the first one missing. The
@@ -44,6 +46,10 @@ export function checkNodeInternals(role: 'master' | 'server' = 'server'): void {
     const missing = probeHttpConnection();
     if (missing) throw lacking('the strict HTTP layer', missing);
     checkedHttp = true;
+  }
+  if (!checkedResources) {
+    if (typeof resourcesInfo() !== 'function') throw lacking("the wait for an app's listen()", 'process.getActiveResourcesInfo missing');
+    checkedResources = true;
   }
   if (role === 'master' && !checkedIpc) {
     const missing = probeChildProcess();
@@ -274,4 +280,25 @@ export function listeningFd(server: net.Server): number {
   const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw lacking('a USR2 upgrade', 'server._handle.fd missing');
   return fd;
+}
+
+// ------------------------------------------------------------- the event loop: what is pending
+
+type ResourcesInfo = () => string[];
+
+function resourcesInfo(): ResourcesInfo | undefined {
+  const info = (process as { getActiveResourcesInfo?: unknown }).getActiveResourcesInfo;
+  return typeof info === 'function' ? (info as ResourcesInfo) : undefined;
+}
+
+/**
+ * The kinds of what keeps the event loop busy, one entry each ('Timeout', 'TCPSocketWrap',
+ * 'FSReqCallback'...; unref'd timers are not counted). Node documents `process.getActiveResourcesInfo()`
+ * as experimental; it is the one way to tell an app still starting (before its listen()) from one that
+ * has nothing left to do.
+ */
+export function activeResourceKinds(): string[] {
+  const info = resourcesInfo();
+  if (!info) throw lacking("the wait for an app's listen()", 'process.getActiveResourcesInfo missing');
+  return info.call(process);
 }

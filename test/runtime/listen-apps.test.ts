@@ -69,8 +69,9 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
   });
 
   for (const sharing of ['handoff', 'shared'] as const) {
+    const termToGroup = sharing === 'handoff';
     for (const app of LISTEN_APP_CASES) {
-      it(`${app.file} (--socket-sharing ${sharing}): served on tsunicorn's socket with its checks and hooks; no request lost across HUP and TERM`, async () => {
+      it(`${app.file} (--socket-sharing ${sharing}): served on tsunicorn's socket with its checks and hooks; no request lost across HUP and TERM (to ${termToGroup ? 'every process' : 'the master'})`, async () => {
         const hookLog = path.join(directory, 'hooks.log');
         writeFileSync(hookLog, '');
         const server = await TsunicornProcess.start(
@@ -125,10 +126,10 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
           expect(load.failures, 'across the HUP').to.deep.equal([]);
           const lately = new Set(load.bodies.slice(-8).map(pidOf));
           for (const pid of firstWorkers) expect(lately).to.not.include(pid);
-          // TERM to every process, as Heroku stops a dyno: the apps' own SIGTERM handlers run too.
+          // TERM to every process as Heroku stops a dyno (the apps' own SIGTERM handlers run too), or to the master.
           const beforeTerm = load.answers.length;
           while (load.answers.length < beforeTerm + 20 && load.failures.length === 0) await sleep(20);
-          process.kill(-server.pid, 'SIGTERM');
+          process.kill(termToGroup ? -server.pid : server.pid, 'SIGTERM');
           expect((await server.waitForExit()).code).to.equal(0);
         } finally {
           await load.stop();
@@ -139,6 +140,12 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
         expect(load.answers.length).to.be.at.least(60);
         expect(server.lines.filter((line) => /\[(ERROR|CRITICAL)\]/.test(line))).to.deep.equal([]);
         expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);
+        if (app.file === 'express-app.cjs' && termToGroup) {
+          // Its server.close() callback ran in each worker, once that worker had finished its requests.
+          const secondWorkers = server.lines.filter((line) => app.listening.test(line)).slice(2).map((line) => Number(app.listening.exec(line)![3]));
+          const closed = server.lines.filter((line) => /^HTTP server closed \(\d+\)$/.test(line)).map(pidOf);
+          expect(closed.sort()).to.deep.equal(secondWorkers.sort());
+        }
       });
     }
   }

@@ -46,6 +46,17 @@ describe('Node internals (runtime/node-internals.ts)', function () {
     expect(tsunicorn.stdout).to.deep.equal([]);
   });
 
+  it('stops the master with status 3 and one line, before any worker, when Node lacks process.getActiveResourcesInfo', async () => {
+    const tsunicorn = await TsunicornProcess.start([path.join(APPS, 'esm-listener.mjs'), '-b', '127.0.0.1:0'], {
+      listening: 0,
+      env: { NODE_OPTIONS: `--import ${path.join(APPS, 'without-active-resources-info.mjs')}` },
+    });
+    expect((await tsunicorn.waitForExit()).code).to.equal(3);
+    expect(tsunicorn.stderr).to.deep.equal([
+      `tsunicorn: Node.js ${process.version} lacks an internal the wait for an app's listen() needs (process.getActiveResourcesInfo missing); use Node.js 20, 22 or 24`,
+    ]);
+  });
+
   it('gives back the connections sent to a child that died before acknowledging them, with their messages', async () => {
     // A child that never reads its IPC channel (not a Node process): the handles stay unacknowledged.
     child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
