@@ -196,6 +196,7 @@ export class AppListens {
 
   private appStillStarting(): boolean {
     const now = activeResources();
+    // Our own deadline timer.
     now.set('Timeout', (now.get('Timeout') ?? 1) - 1);
     for (const [kind, count] of now) if (count > (this.baseline.get(kind) ?? 0)) return true;
     return false;

@@ -112,7 +112,7 @@ export function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, s
   if (isServer(value)) {
     if (value.listening) {
       throw new AppLoadError(
-        `${source} is a server that is already listening: export it without calling listen() (tsunicorn binds the addresses and hands it the connections)`,
+        `${source} is a server already bound to a socket of its own: let tsunicorn serve it (server.listen(process.env.PORT), or export it unstarted); tsunicorn binds the addresses and hands it the connections`,
       );
     }
     return { kind: 'server', server: value };
