@@ -77,9 +77,21 @@ function reportCutValues(text: string, parsed: EnvMap, file: string, warn: (line
     if (hash === -1 || (hash === 0 && blank !== '') || (hash > 0 && /\s/.test(value[hash - 1] ?? ''))) return;
     const kept = value.slice(0, hash).trim();
     if (parsed[key] !== kept) return;
-    const whole = value.trimEnd();
-    warn(`${file}:${i + 1}: the value of ${key} is cut at "#" (${JSON.stringify(whole)} becomes ${JSON.stringify(kept)}); quote it to keep the "#": ${key}=${JSON.stringify(whole)}`);
+    // What was meant: up to a `#` after a blank, which starts a comment (`URL=http://x/#frag # docs`).
+    const comment = /\s#/.exec(value);
+    const meant = (comment ? value.slice(0, comment.index) : value).trimEnd();
+    warn(`${file}:${i + 1}: the value of ${key} is cut at "#" (${JSON.stringify(meant)} becomes ${JSON.stringify(kept)}); quote it to keep the "#": ${key}=${quotedForDotenv(meant)}`);
   });
+}
+
+/**
+ * `value` quoted so dotenv reads it back unchanged: double quotes (dotenv expands `\n` in them, so
+ * not with a backslash), else single quotes (taken literally), else backticks.
+ */
+function quotedForDotenv(value: string): string {
+  if (!/["\\]/.test(value)) return `"${value}"`;
+  if (!value.includes("'")) return `'${value}'`;
+  return `\`${value}\``;
 }
 
 /** Names a POSIX shell, execve's users and every export format can pass on as variables. */

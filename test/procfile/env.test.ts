@@ -118,11 +118,17 @@ describe('env files', () => {
   it('warns with file:line and the fix when dotenv cut an unquoted value at a "#" no blank precedes (check, start, run)', async () => {
     const dir = project({
       Procfile: 'web: echo "P=$PASS U=$URL C=$COMMENTED Q=$QUOTED"\n',
-      '.env': 'PASS=abc#123\nURL=http://x/#frag\nCOMMENTED=kept # a comment\nQUOTED="a#b"\nEMPTY= # nothing\n',
+      '.env': 'PASS=abc#123\nURL=http://x/#frag\nCOMMENTED=kept # a comment\nQUOTED="a#b"\nEMPTY= # nothing\nDOCS=http://y/#top # the docs\nSAID=say"hi"#x\n',
     });
     const warnings =
       'tsforeman: warning: .env:1: the value of PASS is cut at "#" ("abc#123" becomes "abc"); quote it to keep the "#": PASS="abc#123"\n' +
-      'tsforeman: warning: .env:2: the value of URL is cut at "#" ("http://x/#frag" becomes "http://x/"); quote it to keep the "#": URL="http://x/#frag"\n';
+      'tsforeman: warning: .env:2: the value of URL is cut at "#" ("http://x/#frag" becomes "http://x/"); quote it to keep the "#": URL="http://x/#frag"\n' +
+      // The fix keeps a comment after a blank out of the value, and quotes so that dotenv reads the value back.
+      'tsforeman: warning: .env:6: the value of DOCS is cut at "#" ("http://y/#top" becomes "http://y/"); quote it to keep the "#": DOCS="http://y/#top"\n' +
+      'tsforeman: warning: .env:7: the value of SAID is cut at "#" ("say\\"hi\\"#x" becomes "say\\"hi\\""); quote it to keep the "#": SAID=\'say"hi"#x\'\n';
+    const fixes = warnings.trimEnd().split('\n').map((line) => line.slice(line.indexOf('keep the "#": ') + 'keep the "#": '.length));
+    writeFileSync(join(dir, 'fixed.env'), `${fixes.join('\n')}\n`);
+    expect(loadEnvFiles([join(dir, 'fixed.env')])).to.deep.equal({ PASS: 'abc#123', URL: 'http://x/#frag', DOCS: 'http://y/#top', SAID: 'say"hi"#x' });
     expect(await runTsforeman(['check'], dir)).to.include({ code: 0, stdout: 'valid procfile detected (web)\n', stderr: warnings });
     const started = await runTsforeman(['start', '--no-timestamp'], dir);
     expect(started).to.include({ code: 0, stderr: warnings });
