@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { io, type Socket as SocketIoClient } from 'socket.io-client';
+import WebSocket from 'ws';
 import { APPS, TsunicornProcess, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
 
 const LISTEN_APPS = path.join(APPS, 'listen');
@@ -149,6 +150,25 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
       });
     }
   }
+
+  it("serves the servers Socket.IO (new Server(PORT)) and ws (new WebSocketServer({ port })) start themselves", async () => {
+    const ioServer = await TsunicornProcess.start([path.join(LISTEN_APPS, 'socketio-own-server.cjs'), '-b', '127.0.0.1:0', '-w', '2']);
+    const ioWorkers = await ioServer.waitForWorkers(2);
+    const client = io(ioServer.url, { transports: ['websocket'], reconnection: false });
+    clients.push(client);
+    expect(ioWorkers).to.include(await waitForEvent<number>(client, 'welcome'));
+
+    const wsServer = await TsunicornProcess.start([path.join(LISTEN_APPS, 'ws-own-server.cjs'), '-b', '127.0.0.1:0', '-w', '2']);
+    const wsWorkers = await wsServer.waitForWorkers(2);
+    await wsServer.waitFor(new RegExp(`^ws listening on ${new URL(wsServer.url).port} \\(\\d+\\)$`), 2);
+    const socket = new WebSocket(wsServer.url.replace(/^http/, 'ws'));
+    clients.push(socket);
+    const greeting = await new Promise<string>((resolve, reject) => {
+      socket.once('message', (data: Buffer) => resolve(data.toString('utf8')));
+      socket.once('error', reject);
+    });
+    expect(wsWorkers.map((pid) => `hello from ${pid}`)).to.include(greeting);
+  });
 
   it('waits for an app that listens only once it is ready (after the module loaded)', async () => {
     const server = await TsunicornProcess.start([path.join(LISTEN_APPS, 'later.cjs'), '-b', '127.0.0.1:0', '-w', '2']);
