@@ -2,11 +2,13 @@
 # Step 3 and 5 of bin/compile: install dependencies by lockfile, prune devDependencies after the build.
 #
 #   detect_package_manager BUILD_DIR   # sets PACKAGE_MANAGER (npm|yarn|pnpm) and LOCKFILE (may be empty)
+#   install_package_manager CACHE_DIR  # yarn or pnpm, the version package.json names, first on PATH
 #   install_dependencies BUILD_DIR CACHE_DIR
 #   run_package_script BUILD_DIR NAME  # through the package manager, output indented
 #   prune_dev_dependencies BUILD_DIR
 #
-# Each package manager keeps its cache in CACHE_DIR (npm/, yarn/, pnpm-store/, corepack/).
+# Each package manager keeps its cache in CACHE_DIR (npm/, yarn/, pnpm-store/); yarn and pnpm
+# themselves are in CACHE_DIR/package-managers/.
 
 detect_package_manager() {
   local build_dir=$1 file
@@ -28,37 +30,101 @@ detect_package_manager() {
   esac
 }
 
-_corepack() {
-  if ! command -v corepack >/dev/null 2>&1; then
-    fail "$LOCKFILE needs $PACKAGE_MANAGER, which the buildpack runs through corepack, but this Node.js has no corepack" \
-      "Use a Node.js version that ships corepack (engines.node below 25), or switch to npm (package-lock.json)."
+# The yarn or pnpm version to install, as Heroku's buildpack chooses it: engines.yarn / engines.pnpm,
+# else the "packageManager" field (its +hash dropped), else yarn 1.x or the latest pnpm. Sets PM_SPEC
+# (a version or a range, as npm takes it) and PM_SPEC_FROM (where it came from).
+PM_VERSION=""
+
+_package_manager_spec() {
+  local engine="" name version
+  PM_SPEC=""
+  PM_SPEC_FROM=""
+  case $PACKAGE_MANAGER in
+    yarn) engine=$ENGINES_YARN ;;
+    pnpm) engine=$ENGINES_PNPM ;;
+  esac
+  if [[ -n $PACKAGE_MANAGER_FIELD ]]; then
+    name=${PACKAGE_MANAGER_FIELD%%@*}
+    version=${PACKAGE_MANAGER_FIELD#*@}
+    version=${version%%+*}
+    if [[ $PACKAGE_MANAGER_FIELD != *@* || -z $version ]]; then
+      fail "package.json: \"packageManager\" is \"$PACKAGE_MANAGER_FIELD\": it must be NAME@VERSION" \
+        "Use for instance \"packageManager\": \"$PACKAGE_MANAGER@<version>\"."
+    fi
+    if [[ $name != "$PACKAGE_MANAGER" && $PACKAGE_MANAGER != npm ]]; then
+      fail "package.json says \"packageManager\": \"$PACKAGE_MANAGER_FIELD\", but the lockfile is $LOCKFILE ($PACKAGE_MANAGER)" \
+        "Keep the lockfile of the package manager you use, and name that one in \"packageManager\"."
+    fi
   fi
-  corepack "$@"
+  [[ $PACKAGE_MANAGER != npm ]] || return 0
+  if [[ -n $engine ]]; then
+    PM_SPEC=$engine
+    PM_SPEC_FROM="engines.$PACKAGE_MANAGER \"$engine\""
+  elif [[ -n $PACKAGE_MANAGER_FIELD ]]; then
+    PM_SPEC=$version
+    PM_SPEC_FROM="packageManager \"$PACKAGE_MANAGER_FIELD\""
+  elif [[ $PACKAGE_MANAGER == yarn ]]; then
+    PM_SPEC=1.x
+    PM_SPEC_FROM="the default: neither engines.yarn nor packageManager is set"
+  else
+    PM_SPEC=latest
+    PM_SPEC_FROM="the default: neither engines.pnpm nor packageManager is set"
+    warn "No pnpm version named: installing the latest pnpm" \
+      "Set \"packageManager\": \"pnpm@<version>\" (or engines.pnpm) in package.json, so every build uses the pnpm you tested with."
+  fi
 }
 
-# Sets YARN_IN_USE to the version corepack runs. Asked once: each corepack start costs time.
-YARN_IN_USE=""
-_yarn_version() {
-  [[ -z $YARN_IN_USE ]] || return 0
-  local output
-  if ! output=$(_corepack yarn --version 2>&1); then
-    fail "corepack could not run yarn: $(printf '%s\n' "$output" | grep -m1 -E '^(Error|Usage Error|Internal Error)' || printf '%s' "${output##*$'\n'}")" \
-      "Check the \"packageManager\" field of package.json (e.g. \"yarn@1.22.22\"), or switch to npm."
+# Installs yarn or pnpm with npm from the registry (the way Heroku's buildpack installs them, and the
+# only way on Node.js 25 and later, which ship no corepack) into CACHE_DIR/package-managers, one
+# folder per version asked for, and puts it first on PATH, so build scripts that call `yarn` or
+# `pnpm` find it. Sets PM_VERSION. A version already there is used without asking the registry.
+install_package_manager() {
+  local cache_dir=$1 package dir spec major=""
+  [[ $PACKAGE_MANAGER != npm ]] || return 0
+  _package_manager_spec
+  spec=$PM_SPEC
+  package=$PACKAGE_MANAGER
+  if [[ $spec =~ ([0-9]+) ]]; then major=${BASH_REMATCH[1]}; fi
+  # yarn 2 and later are published as @yarnpkg/cli-dist; the "yarn" package is yarn 1.
+  if [[ $PACKAGE_MANAGER == yarn && -n $major ]] && ((major >= 2)); then package=@yarnpkg/cli-dist; fi
+  dir="$cache_dir/package-managers/$PACKAGE_MANAGER@${spec//[^A-Za-z0-9._-]/_}"
+  export npm_config_cache="$cache_dir/npm"
+  if [[ -x $dir/bin/$PACKAGE_MANAGER ]] && PM_VERSION=$(cd / && "$dir/bin/$PACKAGE_MANAGER" --version 2>/dev/null); then
+    info "Using $PACKAGE_MANAGER $PM_VERSION from the cache ($PM_SPEC_FROM)"
+  else
+    rm -rf "$dir" "$dir.tmp"
+    mkdir -p "$cache_dir/package-managers"
+    info "Installing $PACKAGE_MANAGER $spec ($PM_SPEC_FROM) with npm"
+    run_indented npm install --global --prefix "$dir.tmp" --prefer-offline --no-audit --no-fund --progress=false \
+      --no-update-notifier "$package@$spec" ||
+      fail "Could not install $PACKAGE_MANAGER $spec from the npm registry (see above)" \
+        "Check that $package@$spec exists (npm view $package@$spec version) and that the registry is reachable."
+    mv "$dir.tmp" "$dir"
+    PM_VERSION=$(cd / && "$dir/bin/$PACKAGE_MANAGER" --version 2>&1) ||
+      fail "The $PACKAGE_MANAGER just installed does not run: $PM_VERSION" "Name another version in package.json."
+    PM_VERSION=${PM_VERSION##*$'\n'}
+    info "Installed $PACKAGE_MANAGER $PM_VERSION"
   fi
-  # The version is the last line; corepack may print a notice before it.
-  YARN_IN_USE=${output##*$'\n'}
+  export PATH="$dir/bin:$PATH"
+  hash -r
+}
+
+# The environment every yarn and pnpm command of the build gets (install, scripts, prune): the same
+# cache and store each time, so that pnpm prune sees the store install used and never rebuilds.
+package_manager_env() {
+  local cache_dir=$1
+  export npm_config_cache="$cache_dir/npm"
+  export npm_config_update_notifier=false
+  export YARN_CACHE_FOLDER="$cache_dir/yarn"
+  export npm_config_store_dir="$cache_dir/pnpm-store"
+  # Our own yarn or pnpm runs, not a corepack shim an image may carry.
+  export COREPACK_ENABLE_STRICT=0
+  export YARN_ENABLE_TELEMETRY=0
 }
 
 install_dependencies() {
   local build_dir=$1 cache_dir=$2
-  export npm_config_cache="$cache_dir/npm"
-  export npm_config_update_notifier=false
-  export COREPACK_HOME="$cache_dir/corepack"
-  export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
-  # Without a "packageManager" field, use the version this corepack pins rather than asking the
-  # registry for the latest: the same build gives the same package manager.
-  export COREPACK_DEFAULT_TO_LATEST=${COREPACK_DEFAULT_TO_LATEST:-0}
-  export YARN_CACHE_FOLDER="$cache_dir/yarn"
+  package_manager_env "$cache_dir"
   cd "$build_dir" || return 1
   local -a npm_flags=(--include=dev --prefer-offline --no-audit --no-fund --progress=false)
   case "$PACKAGE_MANAGER:$LOCKFILE" in
@@ -74,20 +140,19 @@ install_dependencies() {
           "If $LOCKFILE is out of sync with package.json, run npm install locally and commit $LOCKFILE."
       ;;
     yarn:*)
-      _yarn_version
-      info "yarn.lock found: yarn $YARN_IN_USE through corepack"
-      if [[ ${YARN_IN_USE%%.*} == 1 ]]; then
-        run_indented _corepack yarn install --frozen-lockfile --production=false --non-interactive ||
+      info "yarn.lock found: yarn install with yarn $PM_VERSION"
+      if [[ ${PM_VERSION%%.*} == 1 ]]; then
+        run_indented yarn install --frozen-lockfile --production=false --non-interactive ||
           fail "yarn install failed (see above)" "Run yarn install locally and commit yarn.lock."
       else
-        YARN_ENABLE_GLOBAL_CACHE=false run_indented _corepack yarn install --immutable ||
+        YARN_ENABLE_GLOBAL_CACHE=false run_indented yarn install --immutable ||
           fail "yarn install failed (see above)" "Run yarn install locally and commit yarn.lock."
       fi
       ;;
     pnpm:*)
-      info "pnpm-lock.yaml found: pnpm $(_corepack pnpm --version) through corepack"
+      info "pnpm-lock.yaml found: pnpm install with pnpm $PM_VERSION"
       # NODE_ENV=production would make pnpm skip devDependencies, which the build needs.
-      NODE_ENV=development run_indented _corepack pnpm install --frozen-lockfile --store-dir "$cache_dir/pnpm-store" ||
+      NODE_ENV=development run_indented pnpm install --frozen-lockfile --store-dir "$cache_dir/pnpm-store" ||
         fail "pnpm install failed (see above)" "Run pnpm install locally and commit pnpm-lock.yaml."
       ;;
   esac
@@ -99,8 +164,8 @@ run_package_script() {
   cd "$build_dir" || return 1
   case $PACKAGE_MANAGER in
     npm) run_indented npm run "$name" ${1+--} "$@" ;;
-    yarn) run_indented _corepack yarn run "$name" "$@" ;;
-    pnpm) run_indented _corepack pnpm run "$name" "$@" ;;
+    yarn) run_indented yarn run "$name" "$@" ;;
+    pnpm) run_indented pnpm run "$name" "$@" ;;
   esac
 }
 
@@ -166,18 +231,21 @@ prune_dev_dependencies() {
         fail "npm prune failed (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
       ;;
     yarn)
-      _yarn_version
-      if [[ ${YARN_IN_USE%%.*} == 1 ]]; then
-        run_indented _corepack yarn install --frozen-lockfile --production=true --ignore-scripts --prefer-offline --non-interactive ||
+      if [[ ${PM_VERSION%%.*} == 1 ]]; then
+        run_indented yarn install --frozen-lockfile --production=true --ignore-scripts --prefer-offline --non-interactive ||
           fail "yarn could not prune devDependencies (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
+      elif [[ ${YARN2_SKIP_PRUNING:-} == true ]]; then
+        info "YARN2_SKIP_PRUNING=true: devDependencies are kept"
+      elif ((${PM_VERSION%%.*} >= 4)) || grep -qs 'plugin-workspace-tools' "$build_dir/.yarnrc.yml"; then
+        YARN_ENABLE_GLOBAL_CACHE=false run_indented yarn workspaces focus --all --production ||
+          fail "yarn could not prune devDependencies (see above)" "Set YARN2_SKIP_PRUNING=true to skip pruning."
       else
-        run_indented _corepack yarn workspaces focus --all --production ||
-          fail "yarn could not prune devDependencies (see above)" \
-            "Yarn 2/3 needs the workspace-tools plugin for this; or set KEEP_DEV_DEPENDENCIES=true."
+        warn "devDependencies are kept: yarn $PM_VERSION prunes them only with the workspace-tools plugin" \
+          "Add it (yarn plugin import workspace-tools) and commit .yarnrc.yml and .yarn/plugins, or set YARN2_SKIP_PRUNING=true to silence this."
       fi
       ;;
     pnpm)
-      run_indented _corepack pnpm prune --prod ||
+      run_indented pnpm prune --prod ||
         fail "pnpm prune failed (see above)" "Set KEEP_DEV_DEPENDENCIES=true to skip pruning."
       ;;
   esac

@@ -4,7 +4,8 @@
 #   read_package_json FILE   # sets ENGINES_NODE, APP_MAIN, APP_START (values of engines.node, main,
 #                            # scripts.start; "" when absent), DEFINED_SCRIPTS: the lifecycle
 #                            # scripts the build runs that package.json defines, space-separated,
-#                            # DEV_DEPENDENCY_COUNT and APP_HAS_WORKSPACES (1 with "workspaces")
+#                            # DEV_DEPENDENCY_COUNT, APP_HAS_WORKSPACES (1 with "workspaces"),
+#                            # ENGINES_YARN, ENGINES_PNPM and PACKAGE_MANAGER_FIELD ("packageManager")
 #
 # Fails the build, naming the line, when the file is not JSON or a field the build uses has the
 # wrong type (npm would fail later, or quietly ignore the field).
@@ -32,6 +33,15 @@ read_package_json() {
   _package_json_expect "$file" engines node string 'a string such as "20.x"'
   # shellcheck disable=SC2034 # a result, read by compile.sh
   ENGINES_NODE=$JSON_VALUE
+  _package_json_expect "$file" engines yarn string 'a string such as "1.22.x"'
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  ENGINES_YARN=$JSON_VALUE
+  _package_json_expect "$file" engines pnpm string 'a string such as "10.x"'
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  ENGINES_PNPM=$JSON_VALUE
+  _package_json_expect "$file" packageManager "" string 'a string such as "pnpm@10.12.1"'
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  PACKAGE_MANAGER_FIELD=$JSON_VALUE
   _package_json_expect "$file" dependencies "" object 'an object'
   _package_json_expect "$file" devDependencies "" object 'an object'
   _package_json_expect "$file" scripts "" object 'an object'

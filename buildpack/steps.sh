@@ -62,6 +62,13 @@ build_app() {
   install_node "$BUILD_DIR" "$CACHE_DIR" "$ENGINES_NODE"
   step_done
 
+  if [[ $PACKAGE_MANAGER != npm ]]; then
+    step "Installing $PACKAGE_MANAGER"
+    install_package_manager "$CACHE_DIR"
+    step_done
+  fi
+  package_manager_env "$CACHE_DIR"
+
   export NODE_ENV=${NODE_ENV:-production}
   if has_script heroku-prebuild; then
     step "Before installing dependencies"

@@ -240,12 +240,12 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
     });
   });
 
-  registryBound.describe('other package managers, through corepack', () => {
+  registryBound.describe('other package managers, installed with npm', () => {
     it('yarn.lock: installs and builds with yarn; no devDependencies, so nothing to prune', async () => {
       const app = await fresh('yarn-app');
       const result = await runScript(buildpack, 'compile', [app, smallCache], nodeEnv());
       expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
-      expect(result.stdout).to.match(/^       yarn\.lock found: yarn 1\.\d+\.\d+ through corepack$/m);
+      expect(result.stdout).to.match(/^       yarn\.lock found: yarn install with yarn 1\.\d+\.\d+$/m);
       expect(result.stdout).to.match(/^       built with yarn\/1\./m);
       expect(result.stdout).to.match(/-----> Pruning devDependencies\n       Keeping devDependencies: none in package\.json\n/);
     });
@@ -257,7 +257,8 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       await writeFile(path.join(envDir, 'KEEP_DEV_DEPENDENCIES'), 'true');
       const result = await runScript(buildpack, 'compile', [app, smallCache, envDir], nodeEnv());
       expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
-      expect(result.stdout).to.match(/^       pnpm-lock\.yaml found: pnpm \d+\.\d+\.\d+ through corepack$/m);
+      expect(result.stdout).to.match(/^       pnpm-lock\.yaml found: pnpm install with pnpm \d+\.\d+\.\d+$/m);
+      expect(result.stderr).to.include(' !     Warning: No pnpm version named: installing the latest pnpm');
       expect(result.stdout).to.match(/^       built with pnpm\//m);
       expect(result.stdout).to.include('       Keeping devDependencies: KEEP_DEV_DEPENDENCIES=true');
     });
