@@ -170,6 +170,17 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
     expect(wsWorkers.map((pid) => `hello from ${pid}`)).to.include(greeting);
   });
 
+  it("an app's own server.close() drains its worker: the request finishes, close() calls back, a new worker serves", async () => {
+    const server = await TsunicornProcess.start([path.join(LISTEN_APPS, 'closes-itself.cjs'), '-b', '127.0.0.1:0']);
+    const [first] = await server.waitForWorkers(1);
+    expect((await waitUntilServing(server.url, '/close')).body).to.equal(`pid ${first}\n`);
+    await server.waitFor(new RegExp(`^closed ${first}$`));
+    await waitUntilGone(first!);
+    const [second] = await server.waitForWorkers(1);
+    expect(second).to.not.equal(first);
+    expect((await waitUntilServing(server.url)).body).to.equal(`pid ${second}\n`);
+  });
+
   it('waits for an app that listens only once it is ready (after the module loaded)', async () => {
     const server = await TsunicornProcess.start([path.join(LISTEN_APPS, 'later.cjs'), '-b', '127.0.0.1:0', '-w', '2']);
     const workers = await server.waitForWorkers(2);
