@@ -56,9 +56,10 @@ export function mcpServer(socketPath: string): McpServer {
     names: string[] | undefined,
     options: Record<string, unknown> = {},
     onItem?: (item: unknown) => void,
+    signal?: AbortSignal,
   ): Promise<ControlReply> => {
     try {
-      return await sendControlRequest(socketPath, { command, names: names ?? [], pid: process.pid, options }, { onItem, idleLimitMs: 0 });
+      return await sendControlRequest(socketPath, { command, names: names ?? [], pid: process.pid, options }, { onItem, signal, idleLimitMs: 0 });
     } catch (error) {
       return { ok: false, error: (error as Error).message };
     }
@@ -123,12 +124,28 @@ export function mcpServer(socketPath: string): McpServer {
   server.registerTool(
     'restart',
     {
-      description: 'Restart instances or process types (the Procfile and env files are read again); answers once they have started again.',
-      inputSchema: { names: NAMES },
+      description:
+        'Restart instances or process types (the Procfile and env files are read again); answers once they are ready again, or fails when one crashed or is not ready within the timeout.',
+      inputSchema: {
+        names: NAMES,
+        timeout: z.number().min(0).max(600).optional().describe('seconds to wait for them to be ready (default 30); the restart goes on'),
+      },
     },
-    async ({ names }) => {
-      const reply = await ask('restart', names);
-      return reply.ok ? text(reply.lines.join('\n')) : failure(reply.error);
+    async ({ names, timeout }) => {
+      const seconds = timeout ?? 30;
+      const limit = AbortSignal.timeout(Math.round(seconds * 1000));
+      const reply = await ask('restart', names, {}, undefined, limit);
+      if (reply.ok) return text(reply.lines.join('\n'));
+      if (!limit.aborted) return failure(reply.error);
+      // Given up waiting (the manager goes on): say what they are doing now.
+      const ps = await ask('ps', []);
+      const rows = ps.ok ? (ps.data as { name: string; type: string; state: string }[]) : [];
+      const wanted = names ?? [];
+      const pending = rows
+        .filter((row) => wanted.length === 0 || wanted.includes(row.name) || wanted.includes(row.type))
+        .filter((row) => row.state !== 'ready' && row.state !== 'running' && row.state !== 'exited')
+        .map((row) => `${row.name} (${row.state})`);
+      return failure(`restarted, but not ready after ${seconds}s: ${pending.join(', ') || 'see ps'}`);
     },
   );
 

@@ -64,4 +64,20 @@ describe('tsforeman mcp (Model Context Protocol over stdio)', function () {
       expect(textOf(result), name).to.equal('no tsforeman is running here (no manager listening on .tsforeman.sock; start one, or use -d/-f/--socket)');
     }
   });
+
+  it('restart gives up waiting after its timeout with one error naming what is not ready; the instance goes on starting', async () => {
+    // Ready the first time only: after a restart its ready line never comes.
+    const dir = project({ Procfile: 'slow: if [ -e again ]; then exec sleep 300; fi; touch again; echo ready; exec sleep 300\n' });
+    const manager = startManager(['start', '--no-timestamp', '--ready-line', 'slow=^ready'], dir);
+    await manager.waitFor(/slow\.1 ready in/);
+    client = await connect(dir);
+    const result = (await client.callTool({ name: 'restart', arguments: { names: ['slow'], timeout: 0.5 } })) as Result;
+    expect(result.isError).to.equal(true);
+    expect(textOf(result)).to.equal('restarted, but not ready after 0.5s: slow.1 (starting)');
+    const ps = JSON.parse(textOf(await client.callTool({ name: 'ps', arguments: {} }))) as { state: string; restarts: number; pid: number | null }[];
+    expect(ps[0]).to.include({ state: 'starting', restarts: 1 });
+    expect(processAlive(ps[0]!.pid!)).to.equal(true);
+    manager.signal('SIGTERM');
+    expect((await manager.exit).code).to.equal(143);
+  });
 });
