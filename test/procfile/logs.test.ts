@@ -36,6 +36,15 @@ describe('tsforeman logs', function () {
 
     const last = await runTsforeman(['logs', 'web', '-n', '1', '--no-timestamp'], dir);
     expect(last.stdout).to.equal('web.1    | three\n');
+    // Colour as for start: each instance in its manager's colour when forced, none with NO_COLOR.
+    const plain = { ...process.env };
+    delete plain.FORCE_COLOR;
+    delete plain.NO_COLOR;
+    const forced = { env: { ...plain, FORCE_COLOR: '1' } };
+    expect((await runTsforeman(['logs', 'web', '-n', '1', '--no-timestamp'], dir, forced)).stdout).to.equal('\u001b[36mweb.1    |\u001b[0m three\n');
+    expect((await runTsforeman(['logs', 'worker', '-n', '1', '--no-timestamp'], dir, forced)).stdout).to.equal('\u001b[33mworker.1 |\u001b[0m worker oops\n');
+    const noColour = await runTsforeman(['logs', 'web', '-n', '1', '--no-timestamp'], dir, { env: { ...plain, NO_COLOR: '1' } });
+    expect(noColour.stdout).to.equal('web.1    | three\n');
     const json = await runTsforeman(['logs', 'worker.1', '--json'], dir);
     const objects = json.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, string>);
     // stderr is joined to stdout in the process (one pipe, the order kept): both are its output.
