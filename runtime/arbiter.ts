@@ -17,7 +17,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
 import { AppListens, listenWaitMs, portEnvironment, servedAddressesOf, type ServedAddress } from './app-listen.js';
-import { loadConfiguration, type Configuration, type ConfigurationSources } from './configuration.js';
+import { loadConfiguration, type Configuration, type ConfigurationSources, type SettingOrigin } from './configuration.js';
+import { ControlHandlers, type ControlledMaster, type MasterCommand } from './control/handlers.js';
+import { openControlSocket } from './control/master-socket.js';
+import type { ControlServer } from './control/server.js';
 import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine, reportOf } from './errors.js';
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
 import { Handover } from './handover.js';
@@ -40,6 +43,8 @@ interface WorkerProcess {
   generation: number;
   state: WorkerState;
   lastHeartbeat: number;
+  /** When it was forked (show workers). */
+  startedAt: number;
   /** When a stopping worker gets SIGKILL. */
   killAt?: number;
   /** Set once the master has SIGKILLed it (timeout or graceful deadline). */
@@ -150,12 +155,19 @@ export class Arbiter {
   private upgrade: MasterUpgrade | undefined;
   /** A HUP's RELOADING=1 went out: READY=1 follows once the new generation serves. */
   private reloadAnnounced = false;
+  /** The control socket (tsunicornc); its commands wait here for the loop, as signals do. */
+  private control: ControlServer | undefined;
+  private readonly commandQueue: MasterCommand[] = [];
+  private readonly startedAt = Date.now();
+  private reloads = 0;
+  private origins: Record<keyof Settings, SettingOrigin>;
 
   /** gunicorn settings given that do not apply, logged once the log is up. */
   private warnings: string[];
 
   constructor(configuration: Configuration, private readonly options: ArbiterOptions) {
     this.settings = configuration.settings;
+    this.origins = configuration.origins;
     this.hooks = configuration.hooks;
     this.warnings = configuration.warnings;
     this.bindGiven = !['default', 'env $PORT'].includes(configuration.origins.bind);
@@ -219,6 +231,8 @@ export class Arbiter {
       error: (line) => this.log.error(line),
       onFailed: (pidFile) => {
         this.pidFile = pidFile;
+        // The new master had taken the control socket's path, and removed it as it exited.
+        void this.control?.reclaim().catch((error: unknown) => this.log.warning(`Control socket: ${firstLine(error)}`));
       },
     }, given?.from === 'the old master' && given.fds.length > 0);
     if (this.settings.pidfile) {
@@ -230,6 +244,22 @@ export class Arbiter {
       }
       this.pidFile = this.settings.pidfile;
     }
+    try {
+      this.control = await openControlSocket({
+        settings: this.settings,
+        cwd: this.options.sources.cwd,
+        env: this.options.sources.env,
+        urls: this.listeners.map((listener) => listener.url),
+        handlers: new ControlHandlers(this.controlledMaster()),
+        takeOver: given?.from === 'the old master' && given.fds.length > 0,
+        warning: (line) => this.warnings.push(line),
+      });
+    } catch (error) {
+      await closeAll(this.listeners);
+      if (this.pidFile) removePidFile(this.pidFile);
+      throw error;
+    }
+    process.on('exit', () => this.control?.removeFile());
     // Handled from before the announcement: whoever reads `Listening at:` may signal at once.
     for (const signal of HANDLED_SIGNALS) process.on(signal, () => this.queueSignal(signal));
     this.log.info(`Starting tsunicorn ${this.options.version}`);
@@ -238,6 +268,7 @@ export class Arbiter {
       this.log.info(`Listening at: ${listener.url} (${process.pid})${listener.inherited ? `, ${listener.inherited}` : ''}`);
     }
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
+    if (this.control) this.log.info(`Control socket: ${this.control.file}`);
     for (const [index, listener] of this.listeners.entries()) {
       listener.server.on('connection', (socket: Socket) => {
         this.accepted++;
@@ -259,6 +290,8 @@ export class Arbiter {
     for (;;) {
       const signal = this.signalQueue.shift();
       if (signal) this.handleSignal(signal);
+      const command = this.commandQueue.shift();
+      if (command) this.handleCommand(command);
       this.reportUnexplainedExits();
       if (this.haltStatus !== undefined) return;
       this.murderWorkers();
@@ -267,7 +300,7 @@ export class Arbiter {
       } else {
         this.manageWorkers();
       }
-      if (this.signalQueue.length === 0) await this.sleep(Math.min(tick, Math.max(1, this.replacementsHeldUntil - Date.now())));
+      if (this.signalQueue.length === 0 && this.commandQueue.length === 0) await this.sleep(Math.min(tick, Math.max(1, this.replacementsHeldUntil - Date.now())));
     }
   }
 
@@ -293,8 +326,19 @@ export class Arbiter {
     this.wakeUp();
   }
 
-  private handleSignal(signal: MasterSignal): void {
-    this.log.info(`Handling signal: ${signal.slice(3).toLowerCase()}`);
+  /** A tsunicornc command: what its signal does (worker kill: that worker drains, and is replaced). */
+  private handleCommand(command: MasterCommand): void {
+    this.log.info(`Control command from ${command.by}: ${command.text}`);
+    if ('kill' in command) {
+      const worker = this.workers.get(command.kill);
+      if (worker && worker.state !== 'stopping') this.stopWorker(worker);
+      return;
+    }
+    this.handleSignal(command.signal, 'count' in command ? command.count : 1, false);
+  }
+
+  private handleSignal(signal: MasterSignal, count = 1, logged = true): void {
+    if (logged) this.log.info(`Handling signal: ${signal.slice(3).toLowerCase()}`);
     switch (signal) {
       case 'SIGTERM':
         this.stop('graceful');
@@ -307,11 +351,11 @@ export class Arbiter {
         void this.reload();
         break;
       case 'SIGTTIN':
-        this.setTargetWorkers(this.targetWorkers + 1);
+        this.setTargetWorkers(this.targetWorkers + count);
         this.log.info(`Number of workers: ${this.targetWorkers}`);
         break;
       case 'SIGTTOU':
-        this.setTargetWorkers(Math.max(1, this.targetWorkers - 1));
+        this.setTargetWorkers(Math.max(1, this.targetWorkers - count));
         this.log.info(`Number of workers: ${this.targetWorkers}`);
         break;
       case 'SIGUSR2':
@@ -434,7 +478,7 @@ export class Arbiter {
       this.log.error('Cannot start a worker process');
       return;
     }
-    const worker: WorkerProcess = { child, pid, age, generation: this.generation, state: 'booting', lastHeartbeat: Date.now() };
+    const worker: WorkerProcess = { child, pid, age, generation: this.generation, state: 'booting', lastHeartbeat: Date.now(), startedAt: Date.now() };
     this.workers.set(pid, worker);
     this.log.info(`Booting worker with pid: ${pid}`);
     child.on('message', (message: unknown) => {
@@ -614,6 +658,7 @@ export class Arbiter {
       }
       if (next.workers !== this.settings.workers) this.setTargetWorkers(next.workers);
       this.settings = next;
+      this.origins = configuration.origins;
       this.hooks = configuration.hooks;
       for (const warning of configuration.warnings) this.log.warning(warning);
     } catch (error) {
@@ -623,6 +668,7 @@ export class Arbiter {
     }
     await this.runHook('on_reload');
     this.generation++;
+    this.reloads++;
     this.reloadAnnounced = true;
     this.wakeUp();
   }
@@ -768,12 +814,51 @@ export class Arbiter {
     if (this.pidFile) removePidFile(this.pidFile);
     this.reportUnexplainedExits();
     await this.runHook('on_exit');
+    await this.control?.close();
     this.log.info('Shutting down: Master');
     await this.notifier.settled();
     if (this.haltStatus !== undefined) {
       this.log.info(`Reason: ${this.haltStatus === EXIT_APP_LOAD_ERROR ? 'App failed to load.' : 'Worker failed to boot.'}`);
     }
     return this.haltStatus ?? 0;
+  }
+
+  /** What the control socket's handlers see of this master, and how their commands reach the loop. */
+  private controlledMaster(): ControlledMaster {
+    const secure = this.settings.certfile !== undefined;
+    return {
+      view: () => ({
+        pid: process.pid,
+        startedAt: this.startedAt,
+        generation: this.generation,
+        targetWorkers: this.targetWorkers,
+        workersSpawned: this.workersStarted,
+        reloads: this.reloads,
+        stopping: this.stopping,
+        workers: [...this.workers.values()].map((worker) => ({
+          pid: worker.pid,
+          generation: worker.generation,
+          age: worker.age,
+          startedAt: worker.startedAt,
+          state: worker.state === 'ready' ? 'serving' : worker.state === 'stopping' ? 'draining' : 'booting',
+          lastHeartbeat: worker.lastHeartbeat,
+        })),
+        listeners: this.listeners.map((listener) => ({
+          address: listener.url,
+          type: listener.address.kind === 'unix' ? 'unix' : listener.address.host.includes(':') ? 'tcp6' : 'tcp',
+          tls: secure && listener.address.kind === 'tcp',
+          fd: listener.server.listening ? listeningFd(listener.server) : undefined,
+          inherited: listener.inherited,
+        })),
+        settings: this.settings,
+        origins: this.origins,
+      }),
+      queue: (command) => {
+        this.commandQueue.push(command);
+        this.wakeUp();
+      },
+      logRead: (line) => this.log.debug(line),
+    };
   }
 
   /** A master-side hook that takes the server first. */

@@ -82,6 +82,10 @@ export interface ConfigSettings {
   /** `'022'`, `'0o027'` or a number such as `0o22`. */
   umask?: string | number;
   initgroups?: boolean;
+  /** The control socket's path, for tsunicornc (default: see docs/settings.md). */
+  control_socket?: string;
+  /** No control socket. */
+  control_socket_disable?: boolean;
 }
 
 /** What a tsunicorn config module exports: settings and hooks. */

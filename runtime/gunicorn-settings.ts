@@ -32,7 +32,6 @@ const STRICT = 'the strict HTTP layer refuses such requests with 400 and has no 
 const ASGI = 'there is no ASGI in Node: the app\'s handlers run on the worker\'s event loop';
 const HTTP2 = 'tsunicorn speaks HTTP/1.0 and 1.1; terminate HTTP/2 at the proxy in front';
 const DIRTY = 'tsunicorn has no dirty arbiters: run background work as its own Procfile process type';
-const CONTROL = 'the master is steered with signals (HUP, TTIN, TTOU, TERM...); tsforeman has its own control socket';
 
 export const GUNICORN_ONLY: readonly GunicornOnlySetting[] = [
   { name: 'worker_class', flags: ['--worker-class', '-k'], takesValue: true, status: 'ignored',
@@ -126,9 +125,8 @@ export const GUNICORN_ONLY: readonly GunicornOnlySetting[] = [
   { name: 'dirty_timeout', flags: ['--dirty-timeout'], takesValue: true, status: 'ignored', reason: DIRTY },
   { name: 'dirty_threads', flags: ['--dirty-threads'], takesValue: true, status: 'ignored', reason: DIRTY },
   { name: 'dirty_graceful_timeout', flags: ['--dirty-graceful-timeout'], takesValue: true, status: 'ignored', reason: DIRTY },
-  { name: 'control_socket', flags: ['--control-socket'], takesValue: true, status: 'ignored', reason: CONTROL },
-  { name: 'control_socket_mode', flags: ['--control-socket-mode'], takesValue: true, status: 'ignored', reason: CONTROL },
-  { name: 'control_socket_disable', flags: ['--no-control-socket'], takesValue: false, status: 'ignored', reason: CONTROL },
+  { name: 'control_socket_mode', flags: ['--control-socket-mode'], takesValue: true, status: 'ignored',
+    reason: 'the control socket is always mode 0600 (its owner and root only): every command can stop or reload the server' },
 ];
 
 /**
@@ -171,6 +169,8 @@ export const GUNICORN_IMPLEMENTED: readonly { name: string; flags: string[]; pen
   { name: 'proc_name', flags: ['--name', '-n'] },
   { name: 'keyfile', flags: ['--keyfile'] },
   { name: 'certfile', flags: ['--certfile'] },
+  { name: 'control_socket', flags: ['--control-socket'] },
+  { name: 'control_socket_disable', flags: ['--no-control-socket'] },
 ];
 
 /** gunicorn's server hooks (config-file functions); the ones tsunicorn lacks are refused at start. */

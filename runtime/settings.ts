@@ -63,6 +63,8 @@ export interface Settings {
   group: string | undefined;
   umask: number | undefined;
   initgroups: boolean;
+  control_socket: string | undefined;
+  control_socket_disable: boolean;
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -367,6 +369,14 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
     name: 'initgroups', flags: ['--initgroups'], default: false, parse: bool,
     help: 'With --user, give the workers every supplementary group of that user (initgroups(3)); without it they keep only --group.',
   }),
+  row({
+    name: 'control_socket', flags: ['--control-socket'], meta: 'PATH', default: undefined, parse: text,
+    help: 'The master\'s control socket, for tsunicornc (show workers, worker add, reload...); mode 0600, removed at exit. Default: $XDG_RUNTIME_DIR/tsunicorn/ (else $TMPDIR or /tmp, tsunicorn-UID/) FOLDER-HASH-PORT-HASH.sock, named after the folder tsunicorn started in and the addresses it listens on, which is where tsunicornc run in that folder looks.',
+  }),
+  row({
+    name: 'control_socket_disable', flags: ['--no-control-socket'], default: false, parse: bool,
+    help: 'No control socket (tsunicornc cannot reach this master; signals still work).',
+  }),
 ];
 
 function row<K extends SettingName>(setting: SettingRow<K>): SettingRow<SettingName> {
@@ -657,7 +667,9 @@ export function helpText(version: string): string {
     'Settings are read from, highest first: the command line, TSUNICORN_CMD_ARGS, the config file,',
     'the environment ($PORT, $WEB_CONCURRENCY, $FORWARDED_ALLOW_IPS), built-in defaults.',
     'Signals to the master: TERM graceful stop, INT/QUIT quick stop, HUP reload, TTIN/TTOU one more/fewer',
-    'worker, USR1 reopen log files.',
+    'worker, USR1 reopen log files. The same, and a view of the workers, through the control socket:',
+    'tsunicornc show workers|stats|config|listeners, worker add|remove [N], worker kill PID, reload, reopen,',
+    'shutdown [graceful|quick] (see tsunicornc --help).',
   );
   return lines.join('\n') + '\n';
 }

@@ -48,7 +48,7 @@ after(() => {
 });
 
 describe('the bins of a clone without dist/ (installed with --ignore-scripts)', () => {
-  for (const bin of ['tsforeman', 'tsunicorn']) {
+  for (const bin of ['tsforeman', 'tsunicorn', 'tsunicornc']) {
     it(`${bin} prints one line saying to run npm run build, and exits 1`, async () => {
       const clone = scratch();
       mkdirSync(path.join(clone, 'bin'));
