@@ -34,6 +34,8 @@ detect_package_manager() {
 # else the "packageManager" field (its +hash dropped), else yarn 1.x or the latest pnpm. Sets PM_SPEC
 # (a version or a range, as npm takes it) and PM_SPEC_FROM (where it came from).
 PM_VERSION=""
+# The folder of the yarn or pnpm in use (bin/ inside), "" for npm.
+PM_DIR=""
 
 _package_manager_spec() {
   local engine="" name version
@@ -105,6 +107,8 @@ install_package_manager() {
     PM_VERSION=${PM_VERSION##*$'\n'}
     info "Installed $PACKAGE_MANAGER $PM_VERSION"
   fi
+  # shellcheck disable=SC2034 # read by steps.sh
+  PM_DIR=$dir
   export PATH="$dir/bin:$PATH"
   hash -r
 }
@@ -211,7 +215,9 @@ save_node_modules() {
 # Why devDependencies stay, or "" when they are to be pruned.
 dev_dependencies_kept_because() {
   local production=${NPM_CONFIG_PRODUCTION:-${npm_config_production:-}}
-  if [[ ${KEEP_DEV_DEPENDENCIES:-} == true ]]; then
+  if ((${BP_TEST_COMPILE:-0})); then
+    printf 'a test build (bin/test-compile)'
+  elif [[ ${KEEP_DEV_DEPENDENCIES:-} == true ]]; then
     printf 'KEEP_DEV_DEPENDENCIES=true'
   elif [[ $production == false ]]; then
     printf 'NPM_CONFIG_PRODUCTION=false'

@@ -20,5 +20,7 @@ source "$BP_DIR/buildpack/tsforeman.sh"
 source "$BP_DIR/buildpack/profile.sh"
 # shellcheck source=process.sh
 source "$BP_DIR/buildpack/process.sh"
+# shellcheck source=cache-dirs.sh
+source "$BP_DIR/buildpack/cache-dirs.sh"
 # shellcheck source=steps.sh
 source "$BP_DIR/buildpack/steps.sh"

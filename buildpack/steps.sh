@@ -47,6 +47,10 @@ run_script() {
 build_app() {
   header "Node.js app detected (tsforeman buildpack)"
   export_env_dir "$ENV_DIR"
+  if ((${BP_TEST_COMPILE:-0})); then
+    export NODE_ENV=test
+    info "A test build (bin/test-compile, for Heroku CI): NODE_ENV=test, devDependencies kept"
+  fi
   cd "$BUILD_DIR"
 
   step "Reading package.json"
@@ -68,6 +72,8 @@ build_app() {
     step_done
   fi
   package_manager_env "$CACHE_DIR"
+  read_cache_directories "$BUILD_DIR"
+  restore_cache_directories "$BUILD_DIR" "$CACHE_DIR"
 
   export NODE_ENV=${NODE_ENV:-production}
   if has_script heroku-prebuild; then
@@ -105,6 +111,8 @@ build_app() {
   fi
   step_done
 
+  save_cache_directories "$BUILD_DIR" "$CACHE_DIR"
+
   step "Pruning devDependencies"
   if [[ -n $DEV_DEPENDENCIES_KEPT ]]; then
     info "Keeping devDependencies: $DEV_DEPENDENCIES_KEPT"
@@ -114,6 +122,13 @@ build_app() {
   cd "$BUILD_DIR"
   if has_script heroku-cleanup; then run_script heroku-cleanup; fi
   step_done
+
+  # bin/test runs the tests with the same yarn or pnpm, and has no cache of its own.
+  if ((${BP_TEST_COMPILE:-0})) && [[ -n $PM_DIR ]]; then
+    rm -rf "$BUILD_DIR/.heroku/package-manager"
+    mkdir -p "$BUILD_DIR/.heroku"
+    cp -a "$PM_DIR" "$BUILD_DIR/.heroku/package-manager"
+  fi
 
   step "Adding tsforeman and tsunicorn"
   provide_tsforeman "$BUILD_DIR" "$CACHE_DIR" "$BP_DIR"

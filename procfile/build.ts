@@ -49,6 +49,8 @@ const BUILDPACK_PARTS = [
   'bin/compile',
   'bin/release',
   'bin/build',
+  'bin/test-compile',
+  'bin/test',
   'buildpack.toml',
   'bin/tsforeman',
   'bin/tsunicorn',

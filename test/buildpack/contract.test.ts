@@ -2,7 +2,8 @@
 // (the Node on PATH stands for an earlier buildpack's, so nothing is downloaded) and, where it runs,
 // started as a dyno starts it and asked over HTTP.
 import { expect } from 'chai';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { stageBuildpack } from '../../procfile/build.js';
@@ -50,11 +51,15 @@ describe('buildpack: the build contract', function () {
     return copyFixture(name, await mkdtemp(path.join(work, `app-${name}-`)));
   }
 
-  async function compile(app: string, config: Record<string, string> = {}) {
-    const envDir = path.join(path.dirname(app), 'env');
+  async function configDir(app: string, config: Record<string, string>, name = 'env'): Promise<string> {
+    const envDir = path.join(path.dirname(app), name);
     await mkdir(envDir, { recursive: true });
-    for (const [name, value] of Object.entries(config)) await writeFile(path.join(envDir, name), value);
-    return runScript(buildpack, 'compile', [app, cache, envDir], nodeEnv());
+    for (const [variable, value] of Object.entries(config)) await writeFile(path.join(envDir, variable), value);
+    return envDir;
+  }
+
+  async function compile(app: string, config: Record<string, string> = {}, buildCache = cache) {
+    return runScript(buildpack, 'compile', [app, buildCache, await configDir(app, config)], nodeEnv());
   }
 
   async function expectServes(slug: string, command: string, body: string): Promise<void> {
@@ -105,5 +110,64 @@ describe('buildpack: the build contract', function () {
     expect(result.stdout).to.include('       build arguments: ["--minify","--target","es2024"]\n');
     expect(result.stdout).not.to.include('the build script ran');
     await expectServes(app, 'tsunicorn dist/server.js --log-file -', 'plain app\n');
+  });
+
+  it('bin/test-compile builds with NODE_ENV=test and devDependencies kept; bin/test runs npm test and returns its status', async () => {
+    const app = await fresh('ci-app');
+    const built = await runScript(buildpack, 'test-compile', [app, cache, await configDir(app, {})], nodeEnv());
+    expect(built.exitCode, built.stdout + built.stderr).to.equal(0);
+    expect(built.stdout).to.include('       A test build (bin/test-compile, for Heroku CI): NODE_ENV=test, devDependencies kept\n');
+    expect(built.stdout).to.include('       Keeping devDependencies: a test build (bin/test-compile)\n');
+    expect(await readFile(path.join(app, 'dist', 'build-env.txt'), 'utf8')).to.equal('test');
+
+    // bin/test runs in the test dyno, whose PATH has the earlier buildpack's Node (here: the one on PATH).
+    const passed = await runScript(buildpack, 'test', [app, await configDir(app, {}, 'env-pass')], nodeEnv());
+    expect(passed.exitCode, passed.stdout + passed.stderr).to.equal(0);
+    expect(passed.stdout).to.include('-----> Running the tests: npm test');
+    expect(passed.stdout).to.match(/^# pass 2$/m);
+    expect(passed.stdout).to.include('-----> Tests passed');
+
+    const failed = await runScript(buildpack, 'test', [app, await configDir(app, { CI_SHOULD_FAIL: '1' }, 'env-fail')], nodeEnv());
+    expect(failed.exitCode).to.equal(1);
+    expect(failed.stdout).to.match(/^# fail 1$/m);
+    expect(failed.stderr).to.include(' !     The tests failed (npm test exited with 1)');
+  });
+
+  it('cacheDirectories: a folder the build fills is restored by the next build; NODE_MODULES_CACHE=false turns it off', async () => {
+    const buildCache = path.join(work, 'cache-dirs-cache');
+    const first = await compile(await fresh('cache-dirs-app'), {}, buildCache);
+    expect(first.exitCode, first.stdout + first.stderr).to.equal(0);
+    expect(first.stdout).to.include(
+      '       Restoring the cacheDirectories of package.json:\n       - .build-cache (not in the cache yet)\n       - node_modules (kept with the lockfile\'s key instead)\n',
+    );
+    expect(first.stdout).to.include('       build cache miss\n');
+    expect(first.stdout).to.include('       Caching the cacheDirectories of package.json:\n       - .build-cache (saved)\n');
+
+    const app = await fresh('cache-dirs-app');
+    const second = await compile(app, {}, buildCache);
+    expect(second.exitCode, second.stdout + second.stderr).to.equal(0);
+    expect(second.stdout).to.include('       - .build-cache (restored)\n');
+    const hit = /^ {7}build cache hit: (computed at build \d+)$/m.exec(second.stdout)?.[1];
+    expect(hit, second.stdout).to.be.a('string');
+    await expectServes(app, 'tsunicorn server.js --log-file -', `${hit}\n`);
+
+    const off = await fresh('cache-dirs-app');
+    const third = await compile(off, { NODE_MODULES_CACHE: 'false' }, buildCache);
+    expect(third.exitCode, third.stdout + third.stderr).to.equal(0);
+    expect(third.stdout).to.include('       NODE_MODULES_CACHE=false: the cacheDirectories are not restored\n');
+    expect(third.stdout).to.include('       build cache miss\n');
+    expect(existsSync(path.join(buildCache, 'directories'))).to.equal(false);
+  });
+
+  it('cache_directories is read too; an entry outside the app fails the build, naming it', async () => {
+    const app = await fresh('cache-dirs-app');
+    const manifestPath = path.join(app, 'package.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+    delete manifest.cacheDirectories;
+    manifest.cache_directories = ['../elsewhere'];
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    const result = await compile(app, {}, path.join(work, 'cache-dirs-bad'));
+    expect(result.exitCode).to.equal(1);
+    expect(result.stderr).to.include(' !     package.json: "cache_directories" names "../elsewhere", which is not a folder inside the app\n');
   });
 });

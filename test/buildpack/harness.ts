@@ -285,7 +285,7 @@ export interface ScriptResult {
 
 export async function runScript(
   buildpack: string,
-  script: 'detect' | 'compile' | 'release',
+  script: 'detect' | 'compile' | 'release' | 'test-compile' | 'test',
   args: string[],
   env: Record<string, string>,
 ): Promise<ScriptResult> {
