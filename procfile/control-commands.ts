@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { isUtf8 } from 'node:buffer';
 import { constants as osConstants } from 'node:os';
 import {
   controlSocketPath,
@@ -300,8 +301,10 @@ export function registerControlCommands(program: Command): void {
       const line = value as WireLogLine;
       const bytes = Buffer.from(line.base64, 'base64');
       if (options.json === true) {
-        const text = bytes.toString('utf8');
-        process.stdout.write(`${JSON.stringify({ time: new Date(line.time).toISOString(), instance: line.instance, stream: line.stream, text })}\n`);
+        const object: Record<string, string> = { time: new Date(line.time).toISOString(), instance: line.instance, stream: line.stream, text: bytes.toString('utf8') };
+        // `text` cannot hold bytes that are not UTF-8: the exact bytes go beside it.
+        if (!isUtf8(bytes)) object.base64 = line.base64;
+        process.stdout.write(`${JSON.stringify(object)}\n`);
         return;
       }
       const name = line.stream === 'system' ? 'system' : line.instance;

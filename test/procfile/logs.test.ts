@@ -55,6 +55,12 @@ describe('tsforeman logs', function () {
     expect(objects[0]).to.include({ instance: 'worker.1', stream: 'system' });
     expect(objects[0]!.text).to.match(/^worker\.1 started \(pid \d+\)$/);
     expect(Number.isNaN(Date.parse(objects[0]!.time!))).to.equal(false);
+    expect(objects.every((object) => !('base64' in object))).to.equal(true);
+    // A line that is not UTF-8: its text has replacement characters, and base64 holds the exact bytes.
+    const raw = (await runTsforeman(['logs', 'web', '--json'], dir)).stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, string>);
+    const bad = raw.find((object) => object.text!.startsWith('bad '))!;
+    expect(bad.text).to.equal('bad \ufffd end');
+    expect(Buffer.from(bad.base64!, 'base64')).to.deep.equal(Buffer.from('bad \xff end', 'latin1'));
 
     // -f: the backlog, then new lines as they come; Ctrl-C ends it with 0.
     const follow = startManager(['logs', '-f', 'web', '-n', '1', '--no-timestamp'], dir);
