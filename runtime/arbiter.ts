@@ -30,6 +30,7 @@ import { listeningFd } from './node-internals.js';
 import { ServiceNotifier } from './service-notify.js';
 import { inheritedSockets, listenOnInherited, withoutMasterVariables } from './socket-activation.js';
 import { Logger, type LoggerOptions } from './logging.js';
+import { MasterStats } from './master-stats.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
 import { environmentOf, type Settings } from './settings.js';
 
@@ -50,6 +51,8 @@ interface WorkerProcess {
   /** Set once the master has SIGKILLed it (timeout or graceful deadline). */
   killed?: 'timeout' | 'deadline';
   bootFailure?: { exitCode: number; reason: string };
+  /** --max-worker-memory: replaced once a new worker serves (it keeps serving until then). */
+  recycle?: 'memory';
 }
 
 type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR1' | 'SIGUSR2';
@@ -164,6 +167,11 @@ export class Arbiter {
 
   /** gunicorn settings given that do not apply, logged once the log is up. */
   private warnings: string[];
+  /**
+   * The workers' statistics and the master's counts (spawned, restarts, reloads): read by the metrics
+   * endpoint, statsd and the control socket (see master-stats.ts for the read API).
+   */
+  readonly stats: MasterStats;
 
   constructor(configuration: Configuration, private readonly options: ArbiterOptions) {
     this.settings = configuration.settings;
@@ -174,6 +182,7 @@ export class Arbiter {
     this.workerEnv = withoutMasterVariables(options.sources.env);
     this.notifier = new ServiceNotifier(options.sources.env.NOTIFY_SOCKET, (line) => this.log.warning(line));
     this.targetWorkers = this.settings.workers;
+    this.stats = new MasterStats({ targetWorkers: () => this.targetWorkers });
     this.log = this.makeLogger(this.settings);
     // The workers open the access log themselves: one that cannot be opened is a bad setting, refused here.
     if (this.settings.accesslog !== undefined) new Logger({ ...this.loggerOptions(this.settings), accesslog: this.settings.accesslog }).close();
@@ -384,6 +393,7 @@ export class Arbiter {
       const limit = worker.state === 'booting' ? Math.max(this.settings.timeout, MIN_BOOT_TIMEOUT_S) : this.settings.timeout;
       if (now - worker.lastHeartbeat > limit * 1000) {
         this.log.critical(`WORKER TIMEOUT (pid:${worker.pid})`);
+        this.stats.restarted('timeout');
         worker.killed = 'timeout';
         worker.child.kill('SIGKILL');
       }
@@ -398,8 +408,9 @@ export class Arbiter {
 
   /** Keeps `targetWorkers` workers of the current generation; retires the old generation once it is ready. */
   private manageWorkers(): void {
+    // A worker marked for recycling still serves, but no longer counts: its replacement boots first.
     const currentGeneration = () =>
-      [...this.workers.values()].filter((worker) => worker.generation === this.generation && worker.state !== 'stopping');
+      [...this.workers.values()].filter((worker) => worker.generation === this.generation && worker.state !== 'stopping' && !worker.recycle);
     if (Date.now() >= this.replacementsHeldUntil) {
       const forking = this.forking.filter((generation) => generation === this.generation).length;
       for (let count = currentGeneration().length + forking; count < this.targetWorkers; count++) this.spawnWorker();
@@ -412,7 +423,13 @@ export class Arbiter {
     const newReady = current.filter((worker) => worker.state === 'ready').length;
     if (newReady >= this.targetWorkers) {
       for (const worker of this.workers.values()) {
-        if (worker.generation < this.generation && worker.state !== 'stopping') this.stopWorker(worker);
+        if (worker.state === 'stopping') continue;
+        if (worker.generation < this.generation) {
+          this.stats.restarted('reload');
+          this.stopWorker(worker);
+        } else if (worker.recycle) {
+          this.stopWorker(worker);
+        }
       }
     }
     if (this.reloadAnnounced && newReady >= this.targetWorkers) {
@@ -480,12 +497,15 @@ export class Arbiter {
     }
     const worker: WorkerProcess = { child, pid, age, generation: this.generation, state: 'booting', lastHeartbeat: Date.now(), startedAt: Date.now() };
     this.workers.set(pid, worker);
+    this.stats.workerStarted({ pid, generation: this.generation, age });
     this.log.info(`Booting worker with pid: ${pid}`);
     child.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.onWorkerMessage(worker, message);
     });
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => this.reap(worker, code, signal));
+    // After its IPC channel closed too: its last statistics (sent right before it exits) are in.
+    child.on('close', () => this.stats.workerLeft(pid));
     this.send(worker, { type: 'boot', settings: this.settings, cwd: this.appCwd, age, served: this.served });
   }
 
@@ -500,10 +520,12 @@ export class Arbiter {
 
   private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage): void {
     worker.lastHeartbeat = Date.now();
+    this.stats.heardFrom(worker.pid);
     switch (message.type) {
       case 'booted':
         if (worker.state !== 'booting') return;
         worker.state = 'ready';
+        this.stats.workerState(worker.pid, 'serving');
         if (this.settings.socket_sharing === 'shared' && !this.stopping) {
           for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index }, listener.server);
         }
@@ -526,11 +548,16 @@ export class Arbiter {
           }, SIGNAL_SETTLE_MS);
           break;
         }
+        if (message.reason === 'max-requests') this.stats.restarted('max-requests');
         this.stopWorker(worker);
         this.wakeUp();
         break;
       case 'heartbeat':
         this.handover.flush();
+        if (message.stats) {
+          this.stats.report(worker.pid, message.stats);
+          this.checkMemory(worker, message.stats.rssBytes);
+        }
         break;
       case 'unlistened':
         this.unlistening?.(worker.pid);
@@ -556,11 +583,27 @@ export class Arbiter {
     }
   }
 
+  /**
+   * --max-worker-memory, at each report: a serving worker past the limit is marked; manageWorkers boots its
+   * replacement and stops it (a graceful drain) once the replacement serves.
+   */
+  private checkMemory(worker: WorkerProcess, rssBytes: number): void {
+    const limitMb = this.settings.max_worker_memory;
+    if (limitMb <= 0 || worker.recycle || worker.state !== 'ready' || this.stopping) return;
+    if (rssBytes <= limitMb * 1024 * 1024) return;
+    worker.recycle = 'memory';
+    this.stats.recycling(worker.pid, 'memory');
+    this.stats.restarted('memory');
+    this.log.info(`Worker (pid:${worker.pid}) uses ${Math.round(rssBytes / 1024 / 1024)} MB, over --max-worker-memory ${limitMb} MB: replacing it (a new worker first, then it drains)`);
+    this.wakeUp();
+  }
+
   /** Graceful stop of one worker: it drains; SIGKILL after --graceful-timeout. */
   private stopWorker(worker: WorkerProcess, deadline = Date.now() + this.settings.graceful_timeout * 1000): void {
     const wasBooting = worker.state === 'booting';
     if (worker.state !== 'stopping') {
       worker.state = 'stopping';
+      this.stats.workerState(worker.pid, 'draining');
       worker.killAt = deadline;
     }
     // A booting worker serves nothing yet and does not listen for `stop`: TERM ends it.
@@ -577,6 +620,7 @@ export class Arbiter {
     const stopSignal = signal === 'SIGTERM' || signal === 'SIGINT' || signal === 'SIGQUIT';
     const maybeOrderly = !worker.killed && (code === 0 || stopSignal);
     if (!expected && maybeOrderly) this.holdReplacements();
+    if (!expected && !worker.killed && worker.state !== 'booting' && this.haltStatus === undefined) this.stats.restarted('exited');
     if (worker.bootFailure || (worker.state === 'booting' && (code === EXIT_APP_LOAD_ERROR || code === EXIT_BOOT_ERROR))) {
       this.onBootFailure(worker, worker.bootFailure ?? { exitCode: code!, reason: `worker exited with status ${code}` });
     } else if (this.haltStatus !== undefined) {
@@ -667,6 +711,7 @@ export class Arbiter {
       return;
     }
     await this.runHook('on_reload');
+    this.stats.reloaded();
     this.generation++;
     this.reloads++;
     this.reloadAnnounced = true;

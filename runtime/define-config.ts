@@ -86,6 +86,8 @@ export interface ConfigSettings {
   control_socket?: string;
   /** No control socket. */
   control_socket_disable?: boolean;
+  /** MiB of RSS past which a worker is replaced (a new one first, then the old drains); 0 disables. */
+  max_worker_memory?: number;
 }
 
 /** What a tsunicorn config module exports: settings and hooks. */

@@ -4,6 +4,7 @@
  */
 import type { ServedAddress } from './app-listen.js';
 import type { Settings } from './settings.js';
+import type { WorkerStatsReport } from './worker-stats.js';
 
 export type MasterMessage =
   /**
@@ -30,8 +31,11 @@ export type WorkerMessage =
   | { type: 'booted' }
   /** The worker closed its copies of the listening sockets (reply to `unlisten`). */
   | { type: 'unlistened' }
-  /** The event loop is alive. */
-  | { type: 'heartbeat' }
+  /**
+   * The event loop is alive; about once a second (STATS_INTERVAL_MS) it carries the worker's statistics.
+   * A worker also sends one with its statistics right before it exits.
+   */
+  | { type: 'heartbeat'; stats?: WorkerStatsReport }
   /** The worker could not boot; it exits with `exitCode` (3 or 4) right after. */
   | { type: 'boot-failed'; exitCode: number; reason: string }
   /** The worker stops taking connections and drains (max-requests, or a TERM sent to it directly). */
@@ -44,6 +48,9 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
 export function isMasterMessage(value: unknown): value is MasterMessage {
   return isWorkerMessage(value);
 }
+
+/** How often, at most, a heartbeat carries the worker's statistics. */
+export const STATS_INTERVAL_MS = 1000;
 
 /** How often a worker heartbeats and the master checks on its workers, for a given --timeout. */
 export function heartbeatIntervalMs(timeoutSeconds: number): number {

@@ -65,6 +65,7 @@ export interface Settings {
   initgroups: boolean;
   control_socket: string | undefined;
   control_socket_disable: boolean;
+  max_worker_memory: number;
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -376,6 +377,10 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   row({
     name: 'control_socket_disable', flags: ['--no-control-socket'], default: false, parse: bool,
     help: 'No control socket (tsunicornc cannot reach this master; signals still work).',
+  }),
+  row({
+    name: 'max_worker_memory', flags: ['--max-worker-memory'], meta: 'MB', default: 0, parse: nonNegativeInt,
+    help: 'A worker whose resident memory (RSS, from its heartbeat, checked every second) passes MB megabytes (MiB) is replaced: a new worker boots first, then the old one drains as at --max-requests, never killed mid-request. 0 disables.',
   }),
 ];
 

@@ -22,8 +22,9 @@ import { ConnectionTable } from './http/connection-table.js';
 import { RequestPipeline, type FinishedRequest } from './http/request-pipeline.js';
 import { createStrictServer } from './http/strict-server.js';
 import { Logger } from './logging.js';
-import { heartbeatIntervalMs, isMasterMessage, type WorkerMessage } from './messages.js';
+import { STATS_INTERVAL_MS, heartbeatIntervalMs, isMasterMessage, type WorkerMessage } from './messages.js';
 import type { Settings } from './settings.js';
+import { WorkerStats } from './worker-stats.js';
 
 /**
  * How long a draining worker keeps an idle connection open (never longer than --keep-alive): a client
@@ -57,6 +58,9 @@ export class Worker {
   /** The master has sent `stop`: no connection can be on its way any more. */
   private stopReceived = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Requests, in flight, statuses, durations, and the process' own figures, for the master. */
+  private readonly stats: WorkerStats;
+  private statsSentAt = 0;
   private hooks: Hooks = {};
   /** What worker-side hooks get as `worker`. */
   readonly info: WorkerInfo;
@@ -75,6 +79,7 @@ export class Worker {
     served: readonly ServedAddress[],
   ) {
     this.listens = new AppListens(served);
+    this.stats = new WorkerStats();
     this.info = { pid: process.pid, ppid: process.ppid, age, server: undefined };
     this.maxRequests =
       settings.max_requests > 0
@@ -82,10 +87,26 @@ export class Worker {
         : 0;
   }
 
-  /** Starts heartbeating at once, so a worker stuck while booting is a timeout too. */
+  /**
+   * Starts heartbeating at once, so a worker stuck while booting is a timeout too. With --timeout 0 the
+   * heartbeat still carries the statistics (every second).
+   */
   startHeartbeat(): void {
-    if (this.settings.timeout <= 0) return;
-    this.heartbeat = setInterval(() => this.send({ type: 'heartbeat' }), heartbeatIntervalMs(this.settings.timeout));
+    this.heartbeat = setInterval(() => {
+      const now = Date.now();
+      if (now - this.statsSentAt < STATS_INTERVAL_MS) {
+        this.send({ type: 'heartbeat' });
+        return;
+      }
+      this.statsSentAt = now;
+      this.send({ type: 'heartbeat', stats: this.statsReport() });
+    }, heartbeatIntervalMs(this.settings.timeout));
+  }
+
+  private statsReport() {
+    let upgraded = 0;
+    for (const connection of this.connections) if (connection.upgraded) upgraded++;
+    return this.stats.report(this.connections.size - upgraded, upgraded);
   }
 
   private get serverInfo(): ServerInfo {
@@ -135,6 +156,7 @@ export class Worker {
       pre_request: preRequest ? (req) => callHookNow(this.log, preRequest, 'pre_request', [this.info, req]) : undefined,
       post_request: postRequest ? (req, res) => callHookNow(this.log, postRequest, 'post_request', [this.info, req, res]) : undefined,
       access: this.log.accessLogEnabled ? (finished) => this.logAccess(finished) : undefined,
+      stats: this.stats,
       appError: (error, req) => this.log.exception(`Error handling request ${req.url ?? ''}`, error),
     });
     try {
@@ -302,9 +324,17 @@ export class Worker {
   private exit(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.log.info(`Worker exiting (pid: ${process.pid})`);
+    // The last statistics, so the master's totals count every request this worker served; exit once
+    // they are out (bounded: a master that went away does not keep the worker).
+    const exit = () => process.exit(0);
+    const sending = process.connected && process.send !== undefined;
+    if (sending) {
+      setTimeout(exit, 500).unref();
+      process.send!({ type: 'heartbeat', stats: this.statsReport() } satisfies WorkerMessage, undefined, {}, exit);
+    }
     // The app's close() callbacks (which may exit themselves) once its requests are done.
     this.listens.emitClosed();
-    process.exit(0);
+    if (!sending) exit();
   }
 
   /** INT/QUIT: worker_int, then worker_exit, both bounded by the quick-exit time; open connections end. */

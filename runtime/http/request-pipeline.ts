@@ -3,7 +3,7 @@
  * `request()` once, and its response through `done()` once. In that order, and nowhere else, it decides
  * `Connection: close` (the one drain flag, or --keep-alive 0), counts the request, runs pre_request, calls
  * the app and answers 500 for an app that throws (or whose promise rejects); when the response has finished
- * or closed, post_request and the access log. The worker plugs its parts in; a server built without one
+ * or closed, the worker's statistics, post_request and the access log. The worker plugs its parts in; a server built without one
  * gets the same pipeline with none.
  *
  *   const pipeline = new RequestPipeline({ counted: () => ..., preRequest: (req) => ..., access: (entry) => ... });
@@ -17,6 +17,7 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { closeAfterResponse } from '../node-internals.js';
+import type { WorkerStats } from '../worker-stats.js';
 import { HttpRejection } from './error-response.js';
 
 /** What an Expect header asked for, as Node reported it (the 'checkContinue' / 'checkExpectation' events). */
@@ -47,6 +48,8 @@ export interface GatedResponse extends ServerResponse {
   startedAt: bigint;
   /** Answered by the server's own route (--health-path): no count, hooks, app or access log. */
   ownRoute: boolean;
+  /** When the statistics started timing the request (performance.now(), ms; -1 when they did not). */
+  statsStartedAt: number;
 }
 
 type ResponseClass = typeof ServerResponse;
@@ -64,6 +67,7 @@ function gated(base: ResponseClass): ResponseClass {
     bodyBytes = 0;
     startedAt = 0n;
     ownRoute = false;
+    statsStartedAt = -1;
 
     override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
       this.bodyBytes += byteLength(chunk, encoding);
@@ -131,6 +135,8 @@ export interface PipelineParts {
   access?: (finished: FinishedRequest) => void;
   /** An app (or upgrade listener) that threw, or whose promise rejected; the 500 is the pipeline's. */
   appError?: (error: unknown, req: IncomingMessage) => void;
+  /** The worker's statistics: each request passed to the app is started, and ended with its response. */
+  stats?: WorkerStats;
 }
 
 type App = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -169,6 +175,7 @@ export class RequestPipeline {
     // After the count: the request that reaches --max-requests starts the drain and closes its connection.
     if (this.draining || !this.keepAlive) closeAfterResponse(res);
     if (parts.access) res.startedAt = process.hrtime.bigint();
+    if (parts.stats) res.statsStartedAt = parts.stats.started();
     if (parts.pre_request) parts.pre_request(req);
     let result: unknown;
     try {
@@ -187,6 +194,7 @@ export class RequestPipeline {
     if (res.ownRoute) return;
     const parts = this.parts;
     const req = res.req;
+    if (parts.stats && res.statsStartedAt >= 0) parts.stats.ended(res.statusCode, res.statsStartedAt);
     if (parts.post_request) parts.post_request(req, res);
     if (parts.access && res.writableFinished) {
       parts.access({ req, res, started: res.startedAt, finished: process.hrtime.bigint() });
