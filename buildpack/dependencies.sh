@@ -113,6 +113,56 @@ install_package_manager() {
   hash -r
 }
 
+# engines.npm: the npm of the Node.js in use unless it does not satisfy the range, else that npm,
+# installed with npm into CACHE_DIR/package-managers (cached like yarn and pnpm) and first on PATH.
+install_npm_version() {
+  local cache_dir=$1 spec=$ENGINES_NPM current dir
+  [[ -n $spec ]] || return 0
+  current=$(npm --version 2>/dev/null) || fail "This Node.js has no npm" "Use a Node.js release that ships npm."
+  if semver_valid_range "$spec" && semver_satisfies "$current" "$spec"; then
+    info "npm $current satisfies engines.npm \"$spec\""
+    return 0
+  fi
+  dir="$cache_dir/package-managers/npm@${spec//[^A-Za-z0-9._-]/_}"
+  if [[ -x $dir/bin/npm ]] && current=$("$dir/bin/npm" --version 2>/dev/null); then
+    info "Using npm $current from the cache (engines.npm \"$spec\")"
+  else
+    rm -rf "$dir" "$dir.tmp"
+    mkdir -p "$cache_dir/package-managers"
+    info "Installing npm $spec (engines.npm; this Node.js has npm $current)"
+    npm_config_cache="$cache_dir/npm" run_indented npm install --global --prefix "$dir.tmp" --prefer-offline --no-audit \
+      --no-fund --progress=false --no-update-notifier "npm@$spec" ||
+      fail "Could not install npm $spec from the npm registry (see above)" "Check engines.npm in package.json."
+    mv "$dir.tmp" "$dir"
+    current=$("$dir/bin/npm" --version 2>&1) || fail "The npm just installed does not run: $current" "Check engines.npm in package.json."
+    info "Installed npm $current"
+  fi
+  export PATH="$dir/bin:$PATH"
+  hash -r
+}
+
+# npm 12 and later skip the install scripts of dependencies that package.json's "allowScripts" does
+# not cover, and still succeed: what those scripts build (native modules) would be missing. The build
+# fails instead, after npm's own message, with the packages and what to set.
+_npm_check_blocked_scripts() {
+  local log=$1 packages
+  grep -q 'had install scripts blocked' "$log" || return 0
+  packages=$(sed -n 's/^.*npm warn install-scripts   \([^ ]*\) (.*$/\1/p' "$log" | tr '\n' ' ')
+  fail "npm $(npm --version) did not run the install scripts of ${packages:-some dependencies}(see npm's message above): what they build is missing" \
+    "Allow the ones you trust in the \"allowScripts\" field of package.json: run \"npm install-scripts approve <package>\" locally and commit package.json." \
+    "npm does not take this setting from the environment for a project install (--allow-scripts is refused there)."
+}
+
+# Runs npm ci / npm install with its output indented, and checks it for blocked install scripts.
+_npm_install() {
+  local log status=0
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log" | indent || status=${PIPESTATUS[0]}
+  if ((status == 0)); then _npm_check_blocked_scripts "$log"; fi
+  rm -f "$log"
+  return "$status"
+}
+
 # The environment every yarn and pnpm command of the build gets (install, scripts, prune): the same
 # cache and store each time, so that pnpm prune sees the store install used and never rebuilds.
 package_manager_env() {
@@ -134,12 +184,12 @@ install_dependencies() {
   case "$PACKAGE_MANAGER:$LOCKFILE" in
     npm:)
       info "No lockfile: npm install (commit package-lock.json for reproducible builds)"
-      run_indented npm install "${npm_flags[@]}" ||
+      _npm_install npm install "${npm_flags[@]}" ||
         fail "npm install failed (see above)" "Run npm install locally, fix the error, commit package-lock.json."
       ;;
     npm:*)
       info "$LOCKFILE found: npm ci $(npm --version)"
-      run_indented npm ci "${npm_flags[@]}" ||
+      _npm_install npm ci "${npm_flags[@]}" ||
         fail "npm ci failed (see above)" \
           "If $LOCKFILE is out of sync with package.json, run npm install locally and commit $LOCKFILE."
       ;;

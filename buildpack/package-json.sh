@@ -5,7 +5,8 @@
 #                            # scripts.start; "" when absent), DEFINED_SCRIPTS: the lifecycle
 #                            # scripts the build runs that package.json defines, space-separated,
 #                            # DEV_DEPENDENCY_COUNT, APP_HAS_WORKSPACES (1 with "workspaces"),
-#                            # ENGINES_YARN, ENGINES_PNPM and PACKAGE_MANAGER_FIELD ("packageManager")
+#                            # ENGINES_NPM, ENGINES_YARN, ENGINES_PNPM and PACKAGE_MANAGER_FIELD
+#                            # ("packageManager")
 #
 # Fails the build, naming the line, when the file is not JSON or a field the build uses has the
 # wrong type (npm would fail later, or quietly ignore the field).
@@ -33,6 +34,9 @@ read_package_json() {
   _package_json_expect "$file" engines node string 'a string such as "20.x"'
   # shellcheck disable=SC2034 # a result, read by compile.sh
   ENGINES_NODE=$JSON_VALUE
+  _package_json_expect "$file" engines npm string 'a string such as "11.x"'
+  # shellcheck disable=SC2034 # a result, read by dependencies.sh
+  ENGINES_NPM=$JSON_VALUE
   _package_json_expect "$file" engines yarn string 'a string such as "1.22.x"'
   # shellcheck disable=SC2034 # a result, read by dependencies.sh
   ENGINES_YARN=$JSON_VALUE

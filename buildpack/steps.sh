@@ -66,6 +66,11 @@ build_app() {
   install_node "$BUILD_DIR" "$CACHE_DIR" "$ENGINES_NODE"
   step_done
 
+  if [[ -n $ENGINES_NPM ]]; then
+    step "Installing npm"
+    install_npm_version "$CACHE_DIR"
+    step_done
+  fi
   if [[ $PACKAGE_MANAGER != npm ]]; then
     step "Installing $PACKAGE_MANAGER"
     install_package_manager "$CACHE_DIR"

@@ -1,10 +1,12 @@
-// yarn and pnpm apps on Node.js 26, which ships no corepack: bin/compile on a bare build image installs
+// Package managers on Node.js 26, which ships no corepack: bin/compile on a bare build image installs
 // the version package.json names (engines.yarn, engines.pnpm, packageManager) with npm, puts it on PATH
 // for the build scripts, installs, builds, prunes with the same pnpm store, and the slug serves. A warm
-// build takes the package manager and node_modules from the cache.
+// build takes the package manager and node_modules from the cache. Under npm 12
+// (engines.npm) a blocked install script fails the build.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execa } from 'execa';
 import path from 'node:path';
 import { stageBuildpack } from '../../procfile/build.js';
 import {
@@ -24,7 +26,7 @@ import {
 } from './harness.js';
 import { registryBound } from '../registry-bound.js';
 
-registryBound.describe('buildpack: yarn 1, yarn 4 and pnpm 10 on Node.js 26 (no corepack)', function () {
+registryBound.describe('buildpack: package managers on Node.js 26 (no corepack): yarn 1, yarn 4, pnpm 10, npm 12', function () {
   this.timeout(300_000);
   let work: string;
   let mirror: NodeMirror;
@@ -56,9 +58,15 @@ registryBound.describe('buildpack: yarn 1, yarn 4 and pnpm 10 on Node.js 26 (no 
     await removeDir(work);
   });
 
-  async function build(fixture: string, cache: string) {
+  async function compile(fixture: string, cache: string, prepare: (app: string) => Promise<void> = async () => {}) {
     const app = await copyFixture(fixture, await mkdtemp(path.join(work, `${fixture}-`)));
+    await prepare(app);
     const result = await runScript(buildpack, 'compile', [app, cache], cleanEnv({ PATH: tools.bare, NODE_MIRROR: mirror.url }));
+    return { app, ...result };
+  }
+
+  async function build(fixture: string, cache: string) {
+    const { app, ...result } = await compile(fixture, cache);
     expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
     expect(result.stdout).to.include(`Installed Node.js v${mirror.served.get(26)}`);
     return { app, ...result };
@@ -109,5 +117,27 @@ registryBound.describe('buildpack: yarn 1, yarn 4 and pnpm 10 on Node.js 26 (no 
     expect(warm.stdout).to.include(`Reusing node_modules from the cache (pnpm-lock.yaml and Node.js ${mirror.served.get(26)} unchanged): nothing to install`);
     expect(warm.stdout).not.to.include('pnpm install with');
     await expectServes(warm.app, `built with ${version}, ms(60000)=1m, is-odd pruned\n`);
+  });
+
+  it('npm 12 (engines.npm) blocks a dependency\'s install script: the build fails with npm\'s message and what to set', async () => {
+    const { app, exitCode, stdout, stderr } = await compile('npm12-app', path.join(work, 'cache-npm12'), async (dir) => {
+      // The dependency, packed, and a lockfile (file: tarball: only npm 12 itself comes from the registry).
+      await mkdir(path.join(dir, 'vendor'));
+      await execa('tar', ['-czf', path.join(dir, 'vendor', 'native-dep-1.0.0.tgz'), '--transform', 's,^native-dep,package,', 'native-dep'], { cwd: dir });
+      await rm(path.join(dir, 'native-dep'), { recursive: true });
+      await execa('npm', ['install', '--package-lock-only', '--offline', '--ignore-scripts', '--engine-strict=false'], {
+        cwd: dir,
+        env: cleanEnv({ PATH: process.env.PATH ?? '', npm_config_cache: path.join(work, 'lock-cache') }),
+        extendEnv: false,
+      });
+    });
+    expect(exitCode, stdout + stderr).to.equal(1);
+    expect(stdout).to.match(/^       Installing npm 12\.x \(engines\.npm; this Node\.js has npm \d+\.\d+\.\d+\)$/m);
+    expect(stdout).to.match(/^       Installed npm 12\.\d+\.\d+$/m);
+    expect(stdout).to.include('npm warn install-scripts 1 package had install scripts blocked because they are not covered by allowScripts:');
+    expect(stderr).to.match(/ !     npm 12\.\d+\.\d+ did not run the install scripts of native-dep@1\.0\.0 \(see npm's message above\): what they build is missing\n/);
+    expect(stderr).to.include(' !     Allow the ones you trust in the "allowScripts" field of package.json: run "npm install-scripts approve <package>" locally and commit package.json.\n');
+    expect(stdout).not.to.include('Build succeeded');
+    expect(existsSync(path.join(app, 'node_modules', 'native-dep', 'built.txt'))).to.equal(false);
   });
 });
