@@ -70,7 +70,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseOptions(argv);
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see tsunicornc --help)`);
+    const message = (error as Error).message;
+    const option = /'(-[^' ]+)/.exec(message)?.[1]?.split('=')[0];
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) throw new UsageError(`unknown option '${option}' (see tsunicornc --help)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) throw new UsageError(`${option.split(',')[0]}: expected a value (see tsunicornc --help)`);
+    throw new UsageError(`${message.split('\n')[0]} (see tsunicornc --help)`);
   }
   const { values, positionals } = parsed;
   if (values.help) {

@@ -6,10 +6,12 @@
  *   await control.close();   // stops listening and removes the file, unless another master owns it by now
  *
  * A socket file that nobody answers on (a master that was killed) is replaced; a live one is refused,
- * unless `takeOver` (a master started by USR2 takes the socket of the master it replaces).
+ * unless `takeOver` (a master started by USR2 takes the socket of the master it replaces, which then
+ * leaves it in place when it exits).
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import path from 'node:path';
 import { CommandError, MAX_LINE_BYTES, encode, parseRequest, type ControlReply, type ControlRequest } from './protocol.js';
 import { identifyPeer, type Peer } from './peer.js';
 import { checkSocketPathLength } from './socket-path.js';
@@ -25,6 +27,17 @@ export class ControlSocketError extends Error {}
 
 /** Another master answers on the socket. */
 export class LiveSocketError extends ControlSocketError {}
+
+const LISTEN_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  EADDRINUSE: 'the path is in use',
+  ENOTDIR: 'its directory does not exist',
+};
+
+/** Numbers the temporary names one master binds (a reclaim binds anew). */
+let binds = 0;
 
 /** How long a client may take to send its request line. */
 const REQUEST_WAIT_MS = 10_000;
@@ -101,14 +114,31 @@ export class ControlServer {
     return server;
   }
 
+  /**
+   * Binds a temporary name beside the path, then renames it onto the path. libuv unlinks the name it
+   * bound when the server closes: that is the temporary one, long renamed, so a master that closes
+   * never removes a socket another master (USR2) has put at the path since; removeFile() does the
+   * removal, only while the file is this master's. The rename also swaps a stale file atomically.
+   */
   private async bind(): Promise<void> {
+    const directory = path.dirname(this.file);
+    // libuv reports a missing directory as EACCES: say which it is.
+    if (lstatSync(directory, { throwIfNoEntry: false })?.isDirectory() !== true) {
+      throw new ControlSocketError(`cannot listen on ${this.file}: its directory does not exist`);
+    }
+    const temporary = path.join(directory, `.tsunicorn-${process.pid}-${++binds}.tmp`);
+    checkSocketPathLength(temporary);
+    rmSync(temporary, { force: true });
     await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => reject(new ControlSocketError(`cannot listen on ${this.file}: ${error.code ?? error.message}`));
+      const onError = (error: NodeJS.ErrnoException) => {
+        const reason = LISTEN_ERRORS[error.code ?? ''] ?? error.message;
+        reject(new ControlSocketError(`cannot listen on ${this.file}: ${reason}`));
+      };
       this.server.once('error', onError);
       // The socket file is created by the bind inside listen(): with this mask it is 0600 from the start.
       const mask = process.umask(0o177);
       try {
-        this.server.listen(this.file, () => {
+        this.server.listen(temporary, () => {
           this.server.removeListener('error', onError);
           resolve();
         });
@@ -116,7 +146,13 @@ export class ControlServer {
         process.umask(mask);
       }
     });
-    chmodSync(this.file, 0o600);
+    try {
+      chmodSync(temporary, 0o600);
+      renameSync(temporary, this.file);
+    } catch (error) {
+      this.server.close();
+      throw new ControlSocketError(`cannot listen on ${this.file}: ${LISTEN_ERRORS[(error as NodeJS.ErrnoException).code ?? ''] ?? (error as Error).message}`);
+    }
     this.inode = lstatSync(this.file).ino;
   }
 
@@ -153,17 +189,12 @@ export class ControlServer {
   }
 }
 
-/** Refuses what is not a socket and a live socket (unless `takeOver`); removes a stale one. */
+/** Refuses what is not a socket and a live socket (unless `takeOver`); a stale one is left to the rename. */
 async function clearPath(file: string, takeOver: boolean): Promise<void> {
   const stat = lstatSync(file, { throwIfNoEntry: false });
   if (stat === undefined) return;
   if (!stat.isSocket()) throw new ControlSocketError(`${file} exists and is not a socket: remove it, or choose another --control-socket`);
   if (!takeOver && (await socketIsLive(file))) {
     throw new LiveSocketError(`${file} is the control socket of a running tsunicorn: stop it (tsunicornc -s ${file} shutdown), or choose another --control-socket`);
-  }
-  try {
-    unlinkSync(file);
-  } catch {
-    // Removed meanwhile.
   }
 }
