@@ -8,11 +8,12 @@
  * Sockets: with `--socket-sharing handoff` (default) only the master accepts, and hands each connection
  * to a ready worker (handover.ts); with `shared` every worker also gets the listening handles and accepts
  * by itself, and whatever the master still accepts is handed over the same way. The listening sockets
- * stay open until the master stops (TERM, INT, QUIT).
+ * stay open until the master stops (TERM, INT, QUIT). With `reuse-port` each worker accepts on SO_REUSEPORT
+ * sockets of its own and the master keeps none once the workers hold them (reuse-port.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadApp, parseAppSpec, resolveAppFile } from './app-loader.js';
@@ -21,11 +22,12 @@ import { loadConfiguration, type Configuration, type ConfigurationSources, type 
 import { ControlHandlers, type ControlledMaster, type MasterCommand } from './control/handlers.js';
 import { openControlSocket } from './control/master-socket.js';
 import type { ControlServer } from './control/server.js';
-import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, TsunicornError, firstLine, reportOf } from './errors.js';
+import { EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, SettingsError, TsunicornError, firstLine, reportOf } from './errors.js';
 import { runHook, type Hooks, type ServerInfo } from './hooks.js';
 import { Handover } from './handover.js';
 import { bindAll, closeAll, type Listener } from './listeners.js';
 import { MasterUpgrade } from './master-upgrade.js';
+import { ReusePortSockets } from './reuse-port.js';
 import { listeningFd } from './node-internals.js';
 import { ServiceNotifier } from './service-notify.js';
 import { inheritedSockets, listenOnInherited, withoutMasterVariables } from './socket-activation.js';
@@ -140,6 +142,10 @@ export class Arbiter {
   private replacementsHeldUntil = 0;
   private haltStatus: number | undefined;
   private readonly handover: Handover<WorkerProcess>;
+  /** --socket-sharing reuse-port: where the workers' own sockets are and go. */
+  private reusePort: ReusePortSockets<WorkerProcess> | undefined;
+  /** The addresses bound (read once: with reuse-port the master's own sockets pass to the workers). */
+  private servedAddresses: ServedAddress[] = [];
   private reloadWatcher: { close(): Promise<void> } | undefined;
   private readyAnnounced = false;
   /** Connections the listening sockets accepted (the TERM drain watches it stop growing). */
@@ -221,10 +227,15 @@ export class Arbiter {
     const secure = this.settings.certfile !== undefined;
     const given = inheritedSockets(this.options.sources.env, process.pid);
     if (given?.warning) this.log.warning(given.warning);
+    const reusePort = this.settings.socket_sharing === 'reuse-port';
+    if (reusePort && given && given.fds.length > 0) {
+      throw new SettingsError(`--socket-sharing reuse-port: the workers bind their own sockets, so it cannot serve the ${given.from}'s (${given.fds.length} given); use handoff or shared`);
+    }
     this.listeners = given && given.fds.length > 0
       // The old master's sockets are its --bind: a new master serves them all (a reload does not move them either).
       ? await listenOnInherited(given, this.settings.bind, this.bindGiven && given.from === 'socket activation', secure, this.settings.backlog)
-      : await bindAll(this.settings.bind, secure, this.settings.backlog);
+      : await bindAll(this.settings.bind, secure, this.settings.backlog, reusePort);
+    this.servedAddresses = servedAddressesOf(this.listeners.map((listener) => listener.server));
     try {
       // USR2 hands these descriptors on: a Node.js that hides them fails here, not at the first USR2.
       for (const listener of this.listeners) listeningFd(listener.server);
@@ -279,10 +290,20 @@ export class Arbiter {
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     if (this.control) this.log.info(`Control socket: ${this.control.file}`);
     for (const [index, listener] of this.listeners.entries()) {
-      listener.server.on('connection', (socket: Socket) => {
-        this.accepted++;
-        this.handover.dispatch(socket, index);
+      listener.server.on('connection', (socket: Socket) => this.acceptedByMaster(socket, index));
+    }
+    if (reusePort) {
+      this.reusePort = new ReusePortSockets({
+        addresses: this.servedAddresses.map((address) => ({ host: address.kind === 'tcp' ? address.address : '', port: address.kind === 'tcp' ? address.port : 0 })),
+        backlog: this.settings.backlog,
+        workers: () => this.workers.values(),
+        generation: () => this.generation,
+        targetWorkers: () => this.targetWorkers,
+        send: (worker, message, handle, sent) => this.send(worker, message, handle, sent),
+        accepted: (socket, index) => this.acceptedByMaster(socket, index),
+        warning: (line) => this.log.warning(line),
       });
+      this.reusePort.adoptInitial(this.listeners.map((listener) => listener.server));
     }
     await this.runHook('on_starting');
     if (this.settings.preload_app && !(await this.preload())) return this.shutdown();
@@ -290,6 +311,12 @@ export class Arbiter {
     this.generation = 1;
     await this.loop();
     return this.shutdown();
+  }
+
+  /** A connection a listening socket of the master's accepted: to a worker (handover.ts). */
+  private acceptedByMaster(socket: Socket, index: number): void {
+    this.accepted++;
+    this.handover.dispatch(socket, index);
   }
 
   // ------------------------------------------------------------- the loop
@@ -369,6 +396,7 @@ export class Arbiter {
         break;
       case 'SIGUSR2':
         if (this.stopping) this.log.warning('USR2 ignored: this master is stopping');
+        else if (this.reusePort) this.log.warning('USR2 ignored: with --socket-sharing reuse-port the workers hold the listening sockets, a new master could not take them over');
         else this.pidFile = this.upgrade?.start(this.listeners, this.pidFile);
         break;
       case 'SIGUSR1':
@@ -432,6 +460,7 @@ export class Arbiter {
         }
       }
     }
+    this.reusePort?.balance();
     if (this.reloadAnnounced && newReady >= this.targetWorkers) {
       this.reloadAnnounced = false;
       void this.notifier.notify('READY=1');
@@ -466,7 +495,7 @@ export class Arbiter {
 
   /** The addresses bound, as an app that calls listen() itself is told it listens on. */
   private get served(): ServedAddress[] {
-    return servedAddressesOf(this.listeners.map((listener) => listener.server));
+    return this.servedAddresses;
   }
 
   /** Where the workers run and the APP is found: --chdir, else where tsunicorn started. */
@@ -499,8 +528,8 @@ export class Arbiter {
     this.workers.set(pid, worker);
     this.stats.workerStarted({ pid, generation: this.generation, age });
     this.log.info(`Booting worker with pid: ${pid}`);
-    child.on('message', (message: unknown) => {
-      if (isWorkerMessage(message)) this.onWorkerMessage(worker, message);
+    child.on('message', (message: unknown, handle: unknown) => {
+      if (isWorkerMessage(message)) this.onWorkerMessage(worker, message, handle as NetServer | undefined);
     });
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => this.reap(worker, code, signal));
@@ -518,7 +547,7 @@ export class Arbiter {
     }
   }
 
-  private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage): void {
+  private onWorkerMessage(worker: WorkerProcess, message: WorkerMessage, handle: NetServer | undefined): void {
     worker.lastHeartbeat = Date.now();
     this.stats.heardFrom(worker.pid);
     switch (message.type) {
@@ -529,8 +558,16 @@ export class Arbiter {
         if (this.settings.socket_sharing === 'shared' && !this.stopping) {
           for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index }, listener.server);
         }
+        this.reusePort?.balance();
         this.handover.flush();
         this.wakeUp();
+        break;
+      case 'bound':
+        this.reusePort?.bound(worker, message.index, message.error);
+        break;
+      case 'released':
+        if (this.reusePort) this.reusePort.released(worker, message.index, handle);
+        else handle?.close();
         break;
       case 'boot-failed':
         worker.bootFailure = { exitCode: message.exitCode, reason: message.reason };
@@ -571,11 +608,12 @@ export class Arbiter {
    * hand-overs); such a message is on its way, in order, and counts as sent. One the worker never
    * acknowledges comes back through handover.recover() when it exits.
    */
-  private send(worker: WorkerProcess, message: MasterMessage, handle?: Socket | Listener['server']): boolean {
+  private send(worker: WorkerProcess, message: MasterMessage, handle?: Socket | Listener['server'], sent?: (error: Error | null) => void): boolean {
     if (!worker.child.connected) return false;
     try {
       worker.child.send(message, handle as Socket, { keepOpen: message.type === 'listen' }, (error) => {
         if (error && message.type === 'connection' && handle) (handle as Socket).destroy();
+        sent?.(error);
       });
       return true;
     } catch {
@@ -614,6 +652,7 @@ export class Arbiter {
     this.workers.delete(worker.pid);
     this.unlistening?.(worker.pid);
     this.handover.recover(worker.child);
+    this.reusePort?.gone(worker);
     // Ctrl-C and Heroku's TERM reach the workers too, maybe before the master's own handling of it.
     const stopSignalQueued = this.signalQueue.some((queued) => queued === 'SIGINT' || queued === 'SIGTERM' || queued === 'SIGQUIT');
     const expected = worker.state === 'stopping' || this.stopping !== undefined || stopSignalQueued;
@@ -788,7 +827,9 @@ export class Arbiter {
    */
   private async drainBacklog(): Promise<void> {
     const until = Date.now() + BACKLOG_DRAIN_MS;
-    if (this.settings.socket_sharing === 'shared') await this.unlistenWorkers(until);
+    // Reuse-port: the workers give their sockets back, and the master empties their queues the same way.
+    this.reusePort?.hold();
+    if (this.settings.socket_sharing !== 'handoff') await this.unlistenWorkers(until);
     const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
     for (;;) {
       const before = this.accepted;
@@ -825,6 +866,7 @@ export class Arbiter {
     this.drainingBacklog = false;
     this.unlistening = undefined;
     for (const listener of this.listeners) listener.server.close();
+    this.reusePort?.close();
     // Connections accepted just now go to a worker before it is told to stop (the IPC keeps the order).
     this.handover.flush();
     this.handover.close();

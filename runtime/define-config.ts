@@ -62,6 +62,8 @@ export interface ConfigSettings {
   keyfile?: string;
   factory?: boolean;
   socket_sharing?: SocketSharing;
+  /** gunicorn's spelling of `socket_sharing: 'reuse-port'`. */
+  reuse_port?: boolean;
   /** For fetch handlers: `light` (default) or `standard` Request/Response objects. */
   fetch_objects?: FetchObjects;
   /** A path (`/healthz`) the worker answers itself: 200 `ok`, 503 while it drains. */

@@ -152,7 +152,7 @@ export const GUNICORN_IMPLEMENTED: readonly { name: string; flags: string[]; pen
   { name: 'check_config', flags: ['--check-config'] },
   { name: 'print_config', flags: ['--print-config'] },
   { name: 'preload_app', flags: ['--preload'] },
-  { name: 'reuse_port', flags: ['--reuse-port'], pending: true },
+  { name: 'reuse_port', flags: ['--reuse-port'] },
   { name: 'chdir', flags: ['--chdir'] },
   { name: 'raw_env', flags: ['--env', '-e'] },
   { name: 'pidfile', flags: ['--pid', '-p'] },

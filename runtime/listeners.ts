@@ -36,7 +36,7 @@ function removeStaleUnixSocket(socketPath: string): void {
   }
 }
 
-function bindOne(address: BindAddress, secure: boolean, backlog: number): Promise<Listener> {
+function bindOne(address: BindAddress, secure: boolean, backlog: number, reusePort: boolean): Promise<Listener> {
   // pauseOnConnect: a connection the master accepts is handed to a worker unread.
   const server = net.createServer({ pauseOnConnect: true });
   return new Promise((resolve, reject) => {
@@ -59,15 +59,16 @@ function bindOne(address: BindAddress, secure: boolean, backlog: number): Promis
       removeStaleUnixSocket(address.path);
       server.listen({ path: address.path, backlog }, onListening);
     } else {
-      server.listen({ host: address.host, port: address.port, backlog }, onListening);
+      // reusePort (Node 22.12+, checked with the settings): the workers bind the same address beside it.
+      server.listen({ host: address.host, port: address.port, backlog, ...(reusePort ? { reusePort: true } : {}) } as net.ListenOptions, onListening);
     }
   });
 }
 
-export async function bindAll(addresses: readonly BindAddress[], secure: boolean, backlog = 2048): Promise<Listener[]> {
+export async function bindAll(addresses: readonly BindAddress[], secure: boolean, backlog = 2048, reusePort = false): Promise<Listener[]> {
   const listeners: Listener[] = [];
   try {
-    for (const address of addresses) listeners.push(await bindOne(address, secure, backlog));
+    for (const address of addresses) listeners.push(await bindOne(address, secure, backlog, reusePort));
   } catch (error) {
     await closeAll(listeners);
     throw error;

@@ -12,11 +12,18 @@ export type MasterMessage =
    * the addresses the master serves (for an app that calls listen() itself).
    */
   | { type: 'boot'; settings: Settings; cwd: string; age: number; served: ServedAddress[] }
-  /** Shared sockets: the listening server number `index` comes with this message. */
+  /** Shared sockets, and reuse-port sockets passed on: the listening server number `index` comes with this message. */
   | { type: 'listen'; index: number }
+  /** Reuse-port: bind a listening socket of your own (SO_REUSEPORT) for --bind number `index`, answer `bound`. */
+  | { type: 'bind'; index: number; host: string; port: number; backlog: number }
+  /** Reuse-port: give one of your listening sockets for --bind number `index` back (`released`), it goes to another worker. */
+  | { type: 'release'; index: number }
   /** An accepted connection handed over by the master comes with this message. */
   | { type: 'connection'; index: number }
-  /** Shared sockets, at TERM: close your copies of the listening sockets, keep serving, answer `unlistened`. */
+  /**
+   * At TERM: shared sockets: close your copies of the listening sockets; reuse-port: give them back
+   * (`released`); keep serving, answer `unlistened`.
+   */
   | { type: 'unlisten' }
   /** Reopen the log files (USR1). */
   | { type: 'reopen' }
@@ -31,6 +38,14 @@ export type WorkerMessage =
   | { type: 'booted' }
   /** The worker closed its copies of the listening sockets (reply to `unlisten`). */
   | { type: 'unlistened' }
+  /** Reuse-port: the worker listens on its own socket for --bind number `index` (or could not: `error`). */
+  | { type: 'bound'; index: number; error?: string }
+  /**
+   * Reuse-port: a listening socket for --bind number `index` comes back with this message (a leaving worker's,
+   * or one asked back); the worker closes its descriptor only once it is sent, so the socket never closes
+   * with connections in its queue.
+   */
+  | { type: 'released'; index: number }
   /**
    * The event loop is alive; about once a second (STATS_INTERVAL_MS) it carries the worker's statistics.
    * A worker also sends one with its statistics right before it exits.

@@ -302,3 +302,17 @@ export function activeResourceKinds(): string[] {
   if (!info) throw lacking("the wait for an app's listen()", 'process.getActiveResourcesInfo missing');
   return info.call(process);
 }
+
+// ------------------------------------------------------------- listening sockets received over IPC
+
+/**
+ * Makes a net.Server Node built for a listening socket received over IPC (which it starts without
+ * `pauseOnConnect`) leave the connections it accepts unread, as the master's own listeners do: the master
+ * hands them to a worker, which must get every byte. net.Server keeps the option as this own property and
+ * reads it at each accept.
+ */
+export function pauseConnectionsOf(server: net.Server): void {
+  const settable = server as unknown as { pauseOnConnect?: unknown };
+  if (typeof settable.pauseOnConnect !== 'boolean') throw lacking('--socket-sharing reuse-port', 'net.Server#pauseOnConnect missing');
+  settable.pauseOnConnect = true;
+}

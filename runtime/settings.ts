@@ -14,7 +14,7 @@ import { compileAccessFormat } from './logging.js';
 import { DEFAULT_FIELD_SIZE, MAX_HEADER_FIELDS, MAX_REQUEST_LINE, clampRequestFieldSize, clampRequestFields, clampRequestLine } from './http/limits.js';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
-export type SocketSharing = 'shared' | 'handoff';
+export type SocketSharing = 'shared' | 'handoff' | 'reuse-port';
 export type FetchObjects = 'light' | 'standard';
 export type LogFormat = 'text' | 'json';
 
@@ -50,6 +50,7 @@ export interface Settings {
   keyfile: string | undefined;
   factory: boolean;
   socket_sharing: SocketSharing;
+  reuse_port: boolean;
   fetch_objects: FetchObjects;
   health_path: string | undefined;
   check_config: boolean;
@@ -66,6 +67,15 @@ export interface Settings {
   control_socket: string | undefined;
   control_socket_disable: boolean;
   max_worker_memory: number;
+}
+
+/** The Node.js lines whose listen() takes `reusePort` (22.12 on the 22 line, 23.1 on). */
+export const REUSE_PORT_NODE = '22.12 (or 23.1)';
+
+/** Whether this Node.js's listen() sets SO_REUSEPORT when asked (`reusePort`, from 22.12.0 and 23.1.0). */
+export function nodeHasReusePort(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -314,8 +324,12 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   }),
   row({
     name: 'socket_sharing', flags: ['--socket-sharing'], meta: 'MODE', default: 'handoff',
-    parse: oneOf(['handoff', 'shared'] as const),
-    help: 'handoff (default): the master accepts and hands connections to the workers round-robin; shared: the workers accept on the listening socket themselves (cheaper new connections, uneven spread of keep-alive connections).',
+    parse: oneOf(['handoff', 'shared', 'reuse-port'] as const),
+    help: `handoff (default): the master accepts and hands connections to the workers round-robin; shared: the workers accept on the listening socket themselves (cheaper new connections, uneven spread of keep-alive connections); reuse-port: each worker has its own SO_REUSEPORT socket on every --bind and the kernel spreads the connections (TCP binds only, Node.js ${REUSE_PORT_NODE} or later).`,
+  }),
+  row({
+    name: 'reuse_port', flags: ['--reuse-port'], default: false, parse: bool,
+    help: "gunicorn's spelling of --socket-sharing reuse-port.",
   }),
   row({
     name: 'fetch_objects', flags: ['--fetch-objects'], meta: 'MODE', default: 'light',
@@ -632,6 +646,19 @@ export function mergeSettings(...layers: Partial<Settings>[]): Settings {
     for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value;
   }
   const settings = merged as unknown as Settings;
+  if (settings.reuse_port && settings.socket_sharing !== 'reuse-port') {
+    if (layers.some((layer) => layer.socket_sharing !== undefined)) {
+      throw new SettingsError(`--reuse-port: means --socket-sharing reuse-port, but --socket-sharing is ${settings.socket_sharing}; give one of them`);
+    }
+    settings.socket_sharing = 'reuse-port';
+  }
+  if (settings.socket_sharing === 'reuse-port') {
+    if (!nodeHasReusePort()) {
+      throw new SettingsError(`--socket-sharing reuse-port: Node.js ${process.version} cannot set SO_REUSEPORT (listen's reusePort needs ${REUSE_PORT_NODE} or later); use handoff or shared, or a newer Node.js`);
+    }
+    const unix = settings.bind.find((address) => address.kind === 'unix');
+    if (unix) throw new SettingsError(`--socket-sharing reuse-port: ${unix.text} is a unix socket, which SO_REUSEPORT does not apply to; bind TCP addresses only, or use handoff or shared`);
+  }
   if ((settings.certfile === undefined) !== (settings.keyfile === undefined)) {
     throw new SettingsError(`${settings.certfile ? '--keyfile' : '--certfile'}: HTTPS needs both --certfile and --keyfile`);
   }

@@ -11,8 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
-import { isIP } from 'node:net';
+import net, { isIP, type Server as NetServer, type Socket } from 'node:net';
 import { loadApp } from './app-loader.js';
 import { AppListens, listenWaitMs, type ServedAddress } from './app-listen.js';
 import { loadConfigHooks } from './configuration.js';
@@ -45,7 +44,8 @@ export class Worker {
       if (this.draining) this.exitWhenIdle();
     },
   });
-  private readonly listeners: NetServer[] = [];
+  /** The listening sockets it accepts on, with their --bind index. */
+  private readonly listeners: { index: number; server: NetServer }[] = [];
   private requestsServed = 0;
   private readonly maxRequests: number;
   /** The master asked it to stop accepting on the shared listening sockets (TERM). */
@@ -181,7 +181,9 @@ export class Worker {
   serve(): void {
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isMasterMessage(message)) return;
-      if (message.type === 'listen') this.acceptOn(handle as NetServer);
+      if (message.type === 'listen') this.acceptOn(handle as NetServer, message.index);
+      else if (message.type === 'bind') this.bindOwn(message);
+      else if (message.type === 'release') this.releaseOne(message.index);
       else if (message.type === 'connection') this.takeConnection(handle as Socket | undefined);
       else if (message.type === 'reopen') this.log.reopen();
       else if (message.type === 'unlisten') this.unlisten();
@@ -213,18 +215,61 @@ export class Worker {
   /** The master stops (TERM): it accepts what is left in the backlog itself and hands it over. */
   private unlisten(): void {
     this.unlistened = true;
-    for (const listening of this.listeners.splice(0)) listening.close();
+    this.stopAccepting();
     this.send({ type: 'unlistened' });
   }
 
-  private acceptOn(listening: NetServer | undefined): void {
+  private acceptOn(listening: NetServer | undefined, index: number): void {
     if (!listening) return;
+    const entry = { index, server: listening };
     if (this.draining || this.unlistened) {
-      listening.close();
+      this.letGo(entry);
       return;
     }
-    this.listeners.push(listening);
+    this.listeners.push(entry);
     listening.on('connection', (socket: Socket) => this.takeConnection(socket));
+  }
+
+  /** Reuse-port: a listening socket of its own, SO_REUSEPORT on the master's address. */
+  private bindOwn({ index, host, port, backlog }: { index: number; host: string; port: number; backlog: number }): void {
+    const own = net.createServer();
+    own.once('error', (error) => this.send({ type: 'bound', index, error: firstLine(error) }));
+    own.listen({ host, port, backlog, reusePort: true } as net.ListenOptions, () => {
+      own.removeAllListeners('error');
+      this.acceptOn(own, index);
+      this.send({ type: 'bound', index });
+    });
+  }
+
+  /** Reuse-port: the master asks one socket back (this worker holds two). */
+  private releaseOne(index: number): void {
+    const at = this.listeners.findIndex((entry) => entry.index === index);
+    if (at === -1 || this.listeners.filter((entry) => entry.index === index).length < 2) {
+      this.send({ type: 'released', index });
+      return;
+    }
+    this.letGo(this.listeners.splice(at, 1)[0]!);
+  }
+
+  private stopAccepting(): void {
+    for (const entry of this.listeners.splice(0)) this.letGo(entry);
+  }
+
+  /**
+   * Stops accepting on a listening socket. A shared one is the master's too: closed. A reuse-port one is
+   * this worker's alone, and closing it would reset the connections in its queue (Linux): it goes back
+   * to the master, and the descriptor here closes once it is sent.
+   */
+  private letGo({ index, server }: { index: number; server: NetServer }): void {
+    if (this.settings.socket_sharing !== 'reuse-port' || !process.connected) {
+      server.close();
+      return;
+    }
+    try {
+      process.send!({ type: 'released', index } satisfies WorkerMessage, server, {}, () => server.close());
+    } catch {
+      server.close();
+    }
   }
 
   private takeConnection(socket: Socket | undefined): void {
@@ -279,7 +324,7 @@ export class Worker {
     this.pipeline.draining = true;
     if (reason === 'received SIGTERM') this.send({ type: 'retiring', reason });
     if (reason) this.log.debug(`Worker draining (pid: ${process.pid}): ${reason}`);
-    for (const listening of this.listeners) listening.close();
+    this.stopAccepting();
     const gracefulMs = Math.max(0, this.settings.graceful_timeout * 1000);
     const keepAliveMs = this.settings.keepalive * 1000;
     const idleLimitMs = Math.min(DRAIN_IDLE_MS, keepAliveMs > 0 ? keepAliveMs : DRAIN_IDLE_MS, gracefulMs / 2);
