@@ -46,8 +46,6 @@ interface WorkerProcess {
   generation: number;
   state: WorkerState;
   lastHeartbeat: number;
-  /** When it was forked (show workers). */
-  startedAt: number;
   /** When a stopping worker gets SIGKILL. */
   killAt?: number;
   /** Set once the master has SIGKILLed it (timeout or graceful deadline). */
@@ -167,8 +165,6 @@ export class Arbiter {
   /** The control socket (tsunicornc); its commands wait here for the loop, as signals do. */
   private control: ControlServer | undefined;
   private readonly commandQueue: MasterCommand[] = [];
-  private readonly startedAt = Date.now();
-  private reloads = 0;
   private origins: Record<keyof Settings, SettingOrigin>;
 
   /** gunicorn settings given that do not apply, logged once the log is up. */
@@ -524,7 +520,7 @@ export class Arbiter {
       this.log.error('Cannot start a worker process');
       return;
     }
-    const worker: WorkerProcess = { child, pid, age, generation: this.generation, state: 'booting', lastHeartbeat: Date.now(), startedAt: Date.now() };
+    const worker: WorkerProcess = { child, pid, age, generation: this.generation, state: 'booting', lastHeartbeat: Date.now() };
     this.workers.set(pid, worker);
     this.stats.workerStarted({ pid, generation: this.generation, age });
     this.log.info(`Booting worker with pid: ${pid}`);
@@ -752,7 +748,6 @@ export class Arbiter {
     await this.runHook('on_reload');
     this.stats.reloaded();
     this.generation++;
-    this.reloads++;
     this.reloadAnnounced = true;
     this.wakeUp();
   }
@@ -916,20 +911,10 @@ export class Arbiter {
     return {
       view: () => ({
         pid: process.pid,
-        startedAt: this.startedAt,
         generation: this.generation,
-        targetWorkers: this.targetWorkers,
-        workersSpawned: this.workersStarted,
-        reloads: this.reloads,
         stopping: this.stopping,
-        workers: [...this.workers.values()].map((worker) => ({
-          pid: worker.pid,
-          generation: worker.generation,
-          age: worker.age,
-          startedAt: worker.startedAt,
-          state: worker.state === 'ready' ? 'serving' : worker.state === 'stopping' ? 'draining' : 'booting',
-          lastHeartbeat: worker.lastHeartbeat,
-        })),
+        workers: this.stats.workers(),
+        summary: this.stats.summary(),
         listeners: this.listeners.map((listener) => ({
           address: listener.url,
           type: listener.address.kind === 'unix' ? 'unix' : listener.address.host.includes(':') ? 'tcp6' : 'tcp',

@@ -8,23 +8,10 @@
  *   const reply = await handlers.answer({ command: ['worker', 'add'], pid, uid }, peer);
  */
 import type { SettingOrigin } from '../configuration.js';
+import type { StatsSummary, WorkerView } from '../master-stats.js';
 import { SETTINGS, type Settings } from '../settings.js';
 import { describePeer, type Peer } from './peer.js';
 import { CommandError, parseCommand, type ControlCommand, type ControlReply, type ControlRequest } from './protocol.js';
-
-export type WorkerState = 'booting' | 'serving' | 'draining';
-
-export interface WorkerView {
-  pid: number;
-  generation: number;
-  /** Spawn order, 1 for the first worker of this master (gunicorn's and the hooks' `age`). */
-  age: number;
-  /** When it was forked (ms since the epoch). */
-  startedAt: number;
-  state: WorkerState;
-  /** Its last message, heartbeats included (ms since the epoch). */
-  lastHeartbeat: number;
-}
 
 export interface ListenerView {
   address: string;
@@ -37,13 +24,11 @@ export interface ListenerView {
 
 export interface MasterView {
   pid: number;
-  startedAt: number;
   generation: number;
-  targetWorkers: number;
-  workersSpawned: number;
-  reloads: number;
   stopping: 'graceful' | 'quick' | undefined;
+  /** The workers' statistics (master-stats.ts), oldest first. */
   workers: WorkerView[];
+  summary: StatsSummary;
   listeners: ListenerView[];
   settings: Settings;
   origins: Record<keyof Settings, SettingOrigin>;
@@ -62,8 +47,9 @@ export interface ControlledMaster {
   logRead(line: string): void;
 }
 
-function seconds(ms: number): number {
-  return Math.round(ms / 100) / 10;
+/** Seconds to one decimal. */
+function tenths(seconds: number): number {
+  return Math.round(seconds * 10) / 10;
 }
 
 /** What show config gives of a setting: --env's values are the app's secrets, so only their names. */
@@ -97,32 +83,45 @@ export class ControlHandlers {
   }
 
   private show(command: ControlCommand, view: MasterView): unknown {
-    const now = Date.now();
     switch (command.name) {
       case 'show workers':
         return {
-          workers: view.workers
-            .sort((a, b) => a.age - b.age)
-            .map((worker) => ({
-              pid: worker.pid,
-              generation: worker.generation,
-              age: worker.age,
-              uptime: seconds(now - worker.startedAt),
-              state: worker.state,
-              last_heartbeat: seconds(now - worker.lastHeartbeat),
-            })),
+          workers: view.workers.map((worker) => ({
+            pid: worker.pid,
+            generation: worker.generation,
+            age: worker.age,
+            uptime: tenths(worker.uptimeSeconds),
+            state: worker.state,
+            requests: worker.requests,
+            in_flight: worker.inFlight,
+            connections: worker.connections,
+            upgraded: worker.upgraded,
+            rss_bytes: worker.rssBytes,
+            cpu_percent: worker.cpuPercent === null ? null : Math.round(worker.cpuPercent * 10) / 10,
+            event_loop_delay_p99_ms: worker.eventLoopDelayP99Seconds === null ? null : Math.round(worker.eventLoopDelayP99Seconds * 10_000) / 10,
+            last_heartbeat: tenths(worker.lastHeartbeatAgoMs / 1000),
+            recycling: worker.recycling,
+          })),
         };
       case 'show stats': {
-        const current = view.workers.filter((worker) => worker.state !== 'draining').length;
+        const { summary } = view;
+        const draining = view.workers.filter((worker) => worker.state === 'draining').length;
         return {
           pid: view.pid,
-          uptime: seconds(now - view.startedAt),
+          uptime: tenths(summary.uptimeSeconds),
           generation: view.generation,
-          workers_current: current,
-          workers_draining: view.workers.length - current,
-          workers_target: view.targetWorkers,
-          workers_spawned: view.workersSpawned,
-          reloads: view.reloads,
+          workers_current: summary.workers.current - draining,
+          workers_draining: draining,
+          workers_target: summary.workers.target,
+          workers_spawned: summary.spawned,
+          killed_by_timeout: summary.killedByTimeout,
+          recycled_max_requests: summary.recycled.maxRequests,
+          recycled_memory: summary.recycled.memory,
+          reloads: summary.reloads,
+          restarts: summary.restarts,
+          requests_total: summary.requests.total,
+          requests_in_flight: summary.requests.inFlight,
+          requests_by_status: summary.requests.byStatusClass,
         };
       }
       case 'show config':
@@ -144,11 +143,11 @@ export class ControlHandlers {
     switch (command.name) {
       case 'worker add':
         this.master.queue({ signal: 'SIGTTIN', count: command.count, text, by });
-        return { ok: true, data: { previous: view.targetWorkers, target: view.targetWorkers + command.count } };
+        return { ok: true, data: { previous: view.summary.workers.target, target: view.summary.workers.target + command.count } };
       case 'worker remove': {
-        const target = Math.max(1, view.targetWorkers - command.count);
+        const target = Math.max(1, view.summary.workers.target - command.count);
         this.master.queue({ signal: 'SIGTTOU', count: command.count, text, by });
-        return { ok: true, data: { previous: view.targetWorkers, target } };
+        return { ok: true, data: { previous: view.summary.workers.target, target } };
       }
       case 'worker kill': {
         const worker = view.workers.find((candidate) => candidate.pid === command.pid);

@@ -52,14 +52,14 @@ const WORKER_COLUMNS: [string, Column][] = [
   ['generation', ['GEN', field('generation')]],
   ['age', ['AGE', field('age')]],
   ['uptime', ['UPTIME', field('uptime', secondsText)]],
-  ['state', ['STATE', field('state')]],
+  ['state', ['STATE', (row) => (row.recycling ? `${text(row.state)} (recycling: ${text(row.recycling)})` : text(row.state))]],
   ['requests', ['REQUESTS', field('requests')]],
   ['in_flight', ['IN FLIGHT', field('in_flight')]],
   ['connections', ['CONNS', field('connections')]],
   ['upgraded', ['WEBSOCKETS', field('upgraded')]],
-  ['rss', ['RSS', field('rss', bytesText)]],
+  ['rss_bytes', ['RSS', field('rss_bytes', bytesText)]],
   ['cpu_percent', ['CPU%', field('cpu_percent')]],
-  ['event_loop_delay_p99', ['LOOP P99', (row) => (typeof row.event_loop_delay_p99 === 'number' ? `${row.event_loop_delay_p99}ms` : missing)]],
+  ['event_loop_delay_p99_ms', ['LOOP P99', (row) => (typeof row.event_loop_delay_p99_ms === 'number' ? `${row.event_loop_delay_p99_ms}ms` : missing)]],
   ['last_heartbeat', ['HEARTBEAT', (row) => (typeof row.last_heartbeat === 'number' ? `${secondsText(row.last_heartbeat)} ago` : missing)]],
 ];
 

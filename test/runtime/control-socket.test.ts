@@ -4,7 +4,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, TsunicornProcess, isAlive, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
+import { ROOT, TsunicornProcess, isAlive, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
 
 const CLIENT = path.join(ROOT, 'bin/tsunicornc');
 
@@ -185,6 +185,44 @@ describe('the control socket and tsunicornc', function () {
     expect(readFileSync(`${log}.1`, 'utf8')).to.match(/Control command from pid \d+ \(tsunicornc, uid \d+\): reopen\n/);
     expect(readFileSync(log, 'utf8')).to.match(new RegExp(`Control command from pid ${later.pid} \\(tsunicornc, uid \\d+\\): worker add\\n`));
     expect(server.exitCode).to.equal(undefined);
+  });
+
+  it('show workers and show stats: what each worker served, holds in flight and open, its memory, CPU and loop delay; totals by status class', async () => {
+    writeFileSync(app, `const held = [];
+export default (req, res) => {
+  if (req.url === '/hold') return void held.push(res);
+  if (req.url === '/release') { for (const waiting of held.splice(0)) waiting.end('released\\n'); return void res.end('ok\\n'); }
+  res.statusCode = req.url === '/missing' ? 404 : 200;
+  res.end(process.pid + '\\n');
+};
+`);
+    const server = await start(['--control-socket', socket]);
+    const [worker] = await waitForWorkers(socket, serving(1), 'served');
+    for (let index = 0; index < 5; index++) expect((await request(server.url, '/')).status).to.equal(200);
+    for (let index = 0; index < 3; index++) expect((await request(server.url, '/missing')).status).to.equal(404);
+    const held = request(server.url, '/hold');
+    type Row = WorkerRow & { requests: number; in_flight: number; connections: number; upgraded: number; rss_bytes: number | null; cpu_percent: number | null; event_loop_delay_p99_ms: number | null; last_heartbeat: number };
+    const [row] = (await waitForWorkers(socket, (workers) => {
+      const [only] = workers as Row[];
+      return only !== undefined && only.requests === 8 && only.in_flight === 1 && only.connections === 1 && only.cpu_percent !== null;
+    }, 'counted 8 requests, 1 in flight on 1 connection')) as Row[];
+    expect(row!.pid).to.equal(worker!.pid);
+    expect(row!.upgraded).to.equal(0);
+    expect(row!.rss_bytes).to.be.greaterThan(10 * 1024 * 1024);
+    expect(row!.cpu_percent).to.be.at.least(0);
+    expect(row!.event_loop_delay_p99_ms).to.be.a('number');
+    expect(row!.last_heartbeat).to.be.below(10);
+
+    const stats = JSON.parse((await tsunicornc(['-s', socket, '-j', 'show', 'stats'])).stdout) as Record<string, unknown>;
+    expect(stats).to.include({ requests_total: 8, requests_in_flight: 1, workers_current: 1, workers_target: 1, workers_spawned: 1, killed_by_timeout: 0, reloads: 0 });
+    expect(stats.requests_by_status).to.deep.equal({ '1xx': 0, '2xx': 5, '3xx': 0, '4xx': 3, '5xx': 0, other: 0 });
+
+    const table = (await tsunicornc(['-s', socket, 'show', 'workers'])).stdout.trimEnd().split('\n');
+    expect(table[0]!.split(/ {2,}/)).to.deep.equal(['PID', 'GEN', 'AGE', 'UPTIME', 'STATE', 'REQUESTS', 'IN FLIGHT', 'CONNS', 'WEBSOCKETS', 'RSS', 'CPU%', 'LOOP P99', 'HEARTBEAT']);
+    expect(table[1]).to.match(new RegExp(`^${worker!.pid} +1 +1 +[\\d.]+s +serving +8 +1 +1 +0 +[\\d.]+M +[\\d.]+ +[\\d.]+ms +[\\d.]+s ago$`));
+
+    expect((await request(server.url, '/release')).body).to.equal('ok\n');
+    expect((await held).body).to.equal('released\n');
   });
 
   it('show config, show listeners and show stats print a table with a header row, or JSON with -j', async () => {
