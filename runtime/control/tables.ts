@@ -92,7 +92,8 @@ export function formatReply(command: ControlCommand, data: unknown): string {
     case 'show stats':
       return table([['STAT', field('name')], ['VALUE', field('value')]], statsRows(reply));
     case 'show config':
-      return table([['SETTING', field('name')], ['VALUE', field('value')], ['FROM', field('from')]], asRows(reply.settings));
+      // The value last: a long one (an access log format) does not widen the other columns.
+      return table([['SETTING', field('name')], ['FROM', field('from')], ['VALUE', field('value')]], asRows(reply.settings));
     case 'show listeners':
       return table(
         [['ADDRESS', field('address')], ['TYPE', field('type')], ['TLS', (row) => (row.tls ? 'yes' : 'no')], ['FD', field('fd')], ['INHERITED', field('inherited')]],

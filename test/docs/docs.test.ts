@@ -12,7 +12,7 @@ function read(file: string): string {
 }
 
 /** The output of one of the package's commands (the built dist/, as a user runs it). */
-function help(bin: 'tsforeman' | 'tsunicorn', ...args: string[]): string {
+function help(bin: 'tsforeman' | 'tsunicorn' | 'tsunicornc', ...args: string[]): string {
   return execFileSync(process.execPath, [path.join(REPO, 'bin', bin), ...args], { encoding: 'utf8' });
 }
 
@@ -61,6 +61,16 @@ describe('the documentation', () => {
         if (!mentions(docs, flag)) missing.push(`tsforeman ${command} ${flag}`);
       }
     }
+    expect(missing).to.deep.equal([]);
+  });
+
+  it('documents every command and flag of tsunicornc --help in docs/tsunicorn.md', () => {
+    const page = read('docs/tsunicorn.md');
+    const text = help('tsunicornc', '--help');
+    const commands = [...text.slice(text.indexOf('Commands:'), text.indexOf('Options:')).matchAll(/^ {2}(\S.*?)(?= {2,})/gm)].map((match) => match[1]!);
+    expect(commands).to.include.members(['show workers', 'worker add [N]', 'shutdown [graceful|quick]']);
+    const missing = commands.filter((command) => !page.includes(`\`${command.replace('|', '\\|')}\``));
+    for (const flag of optionsOf(text)) if (!mentions(page, flag)) missing.push(flag);
     expect(missing).to.deep.equal([]);
   });
 

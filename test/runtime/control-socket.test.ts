@@ -232,9 +232,9 @@ export default (req, res) => {
     const config = await tsunicornc(['-s', socket, 'show', 'config']);
     expect(config.code, config.stderr).to.equal(0);
     const lines = config.stdout.trimEnd().split('\n');
-    expect(lines[0]).to.match(/^SETTING +VALUE +FROM$/);
-    expect(lines.filter((line) => /^workers +2 +command line$/.test(line))).to.have.length(1);
-    expect(lines.filter((line) => /^timeout +30 +default$/.test(line))).to.have.length(1);
+    expect(lines[0]).to.match(/^SETTING +FROM +VALUE$/);
+    expect(lines.filter((line) => /^workers +command line +2$/.test(line))).to.have.length(1);
+    expect(lines.filter((line) => /^timeout +default +30$/.test(line))).to.have.length(1);
     expect(config.stdout).to.not.include('hunter2');
     const configJson = JSON.parse((await tsunicornc(['-s', socket, '-j', 'show', 'config'])).stdout) as { settings: { name: string; value: unknown; from: string }[] };
     expect(configJson.settings.find((setting) => setting.name === 'raw_env')).to.deep.equal({ name: 'raw_env', value: ['SECRET=(hidden)'], from: 'command line' });
@@ -312,6 +312,17 @@ export default (req, res) => {
       const run = await tsunicornc(['-s', socket, ...args]);
       expect(run, args.join(' ')).to.include({ code: 2, stdout: '', stderr: `tsunicornc: ${message}\n` });
     }
+  });
+
+  it('--help lists the commands and --version prints the package version, without a master', async () => {
+    const helpRun = await tsunicornc(['--help']);
+    expect(helpRun.code).to.equal(0);
+    expect(helpRun.stdout).to.match(/^Usage: tsunicornc \[-s PATH\] \[-j\] COMMAND\n/);
+    for (const command of ['show workers', 'show stats', 'show config', 'show listeners', 'worker add [N]', 'worker remove [N]', 'worker kill PID', 'reload', 'reopen', 'shutdown [graceful|quick]']) {
+      expect(helpRun.stdout).to.match(new RegExp(`^  ${command.replace(/[[\]|]/g, '\\$&')}  `, 'm'));
+    }
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(await tsunicornc(['--version'])).to.include({ code: 0, stdout: `tsunicornc ${version}\n`, stderr: '' });
   });
 
   it('worker kill of a pid that is no worker of this master: one line, exit 2', async () => {
