@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, TsunicornProcess, isAlive, request, requestLoop, sleep, stopAllServers, waitUntilGone, waitUntilServing } from './tsunicorn-process.js';
@@ -323,6 +324,28 @@ export default (req, res) => {
     }
     const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(await tsunicornc(['--version'])).to.include({ code: 0, stdout: `tsunicornc ${version}\n`, stderr: '' });
+  });
+
+  it('speaks one JSON line each way to any client, and logs a claimed pid it cannot check as such', async () => {
+    const server = await start(['--control-socket', socket]);
+    await waitForWorkers(socket, serving(1), 'served');
+    const exchange = (line: string) =>
+      new Promise<string>((resolve, reject) => {
+        const client = net.createConnection(socket);
+        let answer = '';
+        client.setEncoding('utf8');
+        client.on('connect', () => client.write(line));
+        client.on('data', (chunk: string) => (answer += chunk));
+        client.on('end', () => resolve(answer));
+        client.on('error', reject);
+      });
+    expect(await exchange('{"command":["reopen"],"pid":999999999,"uid":4242}\n')).to.equal('{"ok":true,"data":{}}\n');
+    await server.waitFor(/Control command from pid 999999999 \(uid 4242, as the client says: no such process\): reopen$/);
+    expect(await exchange(`{"command":["worker","add"],"pid":${process.pid},"uid":4242}\n`)).to.equal('{"ok":true,"data":{"previous":1,"target":2}}\n');
+    // This process does hold the connected socket: the uid logged is the kernel's, not the one claimed.
+    await server.waitFor(new RegExp(`Control command from pid ${process.pid} \\(\\S+, uid ${process.getuid!()}\\): worker add$`));
+    expect(JSON.parse(await exchange('{"command":["worker","frob"]}\n'))).to.deep.equal({ ok: false, error: 'worker: unknown "frob" (expected add [N], remove [N] or kill PID)', usage: true });
+    expect(JSON.parse(await exchange('not json\n'))).to.deep.equal({ ok: false, error: 'bad control request: not JSON', usage: true });
   });
 
   it('worker kill of a pid that is no worker of this master: one line, exit 2', async () => {
