@@ -244,6 +244,14 @@ function parseRequest(line: string): ControlRequest {
 }
 
 /** Refuses a live socket, removes a stale one, refuses anything that is not a socket. */
+/**
+ * Refuses (UserError) when a manager already answers on `path`, before anything else is set up
+ * (held ports, whose bind would fail with a less useful message); a stale socket file is removed.
+ */
+export async function refuseIfManagerRuns(path: string, cwd = process.cwd()): Promise<void> {
+  await removeStaleSocket(path, shownPath(path, cwd));
+}
+
 async function removeStaleSocket(path: string, shown: string): Promise<void> {
   let isSocket: boolean;
   try {

@@ -17,6 +17,7 @@ import { shownPath } from './project.js';
  *   env: [.env, .env.local]
  *   after: { web: release, worker: [web] }
  *   ready_line: { worker: "queue ready" }
+ *   hold_port: web                        # or [web, api]
  *   strict_env: true
  */
 
@@ -36,6 +37,7 @@ const KEYS: Record<string, { option: string; kind: Kind; path?: boolean }> = {
   can_die: { option: 'canDie', kind: 'strings' },
   after: { option: 'after', kind: 'pairs' },
   ready_line: { option: 'readyLine', kind: 'pairs' },
+  hold_port: { option: 'holdPort', kind: 'strings' },
   strict_env: { option: 'strictEnv', kind: 'boolean' },
   color: { option: 'color', kind: 'boolean' },
   timestamp: { option: 'timestamp', kind: 'boolean' },

@@ -55,6 +55,11 @@ const FLAGS = {
     help: 'let these process types exit without stopping the others (comma separated)',
     parse: collectRepeated,
   },
+  holdPort: {
+    flags: '--hold-port <types>',
+    help: 'hold the port of each instance of these types and hand it over as fd 3 (LISTEN_FDS, as systemd does), so a restart drops no connection (comma separated)',
+    parse: collectRepeated,
+  },
   watch: { flags: '--watch [glob]', help: 'restart processes when files under the root change (only files matching GLOB if given)' },
   profile: { flags: '--profile', help: 'source ROOT/.profile.d/*.sh into the environment (default: when that folder exists)' },
   noProfile: { flags: '--no-profile', help: 'do not source ROOT/.profile.d/*.sh' },

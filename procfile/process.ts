@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { EnvMap } from './env.js';
 import { DescendantMark, signalEach } from './descendant-mark.js';
 import { groupAlive, signalGroup } from './process-group.js';
+import type { HeldSockets } from './held-ports.js';
 import { processScript } from './shell.js';
 
 /** What to run for one process instance. */
@@ -16,6 +17,20 @@ export interface ProcessSpec {
   cwd: string;
   /** The complete environment of the child (nothing else is inherited). */
   env: EnvMap;
+  /** Sockets the manager holds for it (`--hold-port`): handed over as fds 3, 4, ... with LISTEN_FDS. */
+  held?: HeldSockets;
+}
+
+/**
+ * The environment and descriptors of socket activation for a held port: LISTEN_FDS and
+ * LISTEN_FDNAMES here, LISTEN_PID set by the shell itself (see `processScript`).
+ */
+function activation(held: HeldSockets | undefined): { env: EnvMap; fds: number[] } {
+  if (held === undefined) return { env: {}, fds: [] };
+  return {
+    env: { LISTEN_FDS: String(held.fds.length), LISTEN_FDNAMES: held.fds.map(() => held.fdName).join(':') },
+    fds: held.fds,
+  };
 }
 
 /** How a child ended: an exit code, or the signal that killed it. */
@@ -113,10 +128,11 @@ export class ManagedProcess implements SupervisedProcess {
   start(): number {
     // Node's own spawn: the status comes from 'exit' and the output from the pipes as it arrives (a
     // background grandchild may hold them open long after the exit), so no result object is wanted.
-    const child = spawn('/bin/sh', ['-c', processScript(this.spec.command)], {
+    const given = activation(this.spec.held);
+    const child = spawn('/bin/sh', ['-c', processScript(this.spec.command, { listenPid: this.spec.held !== undefined })], {
       cwd: this.spec.cwd,
-      env: { ...this.spec.env, ...this.mark.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...this.spec.env, ...given.env, ...this.mark.env },
+      stdio: ['ignore', 'pipe', 'pipe', ...given.fds],
       detached: true,
     });
     // A shell that cannot start has no pid (thrown below); its 'error' event follows and is not news.

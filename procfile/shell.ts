@@ -110,8 +110,15 @@ export function programWord(command: string): string | null {
  * reported. `exec` keeps the words' expansion exactly, and leading assignments stay in the program's
  * environment (`A=1 exec prog`). Anything else runs as written, under the shell.
  */
-export function processScript(command: string): string {
-  return `exec 2>&1\n${withExec(command)}`;
+export function processScript(command: string, options: { listenPid?: boolean } = {}): string {
+  // A held port's LISTEN_PID: the shell's own pid, which the exec'd program keeps (see `withExec`).
+  const listenPid = options.listenPid === true ? 'LISTEN_PID=$$; export LISTEN_PID\n' : '';
+  return `exec 2>&1\n${listenPid}${withExec(command)}`;
+}
+
+/** True when `command` is one program the shell execs (so that program keeps the shell's pid). */
+export function isExecd(command: string): boolean {
+  return withExec(command) !== command;
 }
 
 /** `command` with `exec` before its program word when it is a simple command, else unchanged. */

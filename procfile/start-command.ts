@@ -6,12 +6,13 @@ import { addFlags, basePortFor, outputColor, parseCount, parseTimeout, parseType
 import { processEnvironment } from './process-environment.js';
 import { loadProject, locateProject, type Project, type ProjectOptions } from './project.js';
 import { controlHandlers } from './control-commands.js';
-import { ControlServer, controlSocketPath } from './control-socket.js';
+import { ControlServer, controlSocketPath, refuseIfManagerRuns } from './control-socket.js';
 import { DEFAULT_LOG_LINES, LogStore } from './log-store.js';
 import type { Procfile } from './procfile.js';
 import { Supervisor, type ExitPolicy, type Readiness, type SupervisedSpec, type SupervisorEvents } from './supervisor.js';
 import { optionSource, withForemanDefaults } from './foreman-file.js';
 import { Watchdog } from './watchdog.js';
+import { HeldPorts, holdRequests, type HoldRequest } from './held-ports.js';
 import { ChangeWatcher, describePaths } from './watcher.js';
 
 /** Quiet time after the last file change before processes are restarted. */
@@ -31,6 +32,7 @@ interface StartOptions extends ProjectOptions {
   readyLine?: string[];
   after?: string[];
   logLines?: string;
+  holdPort?: string[];
 }
 
 /** Everything `start` needs, resolved and validated from the command line and the environment. */
@@ -51,6 +53,8 @@ export interface StartSettings {
   socketPath: string;
   /** Lines kept per instance for `tsforeman logs`. */
   logLines: number;
+  /** The sockets to hold (`--hold-port`), bound when the run starts. */
+  holds: HoldRequest[];
 }
 
 export function registerStartCommand(program: Command): void {
@@ -60,7 +64,7 @@ export function registerStartCommand(program: Command): void {
     .argument('[process...]', 'process types to run, and/or formation words such as web=2');
   const flags: FlagName[] = [
     ...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'timestamp', 'noTimestamp', 'color', 'noColor',
-    'restart', 'canDie', 'readyLine', 'after', 'watch', 'profile', 'noProfile', 'socket', 'logLines', 'strictEnv',
+    'restart', 'canDie', 'readyLine', 'after', 'holdPort', 'watch', 'profile', 'noProfile', 'socket', 'logLines', 'strictEnv',
   ];
   addFlags(command, flags).action(async (words: string[], given: StartOptions, self: Command) => {
     // Lenient unless --strict-env: a variable no process can receive is a warning and skipped.
@@ -106,8 +110,9 @@ export async function resolveStartSettings(
     canDie.push('release');
   }
   const readyLines = parseReadyLines(options.readyLine ?? [], project.procfile, source('readyLine', '--ready-line'));
+  const held = parseTypeList(options.holdPort, project.procfile, source('holdPort', '--hold-port'));
   const readinessOf = (type: string, command: string): Readiness =>
-    readyLines.get(type) ?? (type === 'web' || /\$\{?PORT\b/.test(command) ? 'port' : 'at-once');
+    readyLines.get(type) ?? (type === 'web' || held.includes(type) || /\$\{?PORT\b/.test(command) ? 'port' : 'at-once');
   const policyOf = (type: string): ExitPolicy =>
     restart.includes(type) ? 'restart' : canDie.includes(type) ? 'can-die' : 'stop-all';
   const portsEnv = portVariables(instances);
@@ -125,11 +130,13 @@ export async function resolveStartSettings(
       after: after.get(instance.entry.name) ?? [],
     }));
   };
+  const specs = await specsOf(project);
+  const holds = await holdRequests(held, specs);
   const color = outputColor(options.color, environment, stdoutIsTTY);
   const watch = options.watch === undefined ? null : { glob: options.watch === true ? undefined : options.watch };
   return {
     project,
-    specs: await specsOf(project),
+    specs,
     timeoutMs,
     timestamp: options.timestamp ?? true,
     color,
@@ -137,6 +144,7 @@ export async function resolveStartSettings(
     reload: async (warn) => specsOf(loadProject(options, environment, cwd, location, { strict: options.strictEnv !== false, warn })),
     socketPath: controlSocketPath(options, cwd, location),
     logLines: options.logLines === undefined ? DEFAULT_LOG_LINES : parseCount(options.logLines, source('logLines', '--log-lines')),
+    holds,
   };
 }
 
@@ -191,7 +199,15 @@ export function parseAfter(values: readonly string[], procfile: Procfile, flag =
 
 /** Runs the supervisor in the foreground, wired to the manager's signals; returns the exit status. */
 export async function runStart(settings: StartSettings): Promise<number> {
-  const names = settings.specs.map((spec) => spec.name);
+  // Bound before anything starts: a port in use is a start-up error (after the check for another manager).
+  if (settings.holds.length > 0) await refuseIfManagerRuns(settings.socketPath);
+  const heldPorts = await HeldPorts.open(settings.holds);
+  const withHeld = (spec: SupervisedSpec): SupervisedSpec => {
+    const held = heldPorts.get(spec.name);
+    return held === undefined ? spec : { ...spec, held };
+  };
+  const specs = settings.specs.map(withHeld);
+  const names = specs.map((spec) => spec.name);
   const printer = new Printer(process.stdout, {
     timestamp: settings.timestamp,
     color: settings.color,
@@ -211,7 +227,7 @@ export async function runStart(settings: StartSettings): Promise<number> {
         supervisor.lineSeen(name, block);
       }),
   };
-  const supervisor = new Supervisor(settings.specs, events, { timeoutMs: settings.timeoutMs });
+  const supervisor = new Supervisor(specs, events, { timeoutMs: settings.timeoutMs });
   const restart = restarter(settings, supervisor, events);
   const commandOf = (name: string) => supervisor.commandOf(name);
   // Before anything starts: a second manager on the same socket is refused here.
@@ -260,6 +276,7 @@ export async function runStart(settings: StartSettings): Promise<number> {
   watchdog.release();
   await watcher?.close();
   await control.close();
+  heldPorts.close();
   printer.flushPartialLines();
   for (const [signal, handler] of handlers) process.off(signal, handler);
   await new Promise<void>((resolve) => printer.drained(resolve));

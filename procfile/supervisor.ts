@@ -1,6 +1,7 @@
 import { createConnection } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AcceptProbe } from './held-ports.js';
 import { describeExit, exitStatusCode, ManagedProcess, type ExitStatus, type ProcessSpec, type SupervisedProcess } from './process.js';
 import { AFTER_KILL_LIMIT_MS, stopGracefully } from './process-group.js';
 
@@ -14,7 +15,9 @@ export type ExitPolicy = 'stop-all' | 'restart' | 'can-die';
 
 /**
  * When a started instance counts as ready:
- * - `port`: once its PORT accepts a TCP connection on the loopback (127.0.0.1 or ::1);
+ * - `port`: once its PORT accepts a TCP connection on the loopback (127.0.0.1 or ::1); for a held
+ *   port (`--hold-port`), which accepts connections even with no process, once the process took a
+ *   connection out of the socket's queue (see `AcceptProbe`);
  * - a RegExp: once a line of its output matches (`--ready-line TYPE=REGEX`);
  * - `at-once`: as soon as it started.
  */
@@ -110,7 +113,12 @@ interface Slot {
   lastExit: ExitStatus | null;
   /** The last process ended because the manager stopped it (shutdown, `stop NAME`, a restart). */
   stoppedByManager: boolean;
+  /** The current process of a held port already got the line saying it binds the port itself. */
+  toldBindsItself: boolean;
 }
+
+/** How a program says it could not bind a port someone else holds (Node, Python, Go, Ruby...). */
+const ADDRESS_IN_USE = /EADDRINUSE|address already in use/i;
 
 /**
  * The state of an instance:
@@ -198,6 +206,7 @@ export class Supervisor {
       held: false,
       lastExit: null,
       stoppedByManager: false,
+      toldBindsItself: false,
     }));
     this.events = events;
     this.timeoutMs = options.timeoutMs;
@@ -367,6 +376,15 @@ export class Supervisor {
    */
   lineSeen(name: string, block: Buffer): void {
     const slot = this.slots.find((candidate) => candidate.spec.name === name);
+    const held = slot?.spec.held;
+    if (slot !== undefined && held !== undefined && !slot.toldBindsItself && ADDRESS_IN_USE.test(block.toString('utf8'))) {
+      slot.toldBindsItself = true;
+      this.events.system(
+        `${name} tried to bind a port itself, but tsforeman holds ${held.text} for it (--hold-port ${held.type}): ` +
+          `the program must serve on the socket it is given (fd 3, LISTEN_FDS), or leave ${held.type} out of --hold-port`,
+        name,
+      );
+    }
     const pattern = slot?.spec.readiness;
     if (slot === undefined || !(pattern instanceof RegExp) || slot.ready || slot.current === null || slot.replacing) return;
     for (const line of block.toString('utf8').split('\n')) {
@@ -391,7 +409,7 @@ export class Supervisor {
     updateSpecs(specs: readonly SupervisedSpec[]): void {
     for (const slot of this.slots) {
       const spec = specs.find((candidate) => candidate.name === slot.spec.name);
-      if (spec) slot.spec = { ...spec, policy: slot.spec.policy, readiness: slot.spec.readiness, after: slot.spec.after };
+      if (spec) slot.spec = { ...spec, policy: slot.spec.policy, readiness: slot.spec.readiness, after: slot.spec.after, held: slot.spec.held };
     }
   }
 
@@ -498,6 +516,7 @@ export class Supervisor {
     slot.startedAt = this.clock.now();
     slot.ready = false;
     slot.stoppedByManager = false;
+    slot.toldBindsItself = false;
     this.started.add(proc);
     this.unreported.add(proc);
     this.events.started?.(pid);
@@ -517,6 +536,10 @@ export class Supervisor {
     }
     this.notify();
     if (readiness !== 'port') return; // a RegExp: see lineSeen
+    if (slot.spec.held !== undefined) {
+      this.checkAccepted(slot, proc);
+      return;
+    }
     const port = Number(slot.spec.env.PORT);
     let timer: unknown = null;
     let cancelled = false;
@@ -541,6 +564,26 @@ export class Supervisor {
       });
     };
     attempt();
+  }
+
+  /** Readiness of a held port: one probe connection, polled until a process accepted it. */
+  private checkAccepted(slot: Slot, proc: SupervisedProcess): void {
+    const held = slot.spec.held!;
+    const probe = new AcceptProbe(held.probe);
+    let timer: unknown = null;
+    let cancelled = false;
+    slot.cancelCheck = () => {
+      cancelled = true;
+      probe.close();
+      if (timer !== null) this.clock.clearTimeout(timer);
+    };
+    const poll = () => {
+      timer = null;
+      if (cancelled || slot.current !== proc) return;
+      if (probe.accepted()) this.markReady(slot, `it accepts connections on its held socket ${held.text}`);
+      else timer = this.clock.setTimeout(poll, PORT_POLL_MS);
+    };
+    timer = this.clock.setTimeout(poll, 0);
   }
 
   private markReady(slot: Slot, how: string): void {

@@ -17,6 +17,7 @@ import http, { type ServerResponse } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import util from 'node:util';
 import { BootError } from './errors.js';
 
 /** What tsunicorn uses of Node's per-connection HTTP parser (node_http_parser.cc, _http_server.js). */
@@ -315,4 +316,81 @@ export function pauseConnectionsOf(server: net.Server): void {
   const settable = server as unknown as { pauseOnConnect?: unknown };
   if (typeof settable.pauseOnConnect !== 'boolean') throw lacking('--socket-sharing reuse-port', 'net.Server#pauseOnConnect missing');
   settable.pauseOnConnect = true;
+}
+
+// ------------------------------------------------------------- a bound socket nobody listens on yet
+
+/** What tsforeman uses of Node's TCP handle (src/tcp_wrap.cc): bind without listening, and its fd. */
+interface NativeTcpHandle {
+  bind(host: string, port: number): number;
+  bind6(host: string, port: number, flags: number): number;
+  getsockname(out: { address?: string; port?: number; family?: string }): number;
+  readonly fd: number;
+  close(): void;
+}
+
+interface TcpWrapBinding {
+  TCP: new (type: number) => NativeTcpHandle;
+  constants: { SERVER: number };
+}
+
+let tcpWrap: TcpWrapBinding | undefined;
+
+/**
+ * Node's TCP handle class, checked once. Node has no public way to bind a socket without listening
+ * (and so accepting) on it in its own event loop; `tsforeman start --hold-port` needs exactly that, so
+ * the port stays open while the process it is handed to restarts, with no accept in the manager.
+ */
+function tcpWrapBinding(): TcpWrapBinding {
+  if (tcpWrap !== undefined) return tcpWrap;
+  let binding: Partial<TcpWrapBinding> | undefined;
+  try {
+    binding = (process as unknown as { binding(name: string): Partial<TcpWrapBinding> }).binding('tcp_wrap');
+  } catch (error) {
+    throw new Error(`Node.js ${process.version} gives no TCP handle binding (${(error as Error).message})`, { cause: error });
+  }
+  if (typeof binding?.TCP !== 'function' || typeof binding.constants?.SERVER !== 'number') {
+    throw new Error(`Node.js ${process.version} lacks an internal the held ports need (tcp_wrap TCP missing)`);
+  }
+  const prototype = binding.TCP.prototype as Partial<NativeTcpHandle>;
+  for (const method of ['bind', 'bind6', 'getsockname', 'close'] as const) {
+    if (typeof prototype[method] !== 'function') {
+      throw new Error(`Node.js ${process.version} lacks an internal the held ports need (TCP.prototype.${method} missing)`);
+    }
+  }
+  tcpWrap = binding as TcpWrapBinding;
+  return tcpWrap;
+}
+
+/** A TCP socket bound to an address and not listening: its descriptor, its port, and how to close it. */
+export interface BoundTcpSocket {
+  readonly fd: number;
+  readonly port: number;
+  close(): void;
+}
+
+/**
+ * Binds a TCP socket to `host:port` without listening on it (libuv's uv_tcp_bind; the descriptor is
+ * close-on-exec, so only a child it is handed to explicitly gets it). Throws an Error whose `code` is
+ * the errno name (EADDRINUSE, EACCES, EADDRNOTAVAIL) when the address cannot be bound.
+ */
+export function bindTcpSocket(host: string, port: number): BoundTcpSocket {
+  const { TCP, constants } = tcpWrapBinding();
+  const handle = new TCP(constants.SERVER);
+  // Flags 0: an IPv6 wildcard takes IPv4 as well, as Node's own listen() does.
+  const status = host.includes(':') ? handle.bind6(host, port, 0) : handle.bind(host, port);
+  const fail = (errno: number) => {
+    handle.close();
+    const name = util.getSystemErrorName(errno);
+    return Object.assign(new Error(`${name}: cannot bind ${host}:${port}`), { code: name });
+  };
+  if (status !== 0) throw fail(status);
+  const address: { port?: number } = {};
+  const named = handle.getsockname(address);
+  if (named !== 0) throw fail(named);
+  if (typeof handle.fd !== 'number' || handle.fd < 0 || typeof address.port !== 'number') {
+    handle.close();
+    throw new Error(`Node.js ${process.version} lacks an internal the held ports need (TCP handle fd missing)`);
+  }
+  return { fd: handle.fd, port: address.port, close: () => handle.close() };
 }
