@@ -33,6 +33,8 @@ import { ServiceNotifier } from './service-notify.js';
 import { inheritedSockets, listenOnInherited, withoutMasterVariables } from './socket-activation.js';
 import { Logger, type LoggerOptions } from './logging.js';
 import { MasterStats } from './master-stats.js';
+import { MetricsServer } from './metrics-server.js';
+import { StatsdClient } from './statsd.js';
 import { heartbeatIntervalMs, isWorkerMessage, type MasterMessage, type WorkerMessage } from './messages.js';
 import { environmentOf, type Settings } from './settings.js';
 
@@ -174,6 +176,9 @@ export class Arbiter {
    * endpoint, statsd and the control socket (see master-stats.ts for the read API).
    */
   readonly stats: MasterStats;
+  /** --metrics-bind (set once bound). */
+  private metrics: MetricsServer | undefined;
+  private statsd: StatsdClient | undefined;
 
   constructor(configuration: Configuration, private readonly options: ArbiterOptions) {
     this.settings = configuration.settings;
@@ -239,6 +244,26 @@ export class Arbiter {
       await closeAll(this.listeners);
       throw error;
     }
+    const byUsr2 = given?.from === 'the old master' && given.fds.length > 0;
+    if (this.settings.metrics_bind) {
+      try {
+        await this.serveMetrics(byUsr2);
+      } catch (error) {
+        await closeAll(this.listeners);
+        throw error;
+      }
+    }
+    if (this.settings.statsd_host) {
+      const statsd = new StatsdClient({
+        host: this.settings.statsd_host,
+        prefix: this.settings.statsd_prefix,
+        tags: this.settings.dogstatsd_tags,
+        workers: () => this.workers.size,
+        warning: (line) => this.log.warning(line),
+      });
+      this.statsd = statsd;
+      this.stats.onDelta = (delta) => statsd.add(delta);
+    }
     this.upgrade = new MasterUpgrade({
       cwd: this.options.sources.cwd,
       env: this.options.sources.env,
@@ -285,6 +310,8 @@ export class Arbiter {
     }
     this.log.info(`Using socket sharing: ${this.settings.socket_sharing}`);
     if (this.control) this.log.info(`Control socket: ${this.control.file}`);
+    if (this.metrics) this.log.info(`Metrics at: ${this.metrics.url}`);
+    if (this.statsd) this.log.info(`Sending statsd metrics to: ${this.settings.statsd_host!.text}`);
     for (const [index, listener] of this.listeners.entries()) {
       listener.server.on('connection', (socket: Socket) => this.acceptedByMaster(socket, index));
     }
@@ -727,6 +754,14 @@ export class Arbiter {
         this.log.warning('Reload does not change --bind: restart the server to listen elsewhere');
       }
       next.bind = this.settings.bind;
+      // The metrics endpoint and the statsd client live as long as the master.
+      for (const [key, flag] of [['metrics_bind', '--metrics-bind'], ['statsd_host', '--statsd-host'], ['statsd_prefix', '--statsd-prefix'], ['dogstatsd_tags', '--dogstatsd-tags']] as const) {
+        if (JSON.stringify(next[key]) !== JSON.stringify(this.settings[key])) this.log.warning(`Reload does not change ${flag}: restart the server for that`);
+      }
+      next.metrics_bind = this.settings.metrics_bind;
+      next.statsd_host = this.settings.statsd_host;
+      next.statsd_prefix = this.settings.statsd_prefix;
+      next.dogstatsd_tags = this.settings.dogstatsd_tags;
       // The logging settings are checked before anything changes: a log file that cannot be opened keeps
       // the running configuration (the new workers would open the access log themselves, and fail).
       if (next.accesslog !== undefined) new Logger({ ...this.loggerOptions(next), accesslog: next.accesslog }).close();
@@ -893,6 +928,8 @@ export class Arbiter {
     }
     await this.reloadWatcher?.close();
     await closeAll(this.listeners);
+    await this.metrics?.close();
+    await this.statsd?.close();
     if (this.pidFile) removePidFile(this.pidFile);
     this.reportUnexplainedExits();
     await this.runHook('on_exit');
@@ -931,6 +968,35 @@ export class Arbiter {
       },
       logRead: (line) => this.log.debug(line),
     };
+  }
+
+  /**
+   * Binds --metrics-bind. A master started by USR2 finds the old master still serving it: it takes the
+   * address over once the old master has let it go (tried every second), serving its sockets meanwhile.
+   */
+  private async serveMetrics(byUsr2: boolean): Promise<void> {
+    const address = this.settings.metrics_bind!;
+    try {
+      this.metrics = await MetricsServer.listen(address, this.stats);
+    } catch (error) {
+      if (!byUsr2) throw error;
+      this.warnings.push(`--metrics-bind ${address.text} is still the old master's: served from here once it lets it go`);
+      const retry = setInterval(() => {
+        if (this.stopping) {
+          clearInterval(retry);
+          return;
+        }
+        MetricsServer.listen(address, this.stats).then((metrics) => {
+          clearInterval(retry);
+          if (this.stopping) void metrics.close();
+          else {
+            this.metrics = metrics;
+            this.log.info(`Metrics at: ${metrics.url}`);
+          }
+        }, () => undefined);
+      }, 1000);
+      retry.unref();
+    }
   }
 
   /** A master-side hook that takes the server first. */

@@ -88,6 +88,13 @@ export interface ConfigSettings {
   control_socket?: string;
   /** No control socket. */
   control_socket_disable?: boolean;
+  /** `HOST:PORT` where the master serves Prometheus metrics on GET /metrics. */
+  metrics_bind?: string;
+  /** `HOST:PORT` of a statsd server (UDP); gunicorn's metric names. */
+  statsd_host?: string;
+  statsd_prefix?: string;
+  /** Datadog tags for every statsd line: `env:prod,app:web`. */
+  dogstatsd_tags?: string;
   /** MiB of RSS past which a worker is replaced (a new one first, then the old drains); 0 disables. */
   max_worker_memory?: number;
 }

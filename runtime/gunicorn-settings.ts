@@ -25,7 +25,7 @@ export interface GunicornOnlySetting {
 }
 
 const SYSLOG = 'tsunicorn has no syslog output: logs go to --error-logfile / --access-logfile or stdout/stderr, which the journal or `logger` can collect';
-const STATSD = 'tsunicorn has no StatsD client: count requests from the access log or a post_request hook';
+const BACKLOG_METRIC = 'the master accepts from the listening sockets as fast as it can and keeps no backlog figure; --metrics-bind and --statsd-host report requests, durations and workers';
 const PASTE = 'PasteDeploy configures Python apps: name the module on the command line (tsunicorn app.js)';
 const TLS_OPTIONS = 'TLS uses Node\'s defaults with --certfile/--keyfile; for other TLS options, export an https.Server built with https.createServer({ ... })';
 const STRICT = 'the strict HTTP layer refuses such requests with 400 and has no switch to relax it';
@@ -71,10 +71,7 @@ export const GUNICORN_ONLY: readonly GunicornOnlySetting[] = [
   { name: 'syslog_facility', flags: ['--log-syslog-facility'], takesValue: true, status: 'ignored', reason: SYSLOG },
   { name: 'enable_stdio_inheritance', flags: ['--enable-stdio-inheritance', '-R'], takesValue: false, status: 'ignored',
     reason: 'workers always write to the master\'s stdout and stderr, unbuffered' },
-  { name: 'statsd_host', flags: ['--statsd-host'], takesValue: true, status: 'ignored', reason: STATSD },
-  { name: 'dogstatsd_tags', flags: ['--dogstatsd-tags'], takesValue: true, status: 'ignored', reason: STATSD },
-  { name: 'statsd_prefix', flags: ['--statsd-prefix'], takesValue: true, status: 'ignored', reason: STATSD },
-  { name: 'enable_backlog_metric', flags: ['--enable-backlog-metric'], takesValue: false, status: 'ignored', reason: STATSD },
+  { name: 'enable_backlog_metric', flags: ['--enable-backlog-metric'], takesValue: false, status: 'ignored', reason: BACKLOG_METRIC },
   { name: 'default_proc_name', flags: [], takesValue: true, status: 'ignored',
     reason: 'the process titles name the APP unless --name is given' },
   { name: 'pythonpath', flags: ['--pythonpath'], takesValue: true, status: 'ignored',

@@ -66,6 +66,10 @@ export interface Settings {
   initgroups: boolean;
   control_socket: string | undefined;
   control_socket_disable: boolean;
+  metrics_bind: TcpAddress | undefined;
+  statsd_host: TcpAddress | undefined;
+  statsd_prefix: string;
+  dogstatsd_tags: string | undefined;
   max_worker_memory: number;
 }
 
@@ -76,6 +80,13 @@ export const REUSE_PORT_NODE = '22.12 (or 23.1)';
 export function nodeHasReusePort(version = process.versions.node): boolean {
   const [major = 0, minor = 0] = version.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** A TCP address (`HOST:PORT`) for the metrics endpoint or the statsd server. */
+export interface TcpAddress {
+  host: string;
+  port: number;
+  text: string;
 }
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
@@ -171,6 +182,31 @@ export function parseBind(raw: string): BindAddress {
   const port = Number(portText);
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return { kind: 'tcp', host, port, text: `${shownHost}:${port}` };
+}
+
+/** `HOST:PORT` (`[IPV6]:PORT`, `:PORT` for every address); a bare HOST gets `defaultPort`, when there is one. */
+function tcpAddress(defaultPort: number | undefined) {
+  return (raw: string): TcpAddress => {
+    const value = raw.trim();
+    const hasPort = /^\[.*\]:\d*$/.test(value) || (!value.startsWith('[') && /^[^:]*:\d*$/.test(value));
+    if (value.startsWith('unix:') || (!hasPort && defaultPort === undefined)) fail('HOST:PORT', raw);
+    const address = parseBind(hasPort ? value : `${value.includes(':') ? `[${value.replace(/^\[|\]$/g, '')}]` : value}:${defaultPort}`);
+    if (address.kind !== 'tcp') return fail('HOST:PORT', raw);
+    return { host: address.host, port: address.port, text: address.text };
+  };
+}
+
+/** Datadog tags for --dogstatsd-tags: `name:value` or `name`, comma-separated. */
+function dogstatsdTags(raw: string): string {
+  const tags = raw.split(',').map((tag) => tag.trim()).filter((tag) => tag !== '');
+  if (tags.length === 0 || tags.some((tag) => /[\s|#@]/.test(tag))) fail('comma-separated tags such as env:prod,app:web (no spaces, |, # or @)', raw);
+  return tags.join(',');
+}
+
+/** A statsd prefix: dotted words, without the metric separators (`:`, `|`, `@`, `#`) or spaces. */
+function statsdPrefix(raw: string): string {
+  if (/[\s:|@#]/.test(raw)) fail('a dotted prefix such as app.web (no spaces, :, |, @ or #)', raw);
+  return raw;
 }
 
 function urlPath(raw: string): string {
@@ -391,6 +427,22 @@ export const SETTINGS: readonly SettingRow<SettingName>[] = [
   row({
     name: 'control_socket_disable', flags: ['--no-control-socket'], default: false, parse: bool,
     help: 'No control socket (tsunicornc cannot reach this master; signals still work).',
+  }),
+  row({
+    name: 'metrics_bind', flags: ['--metrics-bind'], meta: 'HOST:PORT', default: undefined, parse: tcpAddress(undefined),
+    help: 'The master serves Prometheus metrics (text format) on GET /metrics at this address: requests by status, request durations, requests in flight, workers, worker restarts by reason, per-worker RSS and event-loop delay, over every worker including those that left, plus the master\'s process metrics. Default: off.',
+  }),
+  row({
+    name: 'statsd_host', flags: ['--statsd-host'], meta: 'HOST:PORT', default: undefined, parse: tcpAddress(8125),
+    help: 'Send gunicorn\'s statsd metrics over UDP to HOST:PORT (port 8125 if left out), from the master once a second: gunicorn.requests, gunicorn.request.status.NNN (counters), gunicorn.request.duration (ms timer) and gunicorn.workers (gauge). Default: off.',
+  }),
+  row({
+    name: 'statsd_prefix', flags: ['--statsd-prefix'], meta: 'PREFIX', default: '', parse: statsdPrefix,
+    help: 'Put PREFIX (and a dot, added if missing) before every statsd metric name.',
+  }),
+  row({
+    name: 'dogstatsd_tags', flags: ['--dogstatsd-tags'], meta: 'TAGS', default: undefined, parse: dogstatsdTags,
+    help: 'Datadog tags added to every statsd line (|#TAGS): comma-separated name:value or name.',
   }),
   row({
     name: 'max_worker_memory', flags: ['--max-worker-memory'], meta: 'MB', default: 0, parse: nonNegativeInt,

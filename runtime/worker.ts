@@ -79,7 +79,7 @@ export class Worker {
     served: readonly ServedAddress[],
   ) {
     this.listens = new AppListens(served);
-    this.stats = new WorkerStats();
+    this.stats = new WorkerStats({ keepSamples: settings.statsd_host !== undefined });
     this.info = { pid: process.pid, ppid: process.ppid, age, server: undefined };
     this.maxRequests =
       settings.max_requests > 0
