@@ -958,6 +958,7 @@ export class Arbiter {
           tls: secure && listener.address.kind === 'tcp',
           fd: listener.server.listening ? listeningFd(listener.server) : undefined,
           inherited: listener.inherited,
+          acceptedBy: this.settings.socket_sharing === 'reuse-port' ? 'workers' : this.settings.socket_sharing === 'shared' ? 'master and workers' : 'master',
         })),
         settings: this.settings,
         origins: this.origins,

@@ -20,6 +20,8 @@ export interface ListenerView {
   fd: number | undefined;
   /** Where an inherited socket came from. */
   inherited?: string;
+  /** Who accepts on it, by --socket-sharing (with reuse-port the master holds no descriptor: fd is null). */
+  acceptedBy: 'master' | 'master and workers' | 'workers';
 }
 
 export interface MasterView {
@@ -133,7 +135,16 @@ export class ControlHandlers {
           })),
         };
       case 'show listeners':
-        return { listeners: view.listeners.map((listener) => ({ ...listener, inherited: listener.inherited ?? null })) };
+        return {
+          listeners: view.listeners.map((listener) => ({
+            address: listener.address,
+            type: listener.type,
+            tls: listener.tls,
+            fd: listener.fd ?? null,
+            accepted_by: listener.acceptedBy,
+            inherited: listener.inherited ?? null,
+          })),
+        };
       default:
         throw new Error(`not a show command: ${command.name}`);
     }

@@ -96,7 +96,7 @@ export function formatReply(command: ControlCommand, data: unknown): string {
       return table([['SETTING', field('name')], ['FROM', field('from')], ['VALUE', field('value')]], asRows(reply.settings));
     case 'show listeners':
       return table(
-        [['ADDRESS', field('address')], ['TYPE', field('type')], ['TLS', (row) => (row.tls ? 'yes' : 'no')], ['FD', field('fd')], ['INHERITED', field('inherited')]],
+        [['ADDRESS', field('address')], ['TYPE', field('type')], ['TLS', (row) => (row.tls ? 'yes' : 'no')], ['FD', field('fd')], ['ACCEPTED BY', field('accepted_by')], ['INHERITED', field('inherited')]],
         asRows(reply.listeners),
       );
     case 'worker add':

@@ -242,11 +242,11 @@ export default (req, res) => {
     expect(configJson.settings.find((setting) => setting.name === 'control_socket')).to.deep.equal({ name: 'control_socket', value: socket, from: 'command line' });
 
     const listeners = await tsunicornc(['-s', socket, 'show', 'listeners']);
-    expect(listeners.stdout.split('\n')[0]).to.match(/^ADDRESS +TYPE +TLS +FD +INHERITED$/);
-    expect(listeners.stdout.split('\n')[1]).to.match(new RegExp(`^${server.url} +tcp +no +\\d+ +-$`));
+    expect(listeners.stdout.split('\n')[0]).to.match(/^ADDRESS +TYPE +TLS +FD +ACCEPTED BY +INHERITED$/);
+    expect(listeners.stdout.split('\n')[1]).to.match(new RegExp(`^${server.url} +tcp +no +\\d+ +master +-$`));
     const listenersJson = JSON.parse((await tsunicornc(['-s', socket, '-j', 'show', 'listeners'])).stdout) as { listeners: { address: string; type: string }[] };
     expect(listenersJson.listeners).to.have.length(1);
-    expect(listenersJson.listeners[0]).to.include({ address: server.url, type: 'tcp' });
+    expect(listenersJson.listeners[0]).to.include({ address: server.url, type: 'tcp', tls: false, accepted_by: 'master', inherited: null });
 
     const stats = await tsunicornc(['-s', socket, 'show', 'stats']);
     expect(stats.stdout.split('\n')[0]).to.match(/^STAT +VALUE$/);
