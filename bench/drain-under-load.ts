@@ -4,7 +4,8 @@
  * workers (--max-requests 2000 --max-requests-jitter 200) and a worker is sent TERM. Every failure wrk sees
  * is counted: socket errors (connect, read, write, timeout) and non-2xx answers. The target is 0 everywhere.
  *
- *   const rows = await measureDrain({ root, app });   // from bench/tsunicorn.bench.ts; needs wrk
+ *   const rows = await measureDrain({ root, app });                          // the default scheme; needs wrk
+ *   const rows = await measureDrain({ root, app, sharing: 'reuse-port' });   // another --socket-sharing
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -175,8 +176,8 @@ async function firstAnswer(port: number): Promise<void> {
   throw new Error('tsunicorn never answered');
 }
 
-async function runScenario(root: string, app: string, scenario: Scenario, load: DrainRow['load']): Promise<DrainRow> {
-  const command = [path.join(root, 'bin/tsunicorn'), app, '-w', '2', '-b', '127.0.0.1:0', ...scenario.args];
+async function runScenario(root: string, app: string, scenario: Scenario, load: DrainRow['load'], sharing: string[]): Promise<DrainRow> {
+  const command = [path.join(root, 'bin/tsunicorn'), app, '-w', '2', '-b', '127.0.0.1:0', ...sharing, ...scenario.args];
   const child = spawn(process.execPath, command, {
     env: { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, TSUNICORN_CMD_ARGS: undefined },
     detached: true,
@@ -218,11 +219,12 @@ async function runScenario(root: string, app: string, scenario: Scenario, load: 
 }
 
 /** Runs every scenario under both loads; prints one line per row as it goes. */
-export async function measureDrain(options: { root: string; app: string }): Promise<DrainRow[]> {
+export async function measureDrain(options: { root: string; app: string; sharing?: string }): Promise<DrainRow[]> {
   const rows: DrainRow[] = [];
+  const sharing = options.sharing ? ['--socket-sharing', options.sharing] : [];
   for (const scenario of SCENARIOS) {
     for (const load of ['keep-alive', 'Connection: close'] as const) {
-      const row = await runScenario(options.root, options.app, scenario, load);
+      const row = await runScenario(options.root, options.app, scenario, load, sharing);
       rows.push(row);
       console.log(
         `${row.scenario.padEnd(46)} ${row.load.padEnd(17)} ${String(row.requests).padStart(7)} requests ` +

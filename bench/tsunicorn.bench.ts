@@ -1,17 +1,19 @@
 /**
- * tsunicorn against references, measured in the same run with the same autocannon settings:
- *   - a single-process http server,
- *   - a hand-written node:cluster server with 2 workers (the reference for the ratios),
- *   - tsunicorn -w 2 with each socket-sharing scheme (shared listening socket / master hand-off),
- *   - tsunicorn -w 2 serving the same app as a fetch handler (`{ fetch: () => new Response(...) }`), with the
- *     default light objects and with --fetch-objects standard; its ratio to the listener is printed too.
- *   - the single-process server again with tsunicorn's strict HTTP layer (what the layer costs on its own).
- * Keep-alive load, 50 connections, 1 s warm-up then 5 s measured per target; targets are interleaved over
- * BENCH_ROUNDS rounds (default 3) and the median round is reported. Prints req/s, p99 latency, ratios vs
- * the cluster reference, and how the requests were spread over the workers. With wrk installed, also the
- * failed requests while workers leave under load (bench/drain-under-load.ts).
+ * tsunicorn against references measured in the same run, with wrk (1 thread): req/s, p99 and the CPU
+ * time the server's processes spent per request (utime + stime of every process of the server's process
+ * group, from /proc, over the measured seconds, divided by the requests wrk counted: on a shared machine
+ * the figure that holds). Targets are interleaved over BENCH_ROUNDS rounds (default 3), median reported.
  *
- *   npm run bench -- tsunicorn                        # BENCH_DURATION=5 BENCH_CONNECTIONS=50 BENCH_ROUNDS=3
+ *   - one process: a plain http.createServer against the same app behind the strict HTTP layer
+ *     (createStrictServer), for hello world and for an Express 5 app answering JSON;
+ *   - two workers: a hand-written node:cluster server (the reference) against tsunicorn -w 2 with each
+ *     socket scheme (handoff, shared, and reuse-port where this Node.js has it), with keep-alive load and
+ *     with `Connection: close` load, with the requests per worker (each app process counts what it served);
+ *   - tsunicorn -w 2 serving hello world as a fetch handler (light and standard objects), keep-alive;
+ *   - the RSS of a worker after 100,000 requests, tsunicorn (default scheme) against a node:cluster worker;
+ *   - the failed requests while workers leave (bench/drain-under-load.ts), default scheme and reuse-port.
+ *
+ *   npm run bench -- tsunicorn        # BENCH_DURATION=4 BENCH_CONNECTIONS=50 BENCH_ROUNDS=3; needs wrk
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -19,45 +21,65 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeHasReusePort } from '../runtime/settings.js';
 import { measureDrain } from './drain-under-load.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVERS = path.join(ROOT, 'bench/servers');
-const DURATION = Number(process.env.BENCH_DURATION ?? '5');
+const DURATION = Number(process.env.BENCH_DURATION ?? '4');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '50');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
 const CLOSE_CONNECTIONS = 20;
-const CLOSE_DURATION = 3;
-const AUTOCANNON = path.join(ROOT, 'node_modules/autocannon/autocannon.js');
+const RSS_REQUESTS = 100_000;
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const REUSE_PORT = nodeHasReusePort();
+const DEFAULT_SCHEME = 'handoff';
+
+type Load = 'keep-alive' | 'close';
 
 interface Target {
   name: string;
   command: string[];
+  env?: Record<string, string>;
   /** How to find the port in the server's output. */
   port: RegExp;
+  loads: Load[];
 }
 
 const tsunicorn = (app: string, ...extra: string[]): string[] => [
   path.join(ROOT, 'bin/tsunicorn'), path.join(SERVERS, app), '-w', '2', '-b', '127.0.0.1:0', ...extra,
 ];
 const TSUNICORN_PORT = /Listening at: https?:\/\/127\.0\.0\.1:(\d+)/;
+const LISTENING = /listening (\d+)/;
+const BOTH: Load[] = ['keep-alive', 'close'];
+
+const PLAIN = 'plain http.createServer, hello';
+const STRICT = 'strict layer, hello';
+const PLAIN_EXPRESS = 'plain http.createServer, Express';
+const STRICT_EXPRESS = 'strict layer, Express';
+const CLUSTER = 'node:cluster x2 (reference)';
+const scheme = (name: string) => `tsunicorn -w 2, ${name}${name === DEFAULT_SCHEME ? ' (default)' : ''}`;
+const FETCH = 'tsunicorn -w 2, fetch handler';
+const FETCH_STANDARD = 'tsunicorn -w 2, fetch, standard objects';
 
 const TARGETS: Target[] = [
-  { name: 'single process http.Server', command: [path.join(SERVERS, 'single-process.mjs')], port: /listening (\d+)/ },
-  { name: 'node:cluster, 2 workers (reference)', command: [path.join(SERVERS, 'cluster-reference.mjs')], port: /listening (\d+)/ },
-  { name: 'tsunicorn -w 2 (shared socket)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'shared'), port: TSUNICORN_PORT },
-  { name: 'tsunicorn -w 2 (hand-off, default)', command: tsunicorn('hello-app.mjs', '--socket-sharing', 'handoff'), port: TSUNICORN_PORT },
-  { name: 'tsunicorn -w 2, fetch handler', command: tsunicorn('hello-fetch.mjs'), port: TSUNICORN_PORT },
-  { name: 'tsunicorn -w 2, fetch, standard objects', command: tsunicorn('hello-fetch.mjs', '--fetch-objects', 'standard'), port: TSUNICORN_PORT },
-  { name: 'single process, strict HTTP layer', command: [path.join(SERVERS, 'single-process-strict.mjs')], port: /listening (\d+)/ },
+  { name: PLAIN, command: [path.join(SERVERS, 'single-process.mjs')], port: LISTENING, loads: ['keep-alive'] },
+  { name: STRICT, command: [path.join(SERVERS, 'single-process-strict.mjs')], port: LISTENING, loads: ['keep-alive'] },
+  { name: PLAIN_EXPRESS, command: [path.join(SERVERS, 'single-process.mjs')], env: { BENCH_APP: 'express' }, port: LISTENING, loads: ['keep-alive'] },
+  { name: STRICT_EXPRESS, command: [path.join(SERVERS, 'single-process-strict.mjs')], env: { BENCH_APP: 'express' }, port: LISTENING, loads: ['keep-alive'] },
+  { name: CLUSTER, command: [path.join(SERVERS, 'cluster-reference.mjs')], port: LISTENING, loads: BOTH },
+  { name: scheme('handoff'), command: tsunicorn('hello-app.mjs', '--socket-sharing', 'handoff'), port: TSUNICORN_PORT, loads: BOTH },
+  { name: scheme('shared'), command: tsunicorn('hello-app.mjs', '--socket-sharing', 'shared'), port: TSUNICORN_PORT, loads: BOTH },
+  ...(REUSE_PORT ? [{ name: scheme('reuse-port'), command: tsunicorn('hello-app.mjs', '--socket-sharing', 'reuse-port'), port: TSUNICORN_PORT, loads: BOTH }] : []),
+  { name: FETCH, command: tsunicorn('hello-fetch.mjs'), port: TSUNICORN_PORT, loads: ['keep-alive'] },
+  { name: FETCH_STANDARD, command: tsunicorn('hello-fetch.mjs', '--fetch-objects', 'standard'), port: TSUNICORN_PORT, loads: ['keep-alive'] },
 ];
-const PLAIN_SINGLE = TARGETS[0]!.name;
-const STRICT_SINGLE = TARGETS[TARGETS.length - 1]!.name;
-const REFERENCE = TARGETS[1]!.name;
 
 interface Measurement {
   requestsPerSecond: number;
   p99: number;
+  /** CPU µs of the server's processes per request. */
+  cpuPerRequest: number;
   errors: number;
   perWorker: number[];
 }
@@ -76,71 +98,160 @@ function get(port: number): Promise<number> {
   });
 }
 
-async function startServer(target: Target, countDirectory: string): Promise<{ child: ChildProcess; port: number }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_COUNT_DIR: countDirectory, WORKERS: '2', PORT: undefined, WEB_CONCURRENCY: undefined };
+interface Started {
+  child: ChildProcess;
+  port: number;
+  countDirectory: string;
+}
+
+async function startServer(target: Target): Promise<Started> {
+  const countDirectory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, ...target.env, BENCH_COUNT_DIR: countDirectory, WORKERS: '2', PORT: undefined, WEB_CONCURRENCY: undefined, TSUNICORN_CMD_ARGS: undefined,
+  };
   const child = spawn(process.execPath, target.command, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = target.port.exec(output)?.[1];
-    if (port && (await get(Number(port))) === 200) return { child, port: Number(port) };
+    if (port && (await get(Number(port))) === 200) return { child, port: Number(port), countDirectory };
     await sleep(50);
   }
-  stopServer(child);
+  stopServer({ child, port: 0, countDirectory });
   throw new Error(`${target.name} did not start:\n${output}`);
 }
 
-function stopServer(child: ChildProcess): void {
+function stopServer(started: Started): void {
   try {
-    process.kill(-child.pid!, 'SIGKILL');
+    process.kill(-started.child.pid!, 'SIGKILL');
   } catch {
     // Already gone.
   }
+  rmSync(started.countDirectory, { recursive: true, force: true });
 }
 
-function autocannon(port: number, seconds: number, closeEach = false): { requestsPerSecond: number; p99: number; errors: number } {
-  const close = closeEach ? ['-H', 'Connection=close'] : [];
-  const connections = closeEach ? CLOSE_CONNECTIONS : CONNECTIONS;
-  const output = execFileSync(process.execPath, [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...close, `http://127.0.0.1:${port}/`], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  const result = JSON.parse(output) as {
-    requests: { average: number };
-    latency: { p99: number };
-    errors: number;
-    timeouts: number;
-    non2xx: number;
+/** The processes of a process group, from /proc. */
+function groupPids(group: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command (which may hold spaces): state ppid pgrp ...
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === group) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** utime + stime of every process of the group, in µs (a process that exited meanwhile is not counted). */
+function groupCpuMicros(group: number): Map<number, number> {
+  const cpu = new Map<number, number>();
+  for (const pid of groupPids(group)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return cpu;
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+}
+
+function readCounts(directory: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const file of readdirSync(directory)) counts.set(file, Number(readFileSync(path.join(directory, file), 'utf8')));
+  return counts;
+}
+
+function parseWrkLatency(text: string): number {
+  const match = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(text);
+  if (!match) return NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+function wrk(port: number, seconds: number, load: Load): { requests: number; requestsPerSecond: number; p99: number; errors: number; text: string } {
+  const args = ['-t', '1', '-c', String(load === 'close' ? CLOSE_CONNECTIONS : CONNECTIONS), '-d', `${seconds}s`, '--latency'];
+  if (load === 'close') args.push('-H', 'Connection: close');
+  const text = execFileSync('wrk', [...args, `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const errors = (socket ? socket.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0) + Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  return {
+    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN),
+    requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN),
+    p99: parseWrkLatency(text),
+    errors,
+    text,
   };
-  return { requestsPerSecond: result.requests.average, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
 }
 
-async function measure(target: Target, closeEach = false): Promise<Measurement> {
-  const countDirectory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-'));
-  const { child, port } = await startServer(target, countDirectory);
+async function measure(target: Target, load: Load): Promise<Measurement> {
+  const started = await startServer(target);
   try {
-    await sleep(500); // every worker up
-    autocannon(port, 1, closeEach); // warm-up: JIT, connections
     await sleep(300);
-    const before = readCounts(countDirectory);
-    const result = autocannon(port, closeEach ? CLOSE_DURATION : DURATION, closeEach);
-    await sleep(400); // the counters are flushed every 200 ms
-    const after = readCounts(countDirectory);
-    const perWorker = [...after.entries()]
-      .map(([pid, count]) => count - (before.get(pid) ?? 0))
+    wrk(started.port, 1, load); // warm-up: JIT, connections
+    await sleep(250); // the counters are flushed every 200 ms
+    const countsBefore = readCounts(started.countDirectory);
+    const cpuBefore = groupCpuMicros(started.child.pid!);
+    const result = wrk(started.port, DURATION, load);
+    const cpuAfter = groupCpuMicros(started.child.pid!);
+    await sleep(250);
+    const countsAfter = readCounts(started.countDirectory);
+    let cpu = 0;
+    for (const [pid, after] of cpuAfter) cpu += after - (cpuBefore.get(pid) ?? 0);
+    const perWorker = [...countsAfter.entries()]
+      .map(([pid, count]) => count - (countsBefore.get(pid) ?? 0))
       .filter((count) => count > 0)
       .sort((a, b) => b - a);
-    return { ...result, perWorker };
+    return { requestsPerSecond: result.requestsPerSecond, p99: result.p99, cpuPerRequest: cpu / result.requests, errors: result.errors, perWorker };
   } finally {
-    stopServer(child);
-    rmSync(countDirectory, { recursive: true, force: true });
-    await sleep(300);
+    stopServer(started);
+    await sleep(200);
   }
 }
 
-/** wrk, when installed: a second load generator, written in C, so the figures do not hinge on autocannon. */
+/** Mean RSS of the app's worker processes (the group's processes that served requests) after RSS_REQUESTS requests. */
+async function workerRss(target: Target): Promise<{ rssMb: number; workers: number; served: number }> {
+  const started = await startServer(target);
+  try {
+    await sleep(300);
+    const wrkChild = spawn('wrk', ['-t', '1', '-c', String(CONNECTIONS), '-d', '300s', `http://127.0.0.1:${started.port}/`], { stdio: 'ignore' });
+    const done = new Promise<void>((resolve) => wrkChild.on('close', () => resolve()));
+    let served = 0;
+    const deadline = Date.now() + 300_000;
+    while (served < RSS_REQUESTS && Date.now() < deadline) {
+      await sleep(100);
+      served = [...readCounts(started.countDirectory).values()].reduce((sum, count) => sum + count, 0);
+    }
+    wrkChild.kill('SIGINT');
+    await done;
+    await sleep(500);
+    const workers = [...readCounts(started.countDirectory).keys()].map(Number);
+    const rss = workers.map(rssKb);
+    return { rssMb: rss.reduce((sum, value) => sum + value, 0) / rss.length / 1024, workers: workers.length, served };
+  } finally {
+    stopServer(started);
+    await sleep(200);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 function wrkInstalled(): boolean {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
@@ -151,42 +262,14 @@ function wrkInstalled(): boolean {
   }
 }
 
-function parseWrkLatency(text: string): number {
-  const match = /^\s*99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(text);
-  if (!match) return NaN;
-  const value = Number(match[1]);
-  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
-}
-
-async function measureWithWrk(target: Target): Promise<{ requestsPerSecond: number; p99: number }> {
-  const countDirectory = mkdtempSync(path.join(os.tmpdir(), 'tsunicorn-bench-'));
-  const { child, port } = await startServer(target, countDirectory);
-  try {
-    await sleep(500);
-    const args = ['-t', '1', '-c', String(CONNECTIONS), '--latency', `http://127.0.0.1:${port}/`];
-    execFileSync('wrk', ['-d', '1s', ...args], { stdio: 'ignore' });
-    const output = execFileSync('wrk', ['-d', `${DURATION}s`, ...args], { encoding: 'utf8' });
-    return { requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? NaN), p99: parseWrkLatency(output) };
-  } finally {
-    stopServer(child);
-    rmSync(countDirectory, { recursive: true, force: true });
-    await sleep(300);
-  }
-}
-
-function readCounts(directory: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const file of readdirSync(directory)) counts.set(file, Number(readFileSync(path.join(directory, file), 'utf8')));
-  return counts;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
+const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
 async function main(): Promise<void> {
+  if (!wrkInstalled()) {
+    console.error('wrk is not installed (apt-get install wrk): it is the load generator of this benchmark');
+    process.exit(2);
+  }
   if (!existsSync(path.join(ROOT, 'dist/runtime/cli.js'))) {
     console.log('building dist/ (npx tsc) ...');
     try {
@@ -196,74 +279,93 @@ async function main(): Promise<void> {
     }
     if (!existsSync(path.join(ROOT, 'dist/runtime/cli.js'))) throw new Error('dist/runtime/cli.js is missing: run npm run build');
   }
-  console.log(`autocannon: ${CONNECTIONS} keep-alive connections, ${DURATION} s per target after a 1 s warm-up, ` +
-    `${ROUNDS} interleaved round(s), median reported; ${os.cpus().length} CPUs, Node ${process.version}`);
-  const results = new Map<string, Measurement[]>(TARGETS.map((target) => [target.name, []]));
+  console.log(`wrk 1 thread: ${CONNECTIONS} keep-alive connections or ${CLOSE_CONNECTIONS} with Connection: close, ${DURATION} s per target after a 1 s warm-up, ` +
+    `${ROUNDS} interleaved round(s), median reported; CPU = utime+stime of the server's processes per request; ${os.cpus().length} CPUs, Node ${process.version}, ` +
+    `load average ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`);
+  const key = (target: Target, load: Load) => `${target.name} [${load}]`;
+  const runs = new Map<string, Measurement[]>();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const target of TARGETS) {
-      const measurement = await measure(target);
-      results.get(target.name)!.push(measurement);
-      console.log(`  round ${round}: ${target.name.padEnd(38)} ${measurement.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${measurement.p99} ms  errors ${measurement.errors}  per worker ${measurement.perWorker.join('/')}`);
+      for (const load of target.loads) {
+        const measurement = await measure(target, load);
+        const list = runs.get(key(target, load)) ?? [];
+        list.push(measurement);
+        runs.set(key(target, load), list);
+        console.log(`  round ${round}: ${key(target, load).padEnd(46)} ${fixed(measurement.requestsPerSecond, 0).padStart(7)} req/s  ` +
+          `${fixed(measurement.cpuPerRequest).padStart(6)} µs CPU/req  p99 ${fixed(measurement.p99, 2)} ms  errors ${measurement.errors}  per worker ${measurement.perWorker.join('/')}`);
+      }
     }
   }
-  const summary = TARGETS.map((target) => {
-    const runs = results.get(target.name)!;
-    const requestsPerSecond = median(runs.map((run) => run.requestsPerSecond));
-    const chosen = runs.reduce((best, run) => (Math.abs(run.requestsPerSecond - requestsPerSecond) < Math.abs(best.requestsPerSecond - requestsPerSecond) ? run : best));
-    return { name: target.name, requestsPerSecond, p99: median(runs.map((run) => run.p99)), errors: runs.reduce((sum, run) => sum + run.errors, 0), perWorker: chosen.perWorker };
-  });
-  const reference = summary.find((row) => row.name === REFERENCE)!;
-  console.log('');
-  console.log(`${'target'.padEnd(38)} ${'req/s'.padStart(8)} ${'x cluster'.padStart(10)} ${'p99 ms'.padStart(7)} ${'x cluster'.padStart(10)} ${'errors'.padStart(7)}  requests per worker`);
-  for (const row of summary) {
-    const share = row.perWorker.length > 1 ? ` (${row.perWorker.map((count) => `${((100 * count) / row.perWorker.reduce((a, b) => a + b, 0)).toFixed(0)}%`).join('/')})` : '';
-    console.log(
-      `${row.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} ${(row.requestsPerSecond / reference.requestsPerSecond).toFixed(2).padStart(10)} ` +
-        `${String(row.p99).padStart(7)} ${(row.p99 / Math.max(reference.p99, 1)).toFixed(2).padStart(10)} ${String(row.errors).padStart(7)}  ${row.perWorker.join('/')}${share}`,
-    );
+  const summary = new Map<string, Measurement>();
+  for (const [name, list] of runs) {
+    const requestsPerSecond = median(list.map((run) => run.requestsPerSecond));
+    const chosen = list.reduce((best, run) => (Math.abs(run.requestsPerSecond - requestsPerSecond) < Math.abs(best.requestsPerSecond - requestsPerSecond) ? run : best));
+    summary.set(name, {
+      requestsPerSecond,
+      p99: median(list.map((run) => run.p99)),
+      cpuPerRequest: median(list.map((run) => run.cpuPerRequest)),
+      errors: list.reduce((sum, run) => sum + run.errors, 0),
+      perWorker: chosen.perWorker,
+    });
   }
-  // Fetch handlers against a request listener, both tsunicorn -w 2 with the default scheme, same rounds.
-  const listenerRow = summary.find((row) => row.name === 'tsunicorn -w 2 (hand-off, default)')!;
-  for (const name of ['tsunicorn -w 2, fetch handler', 'tsunicorn -w 2, fetch, standard objects']) {
-    const ratio = summary.find((row) => row.name === name)!.requestsPerSecond / listenerRow.requestsPerSecond;
-    console.log(`${name} vs a request listener (tsunicorn -w 2): ${ratio.toFixed(2)}x req/s` +
-      (name.endsWith('handler') ? ` (target >= 0.8x: ${ratio >= 0.8 ? 'met' : 'NOT met'})` : ''));
+  const row = (name: string, load: Load = 'keep-alive') => summary.get(`${name} [${load}]`)!;
+
+  console.log('\none process (keep-alive):');
+  console.log(`${'target'.padEnd(34)} ${'req/s'.padStart(8)} ${'µs CPU/req'.padStart(11)} ${'x plain CPU'.padStart(12)} ${'x plain req/s'.padStart(14)} ${'p99 ms'.padStart(7)}`);
+  const single: [string, string, number][] = [[PLAIN, PLAIN, 0], [STRICT, PLAIN, 1.1], [PLAIN_EXPRESS, PLAIN_EXPRESS, 0], [STRICT_EXPRESS, PLAIN_EXPRESS, 1.05]];
+  for (const [name, reference] of single) {
+    const measured = row(name);
+    const base = row(reference);
+    console.log(`${name.padEnd(34)} ${fixed(measured.requestsPerSecond, 0).padStart(8)} ${fixed(measured.cpuPerRequest).padStart(11)} ` +
+      `${fixed(measured.cpuPerRequest / base.cpuPerRequest, 2).padStart(12)} ${fixed(measured.requestsPerSecond / base.requestsPerSecond, 2).padStart(14)} ${fixed(measured.p99, 2).padStart(7)}`);
+  }
+  for (const [name, reference, limit] of single.filter(([, , limit]) => limit > 0)) {
+    const ratio = row(name).cpuPerRequest / row(reference).cpuPerRequest;
+    console.log(`target: ${name} CPU per request <= ${limit.toFixed(2)}x ${reference}: ${verdict(ratio <= limit)} (${ratio.toFixed(2)}x)`);
   }
 
-  const plain = summary.find((row) => row.name === PLAIN_SINGLE)!;
-  const strict = summary.find((row) => row.name === STRICT_SINGLE)!;
-  console.log(`\nstrict HTTP layer, single process: ${(strict.requestsPerSecond / plain.requestsPerSecond).toFixed(2)}x a plain http.Server's req/s`);
-  // The cost of a new connection: where the schemes differ most (the master passes each one on in hand-off).
-  console.log(`\nnew connection per request (Connection: close), ${CLOSE_CONNECTIONS} connections, ${CLOSE_DURATION} s, one round:`);
-  const perConnection = TARGETS.slice(1, 4);
-  const closeResults: Measurement[] = [];
-  for (const target of perConnection) closeResults.push(await measure(target, true));
-  for (const [index, target] of perConnection.entries()) {
-    const row = closeResults[index]!;
-    console.log(`${target.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} req/s ${(row.requestsPerSecond / closeResults[0]!.requestsPerSecond).toFixed(2).padStart(6)} x cluster  p99 ${row.p99} ms  errors ${row.errors}  per worker ${row.perWorker.join('/')}`);
-  }
-  if (wrkInstalled()) {
-    console.log(`\nwrk (1 thread, ${CONNECTIONS} keep-alive connections, ${DURATION} s after a 1 s warm-up, one round):`);
-    const wrkTargets = TARGETS.slice(1, 4);
-    const wrkResults: { requestsPerSecond: number; p99: number }[] = [];
-    for (const target of wrkTargets) wrkResults.push(await measureWithWrk(target));
-    for (const [index, target] of wrkTargets.entries()) {
-      const row = wrkResults[index]!;
-      console.log(`${target.name.padEnd(38)} ${row.requestsPerSecond.toFixed(0).padStart(8)} req/s ${(row.requestsPerSecond / wrkResults[0]!.requestsPerSecond).toFixed(2).padStart(6)} x cluster  p99 ${row.p99.toFixed(2)} ms`);
+  const schemes = ['handoff', 'shared', ...(REUSE_PORT ? ['reuse-port'] : [])];
+  for (const load of BOTH) {
+    console.log(`\ntwo workers, ${load === 'close' ? `Connection: close (${CLOSE_CONNECTIONS} connections)` : `keep-alive (${CONNECTIONS} connections)`}:`);
+    console.log(`${'target'.padEnd(34)} ${'req/s'.padStart(8)} ${'x cluster'.padStart(10)} ${'µs CPU/req'.padStart(11)} ${'x cluster'.padStart(10)} ${'p99 ms'.padStart(7)} ${'x cluster'.padStart(10)} ${'errors'.padStart(7)}  requests per worker`);
+    const reference = row(CLUSTER, load);
+    for (const name of [CLUSTER, ...schemes.map(scheme)]) {
+      const measured = row(name, load);
+      const total = measured.perWorker.reduce((sum, count) => sum + count, 0);
+      const share = measured.perWorker.length > 1 ? ` (${measured.perWorker.map((count) => `${((100 * count) / total).toFixed(0)}%`).join('/')})` : '';
+      console.log(`${name.padEnd(34)} ${fixed(measured.requestsPerSecond, 0).padStart(8)} ${fixed(measured.requestsPerSecond / reference.requestsPerSecond, 2).padStart(10)} ` +
+        `${fixed(measured.cpuPerRequest).padStart(11)} ${fixed(measured.cpuPerRequest / reference.cpuPerRequest, 2).padStart(10)} ` +
+        `${fixed(measured.p99, 2).padStart(7)} ${fixed(measured.p99 / reference.p99, 2).padStart(10)} ${String(measured.errors).padStart(7)}  ${measured.perWorker.join('/')}${share}`);
     }
-    console.log('\nfailed requests while workers leave (wrk, 1 thread; tsunicorn -w 2, default scheme; target 0 everywhere):');
-    const drain = await measureDrain({ root: ROOT, app: path.join(SERVERS, 'hello-app.mjs') });
-    const failed = drain.reduce((sum, row) => sum + row.failed, 0);
-    console.log(`target: 0 failed requests: ${failed === 0 ? 'met' : `NOT met (${failed} failed)`}`);
-  } else {
-    console.log('\n(wrk not installed: skipped its figures and the failed-request runs; apt-get install wrk to add them)');
+    const chosen = row(scheme(DEFAULT_SCHEME), load);
+    const ratio = chosen.requestsPerSecond / reference.requestsPerSecond;
+    const p99 = chosen.p99 / reference.p99;
+    console.log(`target: tsunicorn -w 2 (default scheme, ${DEFAULT_SCHEME}) >= 1.0x node:cluster req/s and p99 <= 1.1x, ${load}: ` +
+      `${verdict(ratio >= 1)} for req/s (${ratio.toFixed(2)}x), ${verdict(p99 <= 1.1)} for p99 (${p99.toFixed(2)}x); CPU per request ${(chosen.cpuPerRequest / reference.cpuPerRequest).toFixed(2)}x`);
   }
-  const chosen = summary.find((row) => row.name.includes('default'))!;
-  console.log(`\ntsunicorn -w 2 (default scheme) vs hand-written node:cluster x2: ${(chosen.requestsPerSecond / reference.requestsPerSecond).toFixed(2)}x req/s, ` +
-    `p99 ${(chosen.p99 / Math.max(reference.p99, 1)).toFixed(2)}x`);
-  console.log(`target: tsunicorn (default scheme) >= 1.0x cluster req/s and p99 <= 1.1x: ` +
-    `${chosen.requestsPerSecond / reference.requestsPerSecond >= 1 ? 'met' : 'NOT met'} for req/s, ` +
-    `${chosen.p99 <= reference.p99 * 1.1 ? 'met' : 'NOT met'} for p99`);
+
+  const listener = row(scheme(DEFAULT_SCHEME));
+  for (const name of [FETCH, FETCH_STANDARD]) {
+    const measured = row(name);
+    const ratio = measured.requestsPerSecond / listener.requestsPerSecond;
+    console.log(`\n${name} vs a request listener (tsunicorn -w 2): ${ratio.toFixed(2)}x req/s, ${fixed(measured.cpuPerRequest)} µs CPU/req ` +
+      `(${(measured.cpuPerRequest / listener.cpuPerRequest).toFixed(2)}x)${name === FETCH ? ` (target >= 0.8x req/s: ${verdict(ratio >= 0.8)})` : ''}`);
+  }
+
+  console.log(`\nRSS of a worker after ${RSS_REQUESTS.toLocaleString('en')} requests (hello world, keep-alive):`);
+  const clusterRss = await workerRss(TARGETS.find((target) => target.name === CLUSTER)!);
+  const tsunicornRss = await workerRss(TARGETS.find((target) => target.name === scheme(DEFAULT_SCHEME))!);
+  console.log(`node:cluster worker ${clusterRss.rssMb.toFixed(1)} MB (mean of ${clusterRss.workers}, ${clusterRss.served} requests); ` +
+    `tsunicorn worker ${tsunicornRss.rssMb.toFixed(1)} MB (mean of ${tsunicornRss.workers}, ${tsunicornRss.served} requests)`);
+  const rssRatio = tsunicornRss.rssMb / clusterRss.rssMb;
+  console.log(`target: tsunicorn worker RSS <= 1.1x a node:cluster worker's: ${verdict(rssRatio <= 1.1)} (${rssRatio.toFixed(2)}x)`);
+
+  for (const sharing of [undefined, ...(REUSE_PORT ? ['reuse-port'] : [])]) {
+    console.log(`\nfailed requests while workers leave (wrk, 1 thread; tsunicorn -w 2, ${sharing ?? `default scheme (${DEFAULT_SCHEME})`}; target 0 everywhere):`);
+    const drain = await measureDrain({ root: ROOT, app: path.join(SERVERS, 'hello-app.mjs'), sharing });
+    const failed = drain.reduce((sum, entry) => sum + entry.failed, 0);
+    console.log(`target: 0 failed requests: ${failed === 0 ? 'met' : `NOT met (${failed} failed)`}`);
+  }
 }
 
 await main();
