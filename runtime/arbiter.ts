@@ -754,6 +754,11 @@ export class Arbiter {
         this.log.warning('Reload does not change --bind: restart the server to listen elsewhere');
       }
       next.bind = this.settings.bind;
+      if (next.control_socket !== this.settings.control_socket || next.control_socket_disable !== this.settings.control_socket_disable) {
+        this.log.warning('Reload does not move the control socket: restart the server for another --control-socket');
+        next.control_socket = this.settings.control_socket;
+        next.control_socket_disable = this.settings.control_socket_disable;
+      }
       // The metrics endpoint and the statsd client live as long as the master.
       for (const [key, flag] of [['metrics_bind', '--metrics-bind'], ['statsd_host', '--statsd-host'], ['statsd_prefix', '--statsd-prefix'], ['dogstatsd_tags', '--dogstatsd-tags']] as const) {
         if (JSON.stringify(next[key]) !== JSON.stringify(this.settings[key])) this.log.warning(`Reload does not change ${flag}: restart the server for that`);

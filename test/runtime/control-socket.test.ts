@@ -258,6 +258,20 @@ export default (req, res) => {
     expect(rows[1]).to.match(/^\d+ +1 +1 +[\d.]+s +serving\b/);
   });
 
+  it('takes control_socket from the config file; a reload does not move it (one warning)', async () => {
+    const config = path.join(directory, 'tsunicorn.config.mjs');
+    writeFileSync(config, `export default { control_socket: ${JSON.stringify(socket)} };\n`);
+    const server = await start([]);
+    await server.waitFor(new RegExp(`Control socket: ${socket}$`));
+    writeFileSync(config, `export default { control_socket: ${JSON.stringify(`${socket}.moved`)} };\n`);
+    expect((await tsunicornc(['-s', socket, 'reload'])).code).to.equal(0);
+    await server.waitFor(/\[WARNING\] Reload does not move the control socket: restart the server for another --control-socket$/);
+    await waitForWorkers(socket, serving(1, 2), 'reloaded');
+    const settings = (JSON.parse((await tsunicornc(['-s', socket, '-j', 'show', 'config'])).stdout) as { settings: { name: string; value: unknown }[] }).settings;
+    expect(settings.find((setting) => setting.name === 'control_socket')!.value).to.equal(socket);
+    expect(existsSync(`${socket}.moved`)).to.equal(false);
+  });
+
   it('refuses to start on a live control socket with one line, exit 1, and leaves the running master alone', async () => {
     const first = await start(['--control-socket', socket]);
     await waitForWorkers(socket, serving(1), 'served');
