@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -123,6 +123,25 @@ describe('tsforeman start --hold-port', function () {
       expect(body).to.deep.include({ LISTEN_FDS: '1', LISTEN_PID: String(body.pid), LISTEN_FDNAMES: 'api.1', PORT: String(port) });
     }
     expect(manager.stdout).to.match(/restarting api\.1 in/);
+  });
+
+  it('keeps the port through a --watch restart: requests made meanwhile are served by the new process', async () => {
+    const port = await freePort();
+    const dir = project({ Procfile: `web: node ${ACTIVATED}\n`, 'app.txt': 'one\n' });
+    const manager = startManager(['start', '--no-timestamp', '-p', String(port), '--hold-port', 'web', '--watch', '*.txt'], dir);
+    await manager.waitFor(/watching files matching/, 30_000);
+    await manager.waitFor(/web\.1 ready in/, 30_000);
+    const loop = requestLoop(`http://127.0.0.1:${port}`, 4);
+    const pids = () => new Set(loop.bodies.map((body) => (JSON.parse(body) as { pid: number }).pid));
+    try {
+      await eventually(() => loop.answers.length >= 20, 'answers before the change', 30_000);
+      writeFileSync(join(dir, 'app.txt'), 'two\n');
+      await manager.waitFor(/changed: app\.txt; restarting web\.1/, 30_000);
+      await eventually(() => pids().size === 2, 'answers from the new process', 30_000);
+    } finally {
+      await loop.stop();
+    }
+    expect(loop.failures).to.deep.equal([]);
   });
 
   it('says in one line, naming --hold-port, that a program binding PORT itself fails with EADDRINUSE', async () => {
