@@ -53,7 +53,7 @@ describe('Node internals (runtime/node-internals.ts)', function () {
     });
     expect((await tsunicorn.waitForExit()).code).to.equal(3);
     expect(tsunicorn.stderr).to.deep.equal([
-      `tsunicorn: Node.js ${process.version} lacks an internal the wait for an app's listen() needs (process.getActiveResourcesInfo missing); use Node.js 20, 22 or 24`,
+      `tsunicorn: Node.js ${process.version} lacks an internal the wait for an app's listen() needs (process.getActiveResourcesInfo missing); use Node.js 20, 22, 24 or 26`,
     ]);
   });
 

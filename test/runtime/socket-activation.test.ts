@@ -211,8 +211,10 @@ describe('tsunicorn USR2: a new master on the same sockets', function () {
         const newMaster = Number(/pid (\d+)/.exec(started!)![1]);
         await server.waitFor(new RegExp(`\\[${newMaster}\\] \\[INFO\\] Booting worker`), 2);
         expect(readFileSync(`${pidFile}.oldbin`, 'utf8').trim()).to.equal(String(server.pid));
-        // Both masters serve: wait until the new one's workers answer, then drain the old one.
-        for (let attempt = 0; attempt < 200 && (await masterOf(server.url)) !== newMaster; attempt++) await sleep(20);
+        // Both masters serve: wait until the new one's workers answer and it has written its pid file, then drain
+        // the old one (bounded, generously: a loaded machine boots the new master's workers slowly).
+        const deadline = Date.now() + 30_000;
+        while (((await masterOf(server.url)) !== newMaster || !existsSync(pidFile)) && Date.now() < deadline) await sleep(20);
         expect(readFileSync(pidFile, 'utf8').trim()).to.equal(String(newMaster));
         server.signal('SIGTERM');
         expect((await server.waitForExit()).code).to.equal(0);
@@ -225,10 +227,12 @@ describe('tsunicorn USR2: a new master on the same sockets', function () {
       }
       expect(keepAlive.failures).to.deep.equal([]);
       expect(closing.failures).to.deep.equal([]);
-      expect(await masterOf(server.url)).to.equal(Number(readFileSync(pidFile, 'utf8')));
+      const newMasterPid = Number(readFileSync(pidFile, 'utf8'));
+      expect(await masterOf(server.url)).to.equal(newMasterPid);
       expect(existsSync(`${pidFile}.oldbin`)).to.equal(false);
-      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
-      await waitUntilGone(Number(readFileSync(pidFile, 'utf8')));
+      // Read once: the new master removes its pid file as it exits.
+      process.kill(newMasterPid, 'SIGTERM');
+      await waitUntilGone(newMasterPid);
     });
   }
 
