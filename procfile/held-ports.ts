@@ -70,7 +70,7 @@ export interface HoldCandidate {
 export async function holdRequests(types: readonly string[], instances: readonly HoldCandidate[]): Promise<HoldRequest[]> {
   const requests: HoldRequest[] = [];
   for (const type of types) {
-    if (type === 'release') throw new UserError('--hold-port release: release runs once and serves no port; hold the port of the type that serves (e.g. web)');
+    if (type === 'release') throw new UserError('--hold-port release: release runs once per deploy and serves no port');
     const ofType = instances.filter((instance) => instance.type === type);
     if (ofType.length === 0) {
       throw new UserError(`--hold-port ${type}: no instance of ${type} runs (the formation gives it 0, or it is not among the types named), so it gets no port to hold`);

@@ -48,7 +48,7 @@ describe('tsforeman start --hold-port', function () {
   this.timeout(90_000);
   afterEach(cleanup);
 
-  it('keeps the port of tsunicorn open through three restarts: no failed request, keep-alive or Connection: close', async () => {
+  it('keeps the port of tsunicorn open through three restarts and a reload: no failed request, keep-alive or Connection: close', async () => {
     const port = await freePort();
     const dir = project({ Procfile: `web: node ${TSUNICORN} ${MASTER_ENV} -w 2\n` });
     const manager = startManager(['start', '--no-timestamp', '-p', String(port), '--hold-port', 'web'], dir);
@@ -69,6 +69,11 @@ describe('tsforeman start --hold-port', function () {
         const answered = keepAlive.answers.length + closing.answers.length;
         await eventually(() => keepAlive.answers.length + closing.answers.length >= answered + 20, 'answers after the restart', 30_000);
       }
+      // A reload (HUP: tsunicorn replaces its workers in place) on the held socket drops nothing either.
+      expect((await runTsforeman(['reload', 'web'], dir)).stdout).to.match(/^reloaded web\.1 \(SIGHUP to pid \d+\)\n$/);
+      await manager.waitFor(/Handling signal: hup/);
+      const reloaded = keepAlive.answers.length + closing.answers.length;
+      await eventually(() => keepAlive.answers.length + closing.answers.length >= reloaded + 40, 'answers after the reload', 30_000);
     } finally {
       await keepAlive.stop();
       await closing.stop();
@@ -165,7 +170,7 @@ describe('tsforeman start --hold-port', function () {
       [['--hold-port', 'db'], 'tsforeman: --hold-port: unknown process type "db" (Procfile has: web, worker, release, shell)\n'],
       [['--hold-port', 'worker', '-m', 'worker=0'], 'tsforeman: --hold-port worker: no instance of worker runs (the formation gives it 0, or it is not among the types named), so it gets no port to hold\n'],
       [['--hold-port', 'worker', 'web'], 'tsforeman: --hold-port worker: no instance of worker runs (the formation gives it 0, or it is not among the types named), so it gets no port to hold\n'],
-      [['--hold-port', 'release'], 'tsforeman: --hold-port release: release runs once and serves no port; hold the port of the type that serves (e.g. web)\n'],
+      [['--hold-port', 'release'], 'tsforeman: --hold-port release: release runs once per deploy and serves no port\n'],
       [['--hold-port', 'shell'], `tsforeman: --hold-port shell: "echo hi && sleep 300" is not one program, so /bin/sh would keep the socket's LISTEN_PID: make it a single command\n`],
     ];
     for (const [flags, line] of cases) {
