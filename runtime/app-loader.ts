@@ -16,10 +16,12 @@ import https from 'node:https';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { AppLoadError, firstLine } from './errors.js';
+import { AppLoadError, describeValue, firstLine } from './errors.js';
 import { describeSyntaxError } from './source-location.js';
 import { AppListens } from './app-listen.js';
-import { describeValue, fetchToRequestListener, type FetchAdapterOptions, type FetchHandler } from './fetch-adapter.js';
+// Types only: the adapter is imported for a fetch handler alone (it reads the global Request and Response,
+// which makes Node load its fetch implementation, several MB of a worker's memory).
+import type { FetchAdapterOptions, FetchHandler } from './fetch-adapter.js';
 import { importModule } from './typescript-loader.js';
 
 export interface AppSpec {
@@ -108,7 +110,7 @@ function isUsable(value: unknown): boolean {
 }
 
 /** Turns one exported value into a Node request listener, or takes the server the app built. */
-export function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, source: string): LoadedApp {
+export async function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, source: string): Promise<LoadedApp> {
   if (isServer(value)) {
     if (value.listening) {
       throw new AppLoadError(
@@ -117,20 +119,21 @@ export function toLoadedApp(value: unknown, fetchOptions: FetchAdapterOptions, s
     }
     return { kind: 'server', server: value };
   }
-  return { kind: 'listener', listener: toRequestListener(value, fetchOptions, source) };
+  return { kind: 'listener', listener: await toRequestListener(value, fetchOptions, source) };
 }
 
-function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, source: string): RequestListener {
+async function toRequestListener(value: unknown, fetchOptions: FetchAdapterOptions, source: string): Promise<RequestListener> {
+  const adapt = async (handler: FetchHandler) => (await import('./fetch-adapter.js')).fetchToRequestListener(handler, fetchOptions);
   if (typeof value === 'function') {
     // (req, res) and Express's (req, res, next) take two or more; a fetch handler takes the request only.
     if (value.length >= 2) return value as RequestListener;
-    return fetchToRequestListener(value as FetchHandler, fetchOptions);
+    return adapt(value as FetchHandler);
   }
   if (value && typeof value === 'object') {
     const object = value as Record<string, unknown>;
     if (typeof object.fetch === 'function') {
       const fetch = object.fetch as FetchHandler;
-      return fetchToRequestListener((request) => fetch.call(object, request), fetchOptions);
+      return adapt((request) => fetch.call(object, request));
     }
     if (typeof object.callback === 'function') {
       const listener = (object.callback as () => unknown).call(object);

@@ -53,3 +53,11 @@ export function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'unknown error';
 }
+
+/** How a value is named in a one-line message: `a function (app)`, `an object (Router)`, `undefined`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
+}

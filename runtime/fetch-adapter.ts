@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { IncomingRequest, installLightGlobals, LightResponse, requestHeaders, requestHref, standardRequest } from './light-fetch-objects.js';
+import { describeValue } from './errors.js';
 import type { FetchObjects } from './settings.js';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -150,9 +151,3 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
-  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
-}
