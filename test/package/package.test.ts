@@ -243,6 +243,6 @@ export default defineConfig({
 
   it('installs no file outside what the package lists', () => {
     const top = readdirSync(path.join(app, 'node_modules', 'tsforeman')).sort();
-    expect(top).to.deep.equal(['LICENSE', 'README.md', 'bin', 'buildpack', 'dist', 'package.json']);
+    expect(top).to.deep.equal(['LICENSE', 'README.md', 'bin', 'buildpack', 'buildpack.toml', 'dist', 'package.json']);
   });
 });
