@@ -1,7 +1,8 @@
 /**
  * Failed requests while workers leave: wrk drives tsunicorn -w 2 (default scheme) with keep-alive load and
  * with `Connection: close` load while the server reloads (HUP x3), grows and shrinks (TTIN, TTOU), recycles
- * workers (--max-requests 2000 --max-requests-jitter 200) and a worker is sent TERM. Every failure wrk sees
+ * workers (--max-requests 2000 --max-requests-jitter 200), recycles workers by memory (--max-worker-memory, an
+ * app that leaks 4 KiB per request) and a worker is sent TERM. Every failure wrk sees
  * is counted: socket errors (connect, read, write, timeout) and non-2xx answers. The target is 0 everywhere.
  *
  *   const rows = await measureDrain({ root, app });                          // the default scheme; needs wrk
@@ -26,6 +27,9 @@ export interface DrainRow {
 interface Scenario {
   name: string;
   args: string[];
+  /** Another app than the run's (in bench/servers), with its environment. */
+  app?: string;
+  env?: Record<string, string>;
   /** Runs the events under load; returns what happened, for the row. */
   run(server: LoggedServer): Promise<string>;
 }
@@ -139,6 +143,19 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: '--max-worker-memory 120, leaking 4 KiB/request',
+    args: ['--max-worker-memory', '120'],
+    app: 'leaky-app.mjs',
+    env: { LEAK_BYTES: '4096' },
+    async run(server) {
+      // At least 3 s, and until two workers have been replaced for their memory (each drained, not killed).
+      await Promise.all([sleep(3000), server.waitForCount(EXITING, 2)]);
+      const recycled = server.count(/over --max-worker-memory/);
+      const killed = server.count(/SIGKILL|killing it/);
+      return `${recycled} workers recycled by memory, ${server.count(EXITING)} exited, ${killed} killed`;
+    },
+  },
+  {
     name: 'TERM to one worker x2',
     args: [],
     async run(server) {
@@ -177,9 +194,10 @@ async function firstAnswer(port: number): Promise<void> {
 }
 
 async function runScenario(root: string, app: string, scenario: Scenario, load: DrainRow['load'], sharing: string[]): Promise<DrainRow> {
-  const command = [path.join(root, 'bin/tsunicorn'), app, '-w', '2', '-b', '127.0.0.1:0', ...sharing, ...scenario.args];
+  const served = scenario.app ? path.join(path.dirname(app), scenario.app) : app;
+  const command = [path.join(root, 'bin/tsunicorn'), served, '-w', '2', '-b', '127.0.0.1:0', ...sharing, ...scenario.args];
   const child = spawn(process.execPath, command, {
-    env: { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, TSUNICORN_CMD_ARGS: undefined },
+    env: { ...process.env, ...scenario.env, PORT: undefined, WEB_CONCURRENCY: undefined, TSUNICORN_CMD_ARGS: undefined },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -219,10 +237,10 @@ async function runScenario(root: string, app: string, scenario: Scenario, load: 
 }
 
 /** Runs every scenario under both loads; prints one line per row as it goes. */
-export async function measureDrain(options: { root: string; app: string; sharing?: string }): Promise<DrainRow[]> {
+export async function measureDrain(options: { root: string; app: string; sharing?: string; only?: RegExp }): Promise<DrainRow[]> {
   const rows: DrainRow[] = [];
   const sharing = options.sharing ? ['--socket-sharing', options.sharing] : [];
-  for (const scenario of SCENARIOS) {
+  for (const scenario of SCENARIOS.filter((entry) => !options.only || options.only.test(entry.name))) {
     for (const load of ['keep-alive', 'Connection: close'] as const) {
       const row = await runScenario(options.root, options.app, scenario, load, sharing);
       rows.push(row);

@@ -13,11 +13,15 @@
  *     with `Connection: close` load, with the requests per worker (each app process counts what it served);
  *   - tsunicorn -w 2 serving hello world as a fetch handler (light and standard objects), keep-alive;
  *   - the RSS of a worker after 100,000 requests, tsunicorn (default scheme) against a node:cluster worker;
- *   - the failed requests while workers leave (bench/drain-under-load.ts), default scheme and reuse-port.
+ *   - the failed requests while workers leave (bench/drain-under-load.ts), default scheme and reuse-port;
+ *   - the cost of metrics: tsunicorn -w 2 with --metrics-bind, scraped every 250 ms, against metrics off.
  *
  *   npm run bench -- tsunicorn        # BENCH_DURATION=2 BENCH_CONNECTIONS=50 BENCH_ROUNDS=5; needs wrk
+ *   BENCH_ONLY=metrics npm run bench -- tsunicorn    # the metrics row only
+ *   BENCH_ONLY=memory npm run bench -- tsunicorn     # the --max-worker-memory failed-request rows only
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -267,6 +271,96 @@ function wrkInstalled(): boolean {
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
+/** A port free right now on 127.0.0.1 (for a server that is told its port). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** A scraper in its own process (its CPU is not the server's): GET /metrics every `everyMs`; prints its count at SIGTERM. */
+function startScraper(port: number, everyMs: number): { stop(): Promise<number> } {
+  const script = `let scrapes = 0, failed = 0;
+const url = 'http://127.0.0.1:${port}/metrics';
+const tick = () => fetch(url).then((r) => r.text()).then(() => scrapes++, () => failed++).finally(() => setTimeout(tick, ${everyMs}));
+tick();
+process.on('SIGTERM', () => { console.log(JSON.stringify({ scrapes, failed })); process.exit(0); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return {
+    stop: () => new Promise((resolve) => {
+      child.on('close', () => resolve(Number((JSON.parse(output || '{"scrapes":0}') as { scrapes: number }).scrapes)));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/**
+ * The cost of --metrics-bind: tsunicorn -w 2 (hello world, keep-alive) with the metrics endpoint scraped
+ * every 250 ms (60x a 15 s Prometheus interval) against the same server without it, interleaved over
+ * BENCH_ROUNDS rounds, median. The workers count their statistics either way (the control socket shows them).
+ */
+async function metricsCost(): Promise<void> {
+  const SCRAPE_MS = 250;
+  const off: Target = { name: 'tsunicorn -w 2, metrics off', command: tsunicorn('hello-app.mjs'), port: TSUNICORN_PORT, loads: ['keep-alive'] };
+  const offRuns: Measurement[] = [];
+  const onRuns: Measurement[] = [];
+  let scrapes = 0;
+  const measureOn = async () => {
+    const port = await freePort();
+    const on: Target = { ...off, name: 'tsunicorn -w 2, --metrics-bind', command: tsunicorn('hello-app.mjs', '--metrics-bind', `127.0.0.1:${port}`) };
+    const scraper = startScraper(port, SCRAPE_MS);
+    try {
+      onRuns.push(await measure(on, 'keep-alive'));
+    } finally {
+      scrapes += await scraper.stop();
+    }
+  };
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Each goes first every other round: on a shared machine, load that drifts hits both alike.
+    if (round % 2 === 1) {
+      offRuns.push(await measure(off, 'keep-alive'));
+      await measureOn();
+    } else {
+      await measureOn();
+      offRuns.push(await measure(off, 'keep-alive'));
+    }
+    console.log(`  round ${round}: metrics off ${fixed(offRuns.at(-1)!.requestsPerSecond, 0)} req/s ${fixed(offRuns.at(-1)!.cpuPerRequest)} µs CPU/req; ` +
+      `on ${fixed(onRuns.at(-1)!.requestsPerSecond, 0)} req/s ${fixed(onRuns.at(-1)!.cpuPerRequest)} µs CPU/req`);
+  }
+  const offRate = median(offRuns.map((run) => run.requestsPerSecond));
+  const onRate = median(onRuns.map((run) => run.requestsPerSecond));
+  const offCpu = median(offRuns.map((run) => run.cpuPerRequest));
+  const onCpu = median(onRuns.map((run) => run.cpuPerRequest));
+  console.log(`
+metrics (tsunicorn -w 2, keep-alive, ${CONNECTIONS} connections; --metrics-bind scraped every ${SCRAPE_MS} ms, ${scrapes} scrapes):`);
+  console.log(`${'target'.padEnd(34)} ${'req/s'.padStart(8)} ${'µs CPU/req'.padStart(11)} ${'p99 ms'.padStart(7)}`);
+  for (const [name, runs] of [['metrics off', offRuns], ['--metrics-bind, scraped', onRuns]] as const) {
+    console.log(`${name.padEnd(34)} ${fixed(median(runs.map((run) => run.requestsPerSecond)), 0).padStart(8)} ` +
+      `${fixed(median(runs.map((run) => run.cpuPerRequest))).padStart(11)} ${fixed(median(runs.map((run) => run.p99)), 2).padStart(7)}`);
+  }
+  // Paired by round (the two ran back to back), then the median: steadier than a ratio of medians.
+  const ratio = median(onRuns.map((run, index) => run.requestsPerSecond / offRuns[index]!.requestsPerSecond));
+  const cpuRatio = median(onRuns.map((run, index) => run.cpuPerRequest / offRuns[index]!.cpuPerRequest));
+  console.log(`target: metrics on >= 0.97x metrics off req/s (median of the rounds' ratios): ${verdict(ratio >= 0.97)} (${ratio.toFixed(3)}x; ` +
+    `ratio of the medians ${(onRate / offRate).toFixed(3)}x); CPU per request ${cpuRatio.toFixed(3)}x (medians ${(onCpu / offCpu).toFixed(3)}x)`);
+}
+
+/** --max-worker-memory's failed-request rows (bench/drain-under-load.ts), default scheme. */
+async function memoryRecycling(): Promise<void> {
+  console.log(`
+failed requests while workers are recycled by memory (wrk, 1 thread; tsunicorn -w 2, default scheme (${DEFAULT_SCHEME}); target 0):`);
+  const drain = await measureDrain({ root: ROOT, app: path.join(SERVERS, 'hello-app.mjs'), only: /--max-worker-memory/ });
+  const failed = drain.reduce((sum, entry) => sum + entry.failed, 0);
+  console.log(`target: 0 failed requests: ${failed === 0 ? 'met' : `NOT met (${failed} failed)`}`);
+}
+
 async function main(): Promise<void> {
   if (!wrkInstalled()) {
     console.error('wrk is not installed (apt-get install wrk): it is the load generator of this benchmark');
@@ -281,6 +375,8 @@ async function main(): Promise<void> {
     }
     if (!existsSync(path.join(ROOT, 'dist/runtime/cli.js'))) throw new Error('dist/runtime/cli.js is missing: run npm run build');
   }
+  if (process.env.BENCH_ONLY === 'metrics') return metricsCost();
+  if (process.env.BENCH_ONLY === 'memory') return memoryRecycling();
   console.log(`wrk 1 thread: ${CONNECTIONS} keep-alive connections or ${CLOSE_CONNECTIONS} with Connection: close, ${DURATION} s per target after a 1 s warm-up, ` +
     `${ROUNDS} interleaved round(s), the round with the least CPU per request reported; CPU = utime+stime of the server's processes per request; ${os.cpus().length} CPUs, Node ${process.version}, ` +
     `load average ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`);
@@ -363,6 +459,9 @@ async function main(): Promise<void> {
     const failed = drain.reduce((sum, entry) => sum + entry.failed, 0);
     console.log(`target: 0 failed requests: ${failed === 0 ? 'met' : `NOT met (${failed} failed)`}`);
   }
+
+  console.log('');
+  await metricsCost();
 }
 
 await main();
