@@ -29,7 +29,8 @@ CACHE_DIR=$LAYERS_DIR/caches
 ENV_DIR=${CNB_PLATFORM_DIR:+$CNB_PLATFORM_DIR/env}
 NODE_HOME_DIR=$LAYERS_DIR/nodejs
 NODE_HOME_LABEL="the nodejs layer"
-NODE_KEEP_TARBALL=0
+# The nodejs layer is cached itself: no second copy in the caches layer.
+NODE_HOME_KEPT=1
 TSFOREMAN_HOME_DIR=$LAYERS_DIR/tsforeman
 TSFOREMAN_HOME_LABEL="the tsforeman layer"
 BUILD_STARTED_MS=$(now_ms)

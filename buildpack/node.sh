@@ -8,8 +8,8 @@
 # missing; ARCH x64 or arm64, from uname -m), checks it against SHASUMS256.txt and unpacks it into
 # NODE_HOME_DIR (default BUILD_DIR/.heroku/node). A NODE_HOME_DIR that already holds the same
 # release (the CNB's cached nodejs layer) is used as it is: nothing is downloaded or unpacked.
-# CACHE_DIR/node keeps index.json (for NODE_INDEX_TTL seconds) and the verified tarball, so a
-# warm build downloads nothing. Needs bash, coreutils, grep, curl and tar.
+# CACHE_DIR/node keeps index.json (for NODE_INDEX_TTL seconds) and the unpacked release (installed/),
+# so a warm build downloads and unpacks nothing. Needs bash, coreutils, grep, curl and tar.
 
 NODE_INSTALLED_BY_BUILDPACK=0
 
@@ -291,11 +291,18 @@ install_node() {
     _node_resolve "$cache" "$range"
     origin="release $NODE_VERSION linux-$NODE_ARCH"
   fi
-  # What the folder holds is written beside it: the same source, still running, is reused as it is.
-  local installed=""
+  # What a folder holds is written in it: the same source, still running, is reused as it is. The
+  # classic build keeps the unpacked release in CACHE_DIR/node/installed (the CNB's nodejs layer is
+  # itself kept), so a warm build copies it (as hard links) instead of unpacking the tarball again.
+  local installed="" tree="$cache/installed"
   if [[ -f $node_home/.tsforeman-source && $(<"$node_home/.tsforeman-source") == "$origin" ]] &&
     installed=$("$node_home/bin/node" --version 2>/dev/null); then
     info "Reusing Node.js $installed in ${NODE_HOME_LABEL:-.heroku/node} (the same release): nothing to download or unpack"
+  elif [[ ${NODE_HOME_KEPT:-0} == 0 && -f $tree/.tsforeman-source && $(<"$tree/.tsforeman-source") == "$origin" ]] &&
+    installed=$("$tree/bin/node" --version 2>/dev/null); then
+    copy_tree "$tree" "$node_home"
+    if [[ -n ${NODE_BINARY_URL:-} ]]; then info "NODE_BINARY_URL is set: Node.js from $NODE_BINARY_URL"; fi
+    info "Using Node.js $installed from the cache (unpacked by an earlier build): nothing to download or unpack"
   else
     installed=""
     if [[ -n ${NODE_BINARY_URL:-} ]]; then
@@ -312,8 +319,9 @@ install_node() {
       fail "Could not unpack $(basename "$NODE_TARBALL")" "The cached copy was removed; build again."
     fi
     printf '%s\n' "$origin" >"$node_home/.tsforeman-source"
-    # A Node.js folder that is itself kept between builds (the CNB's nodejs layer) makes the tarball redundant.
-    if [[ ${NODE_KEEP_TARBALL:-1} == 0 ]]; then rm -f "$NODE_TARBALL" "$NODE_TARBALL.sha256"; fi
+    # The unpacked release is what later builds use: the tarball is not needed any more.
+    if [[ ${NODE_HOME_KEPT:-0} == 0 ]]; then copy_tree "$node_home" "$tree"; else rm -rf "$tree"; fi
+    rm -f "$NODE_TARBALL" "$NODE_TARBALL.sha256"
   fi
   export PATH="$node_home/bin:$PATH"
   hash -r

@@ -54,3 +54,16 @@ run_indented() {
   "$@" 2>&1 | indent || status=${PIPESTATUS[0]}
   return "$status"
 }
+
+# copy_tree FROM TO: TO becomes a copy of folder FROM, as hard links when both are on one file system
+# (a warm build's restore costs next to nothing), else as a plain copy. Files are replaced, not
+# written in place, by the tools that touch these trees (npm, tar), so the links stay safe.
+copy_tree() {
+  local from=$1 to=$2
+  rm -rf "$to"
+  mkdir -p "$(dirname "$to")"
+  if ! cp -al "$from" "$to" 2>/dev/null; then
+    rm -rf "$to"
+    cp -a "$from" "$to"
+  fi
+}

@@ -319,7 +319,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       const { dir, result, ms } = await build('warm');
       expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
       expect(mirror.requests).to.deep.equal([]);
-      expect(result.stdout).to.include(`Using the cached node-v${NODE_VERSION}-linux-x64.tar.xz`);
+      expect(result.stdout).to.include(`Using Node.js v${NODE_VERSION} from the cache (unpacked by an earlier build): nothing to download or unpack`);
       expect(result.stdout).to.include(
         `       Reusing node_modules from the cache (package-lock.json and Node.js ${NODE_VERSION} unchanged): nothing to install\n`,
       );

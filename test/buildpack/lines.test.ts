@@ -157,7 +157,8 @@ describe('buildpack: Node.js lines 22, 24, 26 and the default', function () {
     const again = await app('22.x');
     const warm = await runScript(buildpack, 'compile', [again, urlCache], bareEnv({ NODE_BINARY_URL: url }));
     expect(warm.exitCode, warm.stdout + warm.stderr).to.equal(0);
-    expect(warm.stdout).to.include(`NODE_BINARY_URL is set: using the cached download of ${url}`);
+    expect(warm.stdout).to.include(`       NODE_BINARY_URL is set: Node.js from ${url}\n`);
+    expect(warm.stdout).to.include(`       Using Node.js v${version} from the cache (unpacked by an earlier build): nothing to download or unpack\n`);
     expect(mirror.requests).to.deep.equal([]);
 
     const bad = await runScript(buildpack, 'compile', [await app(undefined), urlCache], bareEnv({ NODE_BINARY_URL: `${mirror.url}/node.zip` }));
