@@ -68,7 +68,8 @@ registryBound.describe('buildpack: package managers on Node.js 26 (no corepack):
   async function build(fixture: string, cache: string) {
     const { app, ...result } = await compile(fixture, cache);
     expect(result.exitCode, result.stdout + result.stderr).to.equal(0);
-    expect(result.stdout).to.include(`Installed Node.js v${mirror.served.get(26)}`);
+    const version = mirror.served.get(26)!.replace(/\./g, '\\.');
+    expect(result.stdout).to.match(new RegExp(`^ {7}(Installed Node\\.js v${version} |Using Node\\.js v${version} from the cache)`, 'm'));
     return { app, ...result };
   }
 
@@ -116,6 +117,7 @@ registryBound.describe('buildpack: package managers on Node.js 26 (no corepack):
     expect(warm.stdout).to.include(`       Using pnpm ${version} from the cache (engines.pnpm "10.x")\n`);
     expect(warm.stdout).to.include(`Reusing node_modules from the cache (pnpm-lock.yaml and Node.js ${mirror.served.get(26)} unchanged): nothing to install`);
     expect(warm.stdout).not.to.include('pnpm install with');
+    expect(warm.stdout).to.include(`Using Node.js v${mirror.served.get(26)} from the cache (unpacked by an earlier build): nothing to download or unpack`);
     await expectServes(warm.app, `built with ${version}, ms(60000)=1m, is-odd pruned\n`);
   });
 
