@@ -5,7 +5,7 @@
 // (engines.npm) a blocked install script fails the build.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import path from 'node:path';
 import { stageBuildpack } from '../../procfile/build.js';
@@ -26,7 +26,7 @@ import {
 } from './harness.js';
 import { registryBound } from '../registry-bound.js';
 
-registryBound.describe('buildpack: package managers on Node.js 26 (no corepack): yarn 1, yarn 4, pnpm 10, npm 12', function () {
+registryBound.describe('buildpack: package managers on Node.js 26 (no corepack): yarn 1, yarn 3, yarn 4, pnpm 10, npm 12', function () {
   this.timeout(300_000);
   let work: string;
   let mirror: NodeMirror;
@@ -99,6 +99,23 @@ registryBound.describe('buildpack: package managers on Node.js 26 (no corepack):
     expect(await readFile(path.join(app, 'dist', 'package-manager.txt'), 'utf8')).to.equal('4.9.4\n');
     expect(existsSync(path.join(app, 'node_modules', 'is-odd'))).to.equal(false);
     await expectServes(app, 'built with 4.9.4, ms(60000)=1m, is-odd pruned\n');
+  });
+
+  it('yarn 3 without the workspace-tools plugin: builds, keeps devDependencies with a warning (as Heroku); YARN2_SKIP_PRUNING=true silences it', async () => {
+    const cache = path.join(work, 'cache-yarn3');
+    const { app, stdout, stderr } = await build('pm-yarn3', cache);
+    expect(stdout).to.include('       yarn.lock found: yarn install with yarn 3.8.7\n');
+    expect(stderr).to.include(' !     Warning: devDependencies are kept: yarn 3.8.7 prunes them only with the workspace-tools plugin\n');
+    await expectServes(app, 'built with 3.8.7, ms(60000)=1m, is-odd kept\n');
+
+    const again = await copyFixture('pm-yarn3', await mkdtemp(path.join(work, 'pm-yarn3-skip-')));
+    const envDir = path.join(path.dirname(again), 'env');
+    await mkdir(envDir);
+    await writeFile(path.join(envDir, 'YARN2_SKIP_PRUNING'), 'true');
+    const skipped = await runScript(buildpack, 'compile', [again, cache, envDir], cleanEnv({ PATH: tools.bare, NODE_MIRROR: mirror.url }));
+    expect(skipped.exitCode, skipped.stdout + skipped.stderr).to.equal(0);
+    expect(skipped.stdout).to.include('       YARN2_SKIP_PRUNING=true: devDependencies are kept\n');
+    expect(skipped.stderr).not.to.include('workspace-tools');
   });
 
   it('pnpm 10 from engines.pnpm: `pnpm` on PATH, prune with the same store (no prompt, no reinstall), serves; a warm build reuses both', async () => {
