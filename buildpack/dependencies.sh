@@ -246,7 +246,8 @@ restore_node_modules() {
     info "The app brings its own node_modules: not using the cached one"
     return 1
   fi
-  copy_tree "$cache/node_modules" "$build_dir/node_modules"
+  # A plain copy, not hard links: npm rewrites node_modules/.package-lock.json in place when it prunes.
+  cp -a "$cache/node_modules" "$build_dir/node_modules"
   info "Reusing node_modules from the cache ($LOCKFILE and Node.js $NODE_VERSION unchanged): nothing to install"
 }
 
@@ -257,7 +258,7 @@ save_node_modules() {
   key=$(_node_modules_key "$build_dir") || return 0
   [[ -d $build_dir/node_modules ]] || return 0
   mkdir -p "$cache"
-  copy_tree "$build_dir/node_modules" "$cache/node_modules.tmp"
+  cp -a "$build_dir/node_modules" "$cache/node_modules.tmp"
   mv "$cache/node_modules.tmp" "$cache/node_modules"
   printf '%s\n' "$key" >"$cache/key"
 }

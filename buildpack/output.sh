@@ -56,8 +56,8 @@ run_indented() {
 }
 
 # copy_tree FROM TO: TO becomes a copy of folder FROM, as hard links when both are on one file system
-# (a warm build's restore costs next to nothing), else as a plain copy. Files are replaced, not
-# written in place, by the tools that touch these trees (npm, tar), so the links stay safe.
+# (a warm build's restore costs next to nothing), else as a plain copy. Only for trees nothing writes
+# into in place (an unpacked Node.js release); npm does rewrite files of node_modules in place.
 copy_tree() {
   local from=$1 to=$2
   rm -rf "$to"

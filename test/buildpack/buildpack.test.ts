@@ -327,6 +327,9 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(result.stdout).not.to.match(/^       added \d+ packages?/m);
       expect(existsSync(path.join(dir, 'dist/app.js'))).to.equal(true);
       expect(existsSync(path.join(dir, 'node_modules/typescript'))).to.equal(false);
+      // The slug's prune left the cached tree whole, npm's own record of it included.
+      expect(existsSync(path.join(cache, 'node_modules/node_modules/typescript'))).to.equal(true);
+      expect(await readFile(path.join(cache, 'node_modules/node_modules/.package-lock.json'), 'utf8')).to.include('"node_modules/typescript"');
       console.log(`      cold build ${(coldMs / 1000).toFixed(1)}s, warm build ${(ms / 1000).toFixed(1)}s`);
       slug = dir;
       builtSlug = dir;
