@@ -579,7 +579,7 @@ export class Arbiter {
         worker.state = 'ready';
         this.stats.workerState(worker.pid, 'serving');
         if (this.settings.socket_sharing === 'shared' && !this.stopping) {
-          for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index }, listener.server);
+          for (const [index, listener] of this.listeners.entries()) this.send(worker, { type: 'listen', index, backlog: this.settings.backlog }, listener.server);
         }
         this.reusePort?.balance();
         this.handover.flush();

@@ -13,7 +13,7 @@ export type MasterMessage =
    */
   | { type: 'boot'; settings: Settings; cwd: string; age: number; served: ServedAddress[] }
   /** Shared sockets, and reuse-port sockets passed on: the listening server number `index` comes with this message. */
-  | { type: 'listen'; index: number }
+  | { type: 'listen'; index: number; backlog: number }
   /** Reuse-port: bind a listening socket of your own (SO_REUSEPORT) for --bind number `index`, answer `bound`. */
   | { type: 'bind'; index: number; host: string; port: number; backlog: number }
   /** Reuse-port: give one of your listening sockets for --bind number `index` back (`released`), it goes to another worker. */

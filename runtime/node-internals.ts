@@ -78,8 +78,10 @@ function probeHttpConnection(): string | undefined {
     } catch (error) {
       return `no stream handle for a probe socket: ${(error as Error).message}`;
     }
-    const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle;
+    const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown; listen?: unknown } | null })._handle;
     if (typeof handle?.writeQueueSize !== 'number') return 'socket._handle.writeQueueSize missing';
+    // Pipe and TCP handles share their listen() (ConnectionWrap): setListenBacklog's call.
+    if (typeof handle.listen !== 'function') return 'socket._handle.listen missing';
     const nodeListeners = socket.listenerCount('data');
     server.emit('connection', socket);
     const parser = (socket as unknown as { parser?: unknown }).parser as (NativeHttpParser & Record<number, unknown>) | undefined;
@@ -316,6 +318,19 @@ export function pauseConnectionsOf(server: net.Server): void {
   const settable = server as unknown as { pauseOnConnect?: unknown };
   if (typeof settable.pauseOnConnect !== 'boolean') throw lacking('--socket-sharing reuse-port', 'net.Server#pauseOnConnect missing');
   settable.pauseOnConnect = true;
+}
+
+/**
+ * Gives a listening socket received over IPC the --backlog again. Node listens on such a socket once more as it
+ * arrives (net.Server#listen(handle), with Node's default backlog of 511), and the kernel keeps the last
+ * listen(2)'s value for the socket all processes share: without this, the first worker would set the
+ * master's socket to 511 whatever --backlog says. `server._handle.listen(n)` is that listen(2) call again.
+ */
+export function setListenBacklog(server: net.Server, backlog: number): void {
+  const handle = (server as unknown as { _handle?: { listen?: unknown } | null })._handle;
+  if (typeof handle?.listen !== 'function') throw lacking('--backlog on a shared socket', 'server._handle.listen missing');
+  const status = (handle.listen as (backlog: number) => number).call(handle, backlog);
+  if (typeof status === 'number' && status < 0) throw new Error(`cannot set the listening socket's backlog to ${backlog}: ${util.getSystemErrorName(status)}`);
 }
 
 // ------------------------------------------------------------- a bound socket nobody listens on yet

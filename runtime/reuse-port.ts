@@ -159,7 +159,7 @@ export class ReusePortSockets<W extends SocketHolder> {
   private give(worker: W, index: number, server: net.Server): boolean {
     const holdings = this.of(worker);
     holdings.held[index]!++;
-    const sent = this.options.send(worker, { type: 'listen', index }, server, (error) => {
+    const sent = this.options.send(worker, { type: 'listen', index, backlog: this.options.backlog }, server, (error) => {
       if (error) {
         // Not on its way: the master keeps it (and accepts on it) until another worker takes it.
         holdings.held[index]!--;

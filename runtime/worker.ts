@@ -16,6 +16,7 @@ import { loadApp } from './app-loader.js';
 import { AppListens, listenWaitMs, type ServedAddress } from './app-listen.js';
 import { loadConfigHooks } from './configuration.js';
 import { BootError, firstLine } from './errors.js';
+import { setListenBacklog } from './node-internals.js';
 import { callHookNow, runHook, type Hooks, type ServerInfo, type WorkerInfo } from './hooks.js';
 import { ConnectionTable } from './http/connection-table.js';
 import { RequestPipeline, type FinishedRequest } from './http/request-pipeline.js';
@@ -181,7 +182,7 @@ export class Worker {
   serve(): void {
     process.on('message', (message: unknown, handle: unknown) => {
       if (!isMasterMessage(message)) return;
-      if (message.type === 'listen') this.acceptOn(handle as NetServer, message.index);
+      if (message.type === 'listen') this.acceptOn(handle as NetServer, message.index, message.backlog);
       else if (message.type === 'bind') this.bindOwn(message);
       else if (message.type === 'release') this.releaseOne(message.index);
       else if (message.type === 'connection') this.takeConnection(handle as Socket | undefined);
@@ -219,8 +220,10 @@ export class Worker {
     this.send({ type: 'unlistened' });
   }
 
-  private acceptOn(listening: NetServer | undefined, index: number): void {
+  /** `backlog` for a socket received over IPC, which Node listened on again with its default. */
+  private acceptOn(listening: NetServer | undefined, index: number, backlog?: number): void {
     if (!listening) return;
+    if (backlog !== undefined) setListenBacklog(listening, backlog);
     const entry = { index, server: listening };
     if (this.draining || this.unlistened) {
       this.letGo(entry);

@@ -57,6 +57,15 @@ describe("gunicorn's command line", function () {
     expect(server.stdout).to.include('printed by the app at import');
   });
 
+  it('--backlog holds with --socket-sharing shared too: the workers receiving the socket do not reset it', async () => {
+    const server = await TsunicornProcess.start(['site/app.mjs', '--backlog', '64', '-w', '2', '--socket-sharing', 'shared', '-b', '127.0.0.1:0'], { cwd: directory });
+    await server.waitForWorkers(2);
+    await waitUntilServing(server.urls[0]!);
+    const port = new URL(server.urls[0]!).port;
+    const listening = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect(listening[2]).to.equal('64');
+  });
+
   it('--capture-output sends what the app prints to the --error-logfile file, not to stdout', async () => {
     const logFile = path.join(directory, 'error.log');
     const server = await TsunicornProcess.start(['site/app.mjs', '--capture-output', '--error-logfile', logFile, '-b', `unix:${path.join(directory, 'app.sock')}`], { cwd: directory, listening: 0 });
