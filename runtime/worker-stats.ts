@@ -48,6 +48,9 @@ export interface WorkerStatsReport {
   sampledOf?: number;
 }
 
+/** How often the event-loop delay is sampled. */
+const EVENT_LOOP_RESOLUTION_MS = 10;
+
 export class WorkerStats {
   private requests = 0;
   private inFlight = 0;
@@ -62,7 +65,7 @@ export class WorkerStats {
 
   constructor(options: { keepSamples?: boolean } = {}) {
     this.samples = options.keepSamples ? new Float64Array(SAMPLE_CAPACITY) : undefined;
-    this.eventLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.eventLoopDelay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
     this.eventLoopDelay.enable();
   }
 
@@ -103,7 +106,9 @@ export class WorkerStats {
       if (count > 0) status[String(code)] = count;
     }
     const cpu = process.cpuUsage();
-    const p99 = this.eventLoopDelay.count > 0 ? this.eventLoopDelay.percentile(99) / 1e9 : 0;
+    // The histogram records the time between two of its timer's turns, the resolution included (an idle
+    // loop reads 10 ms): the delay is what passes beyond the resolution.
+    const p99 = this.eventLoopDelay.count > 0 ? Math.max(0, this.eventLoopDelay.percentile(99) / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1e3 : 0;
     this.eventLoopDelay.reset();
     const report: WorkerStatsReport = {
       requests: this.requests,

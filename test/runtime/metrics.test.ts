@@ -37,6 +37,20 @@ describe('tsunicorn --metrics-bind', function () {
   this.timeout(60000);
   afterEach(stopAllServers);
 
+  it("reports a worker's event-loop delay: handlers that hold the loop 300 ms back to back show as a p99 near 0.3 s", async function () {
+    const server = await TsunicornProcess.start([APP, '-w', '1', '-b', '127.0.0.1:0', '--metrics-bind', '127.0.0.1:0']);
+    const url = await metricsUrl(server);
+    await server.waitForWorkers(1);
+    const p99 = (f: Map<string, Family>) => f.get('tsunicorn_event_loop_delay_seconds')?.samples[0]?.value ?? 0;
+    // Back to back, so that most of the loop's turns in a report's second are held ones (p99, not the maximum).
+    const busy = (async () => {
+      for (let i = 0; i < 10; i++) expect((await request(server.url, '/busy?ms=300')).status).to.equal(200);
+    })();
+    const families = await scrapeUntil(url, (f) => p99(f) >= 0.2);
+    await busy;
+    expect(p99(families)).to.be.at.least(0.2).and.below(2);
+  });
+
   it('serves Prometheus text on GET /metrics over every worker, with the master\'s process metrics, and nothing else', async function () {
     const server = await TsunicornProcess.start([APP, '-w', '2', '-b', '127.0.0.1:0', '--metrics-bind', '127.0.0.1:0']);
     const url = await metricsUrl(server);
