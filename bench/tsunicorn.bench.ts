@@ -19,6 +19,7 @@
  *   npm run bench -- tsunicorn        # BENCH_DURATION=2 BENCH_CONNECTIONS=50 BENCH_ROUNDS=5; needs wrk
  *   BENCH_ONLY=metrics npm run bench -- tsunicorn    # the metrics row only
  *   BENCH_ONLY=memory npm run bench -- tsunicorn     # the --max-worker-memory failed-request rows only
+ *   BENCH_ONLY=listen npm run bench -- tsunicorn     # the failed-request rows for an Express app that calls app.listen()
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
@@ -352,6 +353,15 @@ metrics (tsunicorn -w 2, keep-alive, ${CONNECTIONS} connections; --metrics-bind 
     `ratio of the medians ${(onRate / offRate).toFixed(3)}x); CPU per request ${cpuRatio.toFixed(3)}x (medians ${(onCpu / offCpu).toFixed(3)}x)`);
 }
 
+/** The failed-request rows (bench/drain-under-load.ts) for an unmodified Express app that calls app.listen() itself. */
+async function listenApp(): Promise<void> {
+  console.log(`
+failed requests while workers leave, an Express app that calls app.listen() (wrk, 1 thread; tsunicorn -w 2, default scheme (${DEFAULT_SCHEME}); target 0):`);
+  const drain = await measureDrain({ root: ROOT, app: path.join(SERVERS, 'listen-app.mjs') });
+  const failed = drain.reduce((sum, entry) => sum + entry.failed, 0);
+  console.log(`target: 0 failed requests: ${failed === 0 ? 'met' : `NOT met (${failed} failed)`}`);
+}
+
 /** --max-worker-memory's failed-request rows (bench/drain-under-load.ts), default scheme. */
 async function memoryRecycling(): Promise<void> {
   console.log(`
@@ -377,6 +387,7 @@ async function main(): Promise<void> {
   }
   if (process.env.BENCH_ONLY === 'metrics') return metricsCost();
   if (process.env.BENCH_ONLY === 'memory') return memoryRecycling();
+  if (process.env.BENCH_ONLY === 'listen') return listenApp();
   console.log(`wrk 1 thread: ${CONNECTIONS} keep-alive connections or ${CLOSE_CONNECTIONS} with Connection: close, ${DURATION} s per target after a 1 s warm-up, ` +
     `${ROUNDS} interleaved round(s), the round with the least CPU per request reported; CPU = utime+stime of the server's processes per request; ${os.cpus().length} CPUs, Node ${process.version}, ` +
     `load average ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`);
