@@ -359,7 +359,12 @@ export class Arbiter {
       } else {
         this.manageWorkers();
       }
-      if (this.signalQueue.length === 0 && this.commandQueue.length === 0) await this.sleep(Math.min(tick, Math.max(1, this.replacementsHeldUntil - Date.now())));
+      if (this.signalQueue.length === 0 && this.commandQueue.length === 0) {
+        // Shorter than a tick only while replacements are held (to replace right when the hold ends); a hold
+        // in the past must not turn the sleep into a 1 ms poll (a wake-up a millisecond, next to the workers).
+        const heldFor = this.replacementsHeldUntil - Date.now();
+        await this.sleep(heldFor > 0 ? Math.min(tick, heldFor) : tick);
+      }
     }
   }
 
