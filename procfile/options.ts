@@ -57,7 +57,7 @@ const FLAGS = {
   },
   holdPort: {
     flags: '--hold-port <types>',
-    help: 'hold the port of each instance of these types and hand it over as fd 3 (LISTEN_FDS, as systemd does), so a restart drops no connection (comma separated)',
+    help: 'hold the port of each instance of these types so a restart drops no connection: start hands it over as fd 3 (LISTEN_FDS, as systemd does), export systemd writes a .socket unit per instance (comma separated)',
     parse: collectRepeated,
   },
   watch: { flags: '--watch [glob]', help: 'restart processes when files under the root change (only files matching GLOB if given)' },

@@ -19,14 +19,13 @@ export function registerExportCommand(program: Command): void {
     .argument('<format>', `one of: ${FORMAT_NAMES.join(', ')}`)
     .argument('<dir>', 'folder to write into (created if missing); stale files of the same app are removed')
     .addHelpText('after', `\nFormats:\n${formats.join('\n')}`);
-  addFlags(command, [...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'strictEnv'])
+  addFlags(command, [...PROJECT_FLAGS, 'formation', 'port', 'timeout', 'strictEnv', 'holdPort'])
     .option('-a, --app <name>', "app name used in file, unit and program names (default: the root folder's name)")
     .option('-u, --user <name>', 'user the processes run as (kubernetes: a numeric uid)')
     .option('-l, --log <dir>', 'log folder (default: /var/log/APP; systemd: the journal)')
     .option('-T, --template <dir>', "folder of templates replacing the built-in ones by name (DIR/FORMAT/NAME or DIR/NAME)")
     .option('--image <image>', 'container image of the app (kubernetes, compose; required there)')
     .option('--image-root <dir>', "the app's folder inside the image: working directory and PATH (kubernetes, compose; default: /app)")
-    .option('--hold-port <types>', 'systemd: a .socket unit per instance of these types holds its port, so a restart drops nothing (comma separated)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
     .action(async (format: string, dir: string, given: ExportOptions) => {
       // `.foreman` in the root gives defaults for the flags it names (formation, port, timeout, ...), as for start.
       const defaults = withForemanDefaults(command, given);
