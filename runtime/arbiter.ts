@@ -580,6 +580,9 @@ export class Arbiter {
     this.stats.heardFrom(worker.pid);
     switch (message.type) {
       case 'booted':
+        // Stopped while it booted (TERM before this message arrived): it may have taken the TERM as a drain that
+        // waits for `stop`, which nothing else would send it now. No connection is handed to a stopping worker.
+        if (worker.state === 'stopping') this.send(worker, { type: 'stop' });
         if (worker.state !== 'booting') return;
         worker.state = 'ready';
         this.stats.workerState(worker.pid, 'serving');
