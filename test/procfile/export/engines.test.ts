@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
-import { readEnvironmentFile, readTree, REPO, removeTempDirs, tempDir, tsforeman, which } from './helpers.js';
+import { readEnvironmentFile, readTree, REPO, removeTempDirs, tempDir, tsforeman, which, shellWords, systemdSettings } from './helpers.js';
 import { readComposeEnvFile, validCompose, validKubernetesObjects } from './validators.js';
 
 /**
@@ -86,17 +86,6 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** The settings of a unit as systemd loaded it (systemd-analyze verify prints them at debug level). */
-function systemdSettings(analyze: string, unit: string): (name: string) => string[] {
-  const dumped = spawnSync(analyze, ['verify', '--man=no', unit], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'debug' } });
-  const dump = dumped.stdout + dumped.stderr;
-  return (name) => [...dump.matchAll(new RegExp(`^\\s+${name}: (.*)$`, 'gm'))].map((m) => m[1]!);
-}
-
-/** A shell-quoted command line (as systemd shows it) back to argv, by a shell. */
-function shellWords(line: string): string[] {
-  return spawnSync('/bin/sh', ['-c', 'eval "set -- $1"; printf "%s\\0" "$@"', 'sh', line], { encoding: 'utf8' }).stdout.split('\0').slice(0, -1);
-}
 
 describe('tsforeman export: right for the engine (a tsunicorn app with worker, release and secrets)', function () {
   afterEach(async () => {

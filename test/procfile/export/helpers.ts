@@ -154,3 +154,15 @@ export const DEMO_INSTANCES = [
   { id: 'demo-web.2', type: 'web', ps: 'web.2', port: 5001 },
   { id: 'demo-worker.1', type: 'worker', ps: 'worker.1', port: 5100 },
 ];
+
+/** The settings of a unit as systemd loaded it (systemd-analyze verify prints them at debug level). */
+export function systemdSettings(analyze: string, unit: string): (name: string) => string[] {
+  const dumped = spawnSync(analyze, ['verify', '--man=no', unit], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'debug' } });
+  const dump = dumped.stdout + dumped.stderr;
+  return (name) => [...dump.matchAll(new RegExp(`^\\s+${name}: (.*)$`, 'gm'))].map((m) => m[1]!);
+}
+
+/** A shell-quoted command line (as systemd shows it) back to argv, by a shell. */
+export function shellWords(line: string): string[] {
+  return spawnSync('/bin/sh', ['-c', 'eval "set -- $1"; printf "%s\\0" "$@"', 'sh', line], { encoding: 'utf8' }).stdout.split('\0').slice(0, -1);
+}

@@ -1,10 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { readEnvironmentFile, REPO, removeTempDirs, tempDir, tsforeman, which } from './helpers.js';
+import { readEnvironmentFile, REPO, removeTempDirs, tempDir, tsforeman, which, shellWords, systemdSettings } from './helpers.js';
 
 /**
  * The systemd export with --hold-port, run the way systemd runs it: the `.socket` unit's address
@@ -38,17 +38,6 @@ function get(port: number): Promise<{ status: number; body: string }> {
   });
 }
 
-/** The settings of a unit as systemd loaded it (systemd-analyze verify prints them at debug level). */
-function systemdSettings(analyze: string, unit: string): (name: string) => string[] {
-  const dumped = spawnSync(analyze, ['verify', '--man=no', unit], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'debug' } });
-  const dump = dumped.stdout + dumped.stderr;
-  return (name) => [...dump.matchAll(new RegExp(`^\\s+${name}: (.*)$`, 'gm'))].map((m) => m[1]!);
-}
-
-/** A shell-quoted command line (as systemd shows it) back to argv, by a shell. */
-function shellWords(line: string): string[] {
-  return spawnSync('/bin/sh', ['-c', 'eval "set -- $1"; printf "%s\\0" "$@"', 'sh', line], { encoding: 'utf8' }).stdout.split('\0').slice(0, -1);
-}
 
 describe('tsforeman export systemd --hold-port: the .socket + .service pair under systemd-socket-activate', function () {
   this.timeout(90_000);
