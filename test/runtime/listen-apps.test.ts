@@ -136,8 +136,11 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
           await load.stop();
           agent.destroy();
         }
-        // After the master closed its socket a new connection is refused; nothing sent before failed.
-        expect(load.failures.filter((failure) => !failure.includes('ECONNREFUSED'))).to.deep.equal([]);
+        // After the master closed its socket a new connection is refused; nothing sent before failed. A
+        // connection whose handshake the kernel completed in the instant between the master's last empty
+        // accept and its close is reset before the client saw it connected (`connect ECONNRESET`, no byte
+        // of the request sent): docs/tsunicorn.md, TERM and the backlog.
+        expect(load.failures.filter((failure) => !/\bconnect (ECONNREFUSED|ECONNRESET)\b/.test(failure))).to.deep.equal([]);
         expect(load.answers.length).to.be.at.least(60);
         expect(server.lines.filter((line) => /\[(ERROR|CRITICAL)\]/.test(line))).to.deep.equal([]);
         expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);
