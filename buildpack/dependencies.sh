@@ -6,6 +6,7 @@
 #   install_dependencies BUILD_DIR CACHE_DIR
 #   run_package_script BUILD_DIR NAME  # through the package manager, output indented
 #   prune_dev_dependencies BUILD_DIR
+#   restore_node_modules BUILD_DIR CACHE_DIR / save_node_modules BUILD_DIR CACHE_DIR / check_node_modules_cache CACHE_DIR
 #
 # Each package manager keeps its cache in CACHE_DIR (npm/, yarn/, pnpm-store/); yarn and pnpm
 # themselves are in CACHE_DIR/package-managers/.
@@ -233,8 +234,33 @@ _node_modules_key() {
   printf '%s %s %s %s\n' "$PACKAGE_MANAGER" "${NODE_VERSION:-?}" "$(uname -m)" "$(sha256sum <"$build_dir/$LOCKFILE" | cut -c1-64)"
 }
 
+# The cached node_modules (CACHE_DIR/node_modules/node_modules, as the install left it) and the app's
+# share their files as hard links when both are on one file system: a warm build's restore then costs
+# next to nothing. The package managers' own records at the top of node_modules (npm's
+# .package-lock.json, yarn's .yarn-integrity, pnpm's .modules.yaml and .pnpm/lock.yaml), which they
+# rewrite in place, are the app's own copies. Any other file written in place (a build that generates
+# code into node_modules, or a slug run afterwards) would change the cache through its link: a file
+# newer than CACHE_DIR/node_modules/saved means that, and the cache is dropped and kept as a plain copy
+# from then on (CACHE_DIR/node_modules/copy).
+
+# _unshare_records DIR: DIR/node_modules's package-manager records become files of their own.
+_unshare_records() {
+  local file
+  for file in "$1"/node_modules/.package-lock.json "$1"/node_modules/.yarn-integrity "$1"/node_modules/.yarn-state.yml \
+    "$1"/node_modules/.modules.yaml "$1"/node_modules/.pnpm/lock.yaml; do
+    [[ -f $file && ! -L $file ]] || continue
+    cp -p "$file" "$file.tsforeman-tmp" && mv -f "$file.tsforeman-tmp" "$file"
+  done
+}
+
+# _changed_in_cache CACHE: the first file of CACHE/node_modules written since it was saved ("" if none).
+_changed_in_cache() {
+  [[ -f $1/saved ]] || return 0
+  find "$1/node_modules" -newer "$1/saved" \( -type f -o -type l \) -print -quit 2>/dev/null
+}
+
 restore_node_modules() {
-  local build_dir=$1 cache=$2/node_modules key
+  local build_dir=$1 cache=$2/node_modules key changed
   if [[ ${NODE_MODULES_CACHE:-} == false ]]; then
     info "NODE_MODULES_CACHE=false: node_modules is installed afresh, not taken from the cache"
     rm -rf "$cache"
@@ -246,21 +272,60 @@ restore_node_modules() {
     info "The app brings its own node_modules: not using the cached one"
     return 1
   fi
-  # A plain copy, not hard links: npm rewrites node_modules/.package-lock.json in place when it prunes.
-  cp -a "$cache/node_modules" "$build_dir/node_modules"
+  changed=$(_changed_in_cache "$cache")
+  if [[ -n $changed ]]; then
+    info "node_modules in the cache was written to since it was saved (${changed#"$cache/node_modules/"}): installing afresh"
+    _keep_node_modules_as_copy "$cache"
+    return 1
+  fi
+  # A cache saved without the stamp (by an earlier version) is copied: nothing could tell a change.
+  if [[ -f $cache/copy || ! -f $cache/saved ]]; then
+    cp -a "$cache/node_modules" "$build_dir/node_modules"
+  else
+    cp -al "$cache/node_modules" "$build_dir/node_modules" 2>/dev/null || {
+      rm -rf "$build_dir/node_modules"
+      cp -a "$cache/node_modules" "$build_dir/node_modules"
+    }
+    _unshare_records "$build_dir"
+  fi
   info "Reusing node_modules from the cache ($LOCKFILE and Node.js $NODE_VERSION unchanged): nothing to install"
 }
 
 save_node_modules() {
-  local build_dir=$1 cache=$2/node_modules key
+  local build_dir=$1 cache=$2/node_modules key copy=0
   [[ ${NODE_MODULES_CACHE:-} != false ]] || return 0
+  if [[ -f $cache/copy ]]; then copy=1; fi
   rm -rf "$cache"
   key=$(_node_modules_key "$build_dir") || return 0
   [[ -d $build_dir/node_modules ]] || return 0
   mkdir -p "$cache"
-  cp -a "$build_dir/node_modules" "$cache/node_modules.tmp"
+  if ((copy)) || ! cp -al "$build_dir/node_modules" "$cache/node_modules.tmp" 2>/dev/null; then
+    rm -rf "$cache/node_modules.tmp"
+    cp -a "$build_dir/node_modules" "$cache/node_modules.tmp"
+    if ((copy)); then : >"$cache/copy"; fi
+  else
+    _unshare_records "$build_dir"
+  fi
   mv "$cache/node_modules.tmp" "$cache/node_modules"
   printf '%s\n' "$key" >"$cache/key"
+  : >"$cache/saved"
+}
+
+# After the build and the prune: a cached file the app's build (or the prune) wrote in place through
+# its hard link is dropped with the rest of the cache, which is a plain copy from the next build on.
+check_node_modules_cache() {
+  local cache=$1/node_modules changed
+  [[ -d $cache/node_modules && ! -f $cache/copy ]] || return 0
+  changed=$(_changed_in_cache "$cache")
+  [[ -n $changed ]] || return 0
+  info "The build wrote into node_modules in place (${changed#"$cache/node_modules/"}): the cache drops its copy; the next build installs again and keeps a plain copy"
+  _keep_node_modules_as_copy "$cache"
+}
+
+_keep_node_modules_as_copy() {
+  rm -rf "$1"
+  mkdir -p "$1"
+  : >"$1/copy"
 }
 
 # Why devDependencies stay, or "" when they are to be pruned.

@@ -126,6 +126,7 @@ build_app() {
   fi
   cd "$BUILD_DIR"
   if has_script heroku-cleanup; then run_script heroku-cleanup; fi
+  check_node_modules_cache "$CACHE_DIR"
   step_done
 
   # bin/test runs the tests with the same yarn or pnpm, and has no cache of its own.

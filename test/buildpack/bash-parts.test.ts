@@ -343,4 +343,90 @@ describe('buildpack bash parts', function () {
       expect(computed).to.be.within(1, os.availableParallelism());
     });
   });
+  describe('the node_modules cache (save_node_modules, restore_node_modules, check_node_modules_cache)', () => {
+    // A build dir with a lockfile and an installed tree, and a cache dir, as bin/compile has them.
+    const cacheScript = (body: string) =>
+      `set -euo pipefail; source "${PARTS}/output.sh"; source "${PARTS}/dependencies.sh"; ` +
+      `PACKAGE_MANAGER=npm LOCKFILE=package-lock.json NODE_VERSION=20.0.0; build=$1 cache=$2; ${body}`;
+    const inode = 'stat -c %i';
+    // File times move by the kernel's clock tick: what follows is written after the save, as a build is.
+    const later = 'for ((i = 0; i < 1000000; i++)); do : >"$cache/probe"; [[ $cache/probe -nt $cache/node_modules/saved ]] && break; done; rm "$cache/probe"; ';
+    let build: string;
+    let cache: string;
+    beforeEach(async () => {
+      build = path.join(dir, 'nm-build');
+      cache = path.join(dir, 'nm-cache');
+      await execa('rm', ['-rf', build, cache]);
+      await mkdir(path.join(build, 'node_modules', 'dep'), { recursive: true });
+      await mkdir(cache);
+      await writeFile(path.join(build, 'package-lock.json'), '{"lockfileVersion": 3}\n');
+      await writeFile(path.join(build, 'node_modules', '.package-lock.json'), '{"packages": {}}\n');
+      await writeFile(path.join(build, 'node_modules', 'dep', 'index.js'), 'module.exports = 1;\n');
+    });
+
+    it('shares the files as hard links, but for the package manager\'s record, and restores them the same way', async () => {
+      const result = await bash(
+        cacheScript(
+          'save_node_modules "$build" "$cache"; ' +
+            `echo "$(${inode} "$build/node_modules/dep/index.js") $(${inode} "$cache/node_modules/node_modules/dep/index.js")"; ` +
+            `echo "$(${inode} "$build/node_modules/.package-lock.json") $(${inode} "$cache/node_modules/node_modules/.package-lock.json")"; ` +
+            'rm -rf "$build/node_modules"; restore_node_modules "$build" "$cache"; ' +
+            `echo "$(${inode} "$build/node_modules/dep/index.js") $(${inode} "$cache/node_modules/node_modules/dep/index.js")"; ` +
+            // What a prune does: unlink a package, rewrite the record in place. The cache keeps both.
+            later + 'rm -rf "$build/node_modules/dep"; echo "{}" >"$build/node_modules/.package-lock.json"; check_node_modules_cache "$cache"; ' +
+            'cat "$cache/node_modules/node_modules/dep/index.js" "$cache/node_modules/node_modules/.package-lock.json"',
+        ),
+        [build, cache],
+      );
+      expect(result.code, result.stderr).to.equal(0);
+      const [saved, record, reused, restored, ...kept] = result.stdout.split('\n');
+      const [a, b] = saved!.split(' ');
+      expect(a).to.equal(b);
+      const [c, d] = record!.split(' ');
+      expect(c).to.not.equal(d);
+      const [e, f] = restored!.split(' ');
+      expect(e).to.equal(f);
+      expect(reused).to.equal('       Reusing node_modules from the cache (package-lock.json and Node.js 20.0.0 unchanged): nothing to install');
+      expect(kept.join('\n')).to.equal('module.exports = 1;\n{"packages": {}}');
+    });
+
+    it('drops the cache when a build wrote a cached file in place, and keeps a plain copy from then on', async () => {
+      const result = await bash(
+        cacheScript(
+          'save_node_modules "$build" "$cache"; ' + later + 'echo "exports.generated = true;" >>"$build/node_modules/dep/index.js"; ' +
+            'check_node_modules_cache "$cache"; ls -A "$cache/node_modules"; ' +
+            'save_node_modules "$build" "$cache"; ls -A "$cache/node_modules"; ' +
+            `[[ $(${inode} "$build/node_modules/dep/index.js") != $(${inode} "$cache/node_modules/node_modules/dep/index.js") ]] && echo copied`,
+        ),
+        [build, cache],
+      );
+      expect(result.code, result.stderr).to.equal(0);
+      expect(result.stdout.split('\n')).to.deep.equal([
+        '       The build wrote into node_modules in place (dep/index.js): the cache drops its copy; the next build installs again and keeps a plain copy',
+        'copy',
+        'copy',
+        'key',
+        'node_modules',
+        'saved',
+        'copied',
+      ]);
+    });
+
+    it('does not use a cache written to after it was saved (a slug run in place), and installs afresh', async () => {
+      const result = await bash(
+        cacheScript(
+          'save_node_modules "$build" "$cache"; ' + later + 'echo "// run" >>"$build/node_modules/dep/index.js"; rm -rf "$build/node_modules"; ' +
+            'if restore_node_modules "$build" "$cache"; then echo restored; else echo "not restored"; fi; ls -A "$cache/node_modules"; [[ -e $build/node_modules ]] || echo "no node_modules"',
+        ),
+        [build, cache],
+      );
+      expect(result.code, result.stderr).to.equal(0);
+      expect(result.stdout.split('\n')).to.deep.equal([
+        '       node_modules in the cache was written to since it was saved (dep/index.js): installing afresh',
+        'not restored',
+        'copy',
+        'no node_modules',
+      ]);
+    });
+  });
 });

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -276,16 +276,21 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       cache = path.join(work, 'ts-cache');
     });
 
-    async function build(label: string, config: Record<string, string> = {}): Promise<{ dir: string; result: Awaited<ReturnType<typeof runScript>>; ms: number }> {
+    async function build(
+      label: string,
+      config: Record<string, string> = {},
+      { cacheDir = cache, edit }: { cacheDir?: string; edit?: (dir: string) => Promise<void> } = {},
+    ): Promise<{ dir: string; result: Awaited<ReturnType<typeof runScript>>; ms: number }> {
       const dir = path.join(await mkdtemp(path.join(work, `ts-${label}-`)), 'app');
       await execa('cp', ['-R', template, dir]);
+      await edit?.(dir);
       const envDir = path.join(dir, '..', 'env');
       await mkdir(envDir);
       await writeFile(path.join(envDir, 'BUILD_GREETING'), 'hello-from-env-dir\n');
       await writeFile(path.join(envDir, 'PATH'), '/nowhere');
       for (const [name, value] of Object.entries(config)) await writeFile(path.join(envDir, name), value);
       const startedAt = Date.now();
-      const result = await runScript(buildpack, 'compile', [dir, cache, envDir], bareEnv());
+      const result = await runScript(buildpack, 'compile', [dir, cacheDir, envDir], bareEnv());
       return { dir, result, ms: Date.now() - startedAt };
     }
 
@@ -330,9 +335,36 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       // The slug's prune left the cached tree whole, npm's own record of it included.
       expect(existsSync(path.join(cache, 'node_modules/node_modules/typescript'))).to.equal(true);
       expect(await readFile(path.join(cache, 'node_modules/node_modules/.package-lock.json'), 'utf8')).to.include('"node_modules/typescript"');
+      // The slug's files are the cache's (hard links), but for npm's record, which the prune rewrote.
+      const inode = async (root: string, file: string) => (await stat(path.join(root, file))).ino;
+      expect(await inode(dir, 'node_modules/tsforeman/package.json')).to.equal(await inode(cache, 'node_modules/node_modules/tsforeman/package.json'));
+      expect(await inode(dir, 'node_modules/.package-lock.json')).to.not.equal(await inode(cache, 'node_modules/node_modules/.package-lock.json'));
       console.log(`      cold build ${(coldMs / 1000).toFixed(1)}s, warm build ${(ms / 1000).toFixed(1)}s`);
       slug = dir;
       builtSlug = dir;
+    });
+
+    it('a build that writes into node_modules in place: the cache drops its copy and keeps a plain one from then on', async () => {
+      const cacheDir = path.join(work, 'ts-cache-in-place');
+      await execa('cp', ['-a', cache, cacheDir]);
+      const manifestFile = 'node_modules/typescript/package.json';
+      const cached = path.join(cacheDir, 'node_modules/node_modules/typescript/package.json');
+      // As code generators do (prisma generate): the build rewrites a file of an installed package.
+      const edit = async (dir: string) => {
+        const manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+        manifest.scripts.build += ` && node -e "require('fs').appendFileSync('${manifestFile}', '\\n')"`;
+        await writeFile(path.join(dir, 'package.json'), JSON.stringify(manifest, null, 2));
+      };
+      const linked = await build('in-place-linked', {}, { cacheDir, edit });
+      expect(linked.result.exitCode, linked.result.stdout + linked.result.stderr).to.equal(0);
+      expect(linked.result.stdout).to.include('Reusing node_modules from the cache');
+      expect(linked.result.stdout).to.include(
+        '       The build wrote into node_modules in place (typescript/package.json): the cache drops its copy; the next build installs again and keeps a plain copy\n',
+      );
+      expect(existsSync(cached)).to.equal(false);
+
+      // From now on a plain copy: the next build installs and saves one (test/buildpack/bash-parts.test.ts).
+      expect(existsSync(path.join(cacheDir, 'node_modules/copy'))).to.equal(true);
     });
 
     it('NODE_MODULES_CACHE=false: installs again (npm ci), and the build still works', async () => {
