@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { execa } from 'execa';
 import { UserError } from './errors.js';
 
 /**
@@ -158,6 +157,8 @@ export async function buildApp(options: BuildOptions, environment: NodeJS.Proces
     const buildpack = await stageBuildpack(path.join(work, 'buildpack'));
     const envDir = path.join(work, 'env');
     await mkdir(envDir);
+    // Loaded by the one command that runs the buildpack, not at every tsforeman start-up.
+    const { execa } = await import('execa');
     const run = (script: string, args: string[], capture: boolean) =>
       execa(path.join(buildpack, 'bin', script), args, {
         env: environment,

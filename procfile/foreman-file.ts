@@ -1,10 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Node } from 'yaml';
 import { warnOnStderr } from './env.js';
 import { FileLineError, UserError } from './errors.js';
 import { shownPath } from './project.js';
+
+/** The YAML parser, loaded when a .foreman file is there to read (not at every start-up). */
+let yamlModule: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 /**
  * `.foreman`: foreman's file of defaults, YAML keys named like the long flags (`procfile`, `port`,
@@ -82,17 +87,17 @@ function readForemanEntries(dir: string, cwd: string, warn: (line: string) => vo
   } catch (error) {
     throw new UserError(`cannot read ${shown}: ${(error as Error).message}`);
   }
-  const lines = new LineCounter();
-  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const lines = new (yaml().LineCounter)();
+  const document = yaml().parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const lineOf = (node: Node | null | undefined) => (node?.range ? lines.linePos(node.range[0]).line : 1);
   const [problem] = document.errors;
   if (problem) throw new FileLineError(shown, lines.linePos(problem.pos[0]).line, `not valid YAML: ${problem.message.split('\n')[0]}`);
   if (document.contents === null) return { defaults: {}, origins };
-  if (!isMap(document.contents)) throw new FileLineError(shown, lineOf(document.contents), 'expected "key: value" lines (a YAML mapping)');
+  if (!yaml().isMap(document.contents)) throw new FileLineError(shown, lineOf(document.contents), 'expected "key: value" lines (a YAML mapping)');
   const defaults: ForemanDefaults = {};
   for (const pair of document.contents.items) {
     const keyNode = pair.key as Node | null;
-    const key = isScalar(keyNode) ? String(keyNode.value) : '';
+    const key = yaml().isScalar(keyNode) ? String(keyNode.value) : '';
     const line = lineOf(keyNode);
     const spec = KEYS[key];
     if (spec === undefined) {
@@ -117,12 +122,12 @@ function resolvePaths(value: string | string[] | boolean, dir: string): string |
 /** A node's value as the option wants it; `fail` makes the error for a wrong kind. */
 function valueOf(node: Node | null, kind: Kind, key: string, fail: (message: string) => Error): string | string[] | boolean | undefined {
   const scalar = (item: Node | null): string | number | boolean | null => {
-    if (!isScalar(item)) throw fail(`${key}: expected ${describe(kind)}`);
+    if (!yaml().isScalar(item)) throw fail(`${key}: expected ${describe(kind)}`);
     const value = item.value;
     if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
     throw fail(`${key}: expected ${describe(kind)}`);
   };
-  if (node === null || (isScalar(node) && node.value === null)) return undefined;
+  if (node === null || (yaml().isScalar(node) && node.value === null)) return undefined;
   switch (kind) {
     case 'string': {
       const value = scalar(node);
@@ -140,7 +145,7 @@ function valueOf(node: Node | null, kind: Kind, key: string, fail: (message: str
       return value;
     }
     case 'strings': {
-      const items = isSeq(node) ? (node.items as Node[]) : [node];
+      const items = yaml().isSeq(node) ? (node.items as Node[]) : [node];
       return items.map((item) => {
         const value = scalar(item);
         if (typeof value !== 'string') throw fail(`${key}: expected ${describe(kind)}`);
@@ -149,15 +154,15 @@ function valueOf(node: Node | null, kind: Kind, key: string, fail: (message: str
     }
     case 'pairs': {
       // "web=2,worker=1" as the flag takes it, a list of such strings, or a mapping { web: 2 } / { web: [a, b] }.
-      if (isMap(node)) {
+      if (yaml().isMap(node)) {
         return node.items.map((pair) => {
           const name = scalar(pair.key as Node | null);
           const value = pair.value as Node | null;
-          const values = isSeq(value) ? (value.items as Node[]).map((item) => String(scalar(item))) : [String(scalar(value))];
+          const values = yaml().isSeq(value) ? (value.items as Node[]).map((item) => String(scalar(item))) : [String(scalar(value))];
           return `${String(name)}=${values.join(',')}`;
         });
       }
-      const items = isSeq(node) ? (node.items as Node[]) : [node];
+      const items = yaml().isSeq(node) ? (node.items as Node[]) : [node];
       return items.map((item) => String(scalar(item)));
     }
   }

@@ -1,6 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { UserError } from './errors.js';
 
 /**
@@ -26,6 +25,8 @@ const SOURCE_ALL = 'for f in .profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi
 
 export async function loadProfileEnv(root: string, environment: NodeJS.ProcessEnv): Promise<Record<string, string>> {
   const appRoot = path.resolve(root);
+  // execa is loaded here, for the one command (a slug's start) that sources .profile.d.
+  const { execa } = await import('execa');
   const result = await execa('bash', ['-c', SOURCE_ALL], {
     cwd: appRoot,
     env: { ...environment, HOME: appRoot },

@@ -13,7 +13,7 @@ import { Supervisor, type ExitPolicy, type Readiness, type SupervisedSpec, type 
 import { optionSource, withForemanDefaults } from './foreman-file.js';
 import { Watchdog } from './watchdog.js';
 import { HeldPorts, holdRequests, type HoldRequest } from './held-ports.js';
-import { ChangeWatcher, describePaths } from './watcher.js';
+import type { ChangeWatcher } from './watcher.js';
 
 /** Quiet time after the last file change before processes are restarted. */
 const WATCH_DEBOUNCE_MS = 300;
@@ -315,6 +315,8 @@ async function startWatching(
   events: SupervisorEvents,
   restart: (names: string[]) => Promise<void>,
 ): Promise<ChangeWatcher> {
+  // chokidar is loaded with --watch only.
+  const { ChangeWatcher, describePaths } = await import('./watcher.js');
   const watcher = new ChangeWatcher({
     root: settings.project.root,
     glob: settings.watch?.glob,
