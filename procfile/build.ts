@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, link, lstat, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,13 +75,34 @@ function packageRoot(): string {
 
 /**
  * Copies the buildpack into `dest`, as a platform does before running it: bin/compile may write an
- * `export` file into its own folder, which must not land in the installed package.
+ * `export` file into its own folder, which must not land in the installed package. The files are hard
+ * links where the file system allows (the buildpack only adds files to its folder, never rewrites one),
+ * else copies.
  */
 export async function stageBuildpack(dest: string, root = packageRoot()): Promise<string> {
   await mkdir(path.join(dest, 'bin'), { recursive: true });
+  let linking = true;
+  const stage = async (from: string, to: string): Promise<void> => {
+    const entry = await lstat(from);
+    if (entry.isDirectory()) {
+      await mkdir(to, { recursive: true });
+      for (const name of await readdir(from)) await stage(path.join(from, name), path.join(to, name));
+      return;
+    }
+    if (linking && entry.isFile()) {
+      try {
+        await link(from, to);
+        return;
+      } catch (error) {
+        if (!['EXDEV', 'EPERM', 'EACCES', 'EMLINK', 'ENOTSUP'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+        linking = false;
+      }
+    }
+    await cp(from, to, { verbatimSymlinks: true });
+  };
   for (const part of BUILDPACK_PARTS) {
     const from = path.join(root, part);
-    if (existsSync(from)) await cp(from, path.join(dest, part), { recursive: true });
+    if (existsSync(from)) await stage(from, path.join(dest, part));
   }
   return dest;
 }
@@ -119,7 +140,11 @@ function parseReleaseYaml(text: string): Record<string, string> {
   return types;
 }
 
-async function prepareSlugDir(appDir: string, slugDir: string): Promise<void> {
+/**
+ * Empties `slugDir` and copies the app into it. The old slug is renamed aside (`.<name>.tsforeman-old-<pid>`
+ * next to it) and deleted while the build runs: `oldSlugRemoved` ends with that deletion.
+ */
+async function prepareSlugDir(appDir: string, slugDir: string): Promise<{ oldSlugRemoved: Promise<void> }> {
   if (slugDir === appDir) throw new UserError(`--out ${slugDir} is the app directory itself; choose another folder`);
   if (appDir.startsWith(slugDir + path.sep)) {
     throw new UserError(`--out ${slugDir} contains the app directory; choose another folder`);
@@ -130,8 +155,22 @@ async function prepareSlugDir(appDir: string, slugDir: string): Promise<void> {
     if (entries.length > 0 && !entries.includes(SLUG_MARKER)) {
       throw new UserError(`refusing to replace ${slugDir}: it is not empty and was not made by tsforeman build (use --out)`);
     }
-    await rm(slugDir, { recursive: true, force: true });
   }
+  // Left by a build that was interrupted while it deleted the slug before it.
+  const parent = path.dirname(slugDir);
+  const asidePrefix = `.${path.basename(slugDir)}.tsforeman-old-`;
+  const siblings = existsSync(parent) ? await readdir(parent) : [];
+  const aside = siblings.filter((name) => name.startsWith(asidePrefix)).map((name) => path.join(parent, name));
+  if (existsSync(slugDir)) {
+    const old = path.join(parent, `${asidePrefix}${process.pid}`);
+    await rm(old, { recursive: true, force: true });
+    await rename(slugDir, old);
+    aside.push(old);
+  }
+  const removed = Promise.all(aside.map((dir) => rm(dir, { recursive: true, force: true }))).then(
+    () => undefined,
+    (error: Error) => void process.stderr.write(` !     Warning: the previous slug could not be deleted (${error.message}); delete ${aside.join(' ')} by hand\n`),
+  );
   // What a git push would not carry: the repository itself and installed modules.
   await cp(appDir, slugDir, {
     recursive: true,
@@ -143,6 +182,7 @@ async function prepareSlugDir(appDir: string, slugDir: string): Promise<void> {
     },
   });
   await writeFile(path.join(slugDir, SLUG_MARKER), 'made by tsforeman build; the next build replaces this folder\n');
+  return { oldSlugRemoved: removed };
 }
 
 /** Runs detect, compile and release with their output on this process's stdout/stderr. */
@@ -153,6 +193,7 @@ export async function buildApp(options: BuildOptions, environment: NodeJS.Proces
   const cacheDir = path.resolve(options.cacheDir ?? defaultCacheDir(appDir, environment));
 
   const work = await mkdtemp(path.join(os.tmpdir(), 'tsforeman-build-'));
+  let oldSlugRemoved: Promise<void> = Promise.resolve();
   try {
     const buildpack = await stageBuildpack(path.join(work, 'buildpack'));
     const envDir = path.join(work, 'env');
@@ -173,7 +214,7 @@ export async function buildApp(options: BuildOptions, environment: NodeJS.Proces
     if (detected.exitCode !== 0) {
       throw new UserError(`${appDir} is not a Node.js app (no package.json): the buildpack does not apply`);
     }
-    await prepareSlugDir(appDir, slugDir);
+    ({ oldSlugRemoved } = await prepareSlugDir(appDir, slugDir));
     await mkdir(cacheDir, { recursive: true });
     process.stdout.write(`-----> Building ${appDir}\n       slug: ${slugDir}\n       cache: ${cacheDir}\n`);
 
@@ -198,7 +239,7 @@ export async function buildApp(options: BuildOptions, environment: NodeJS.Proces
     process.stdout.write(`-----> Slug ready: ${slugDir}\n       run it with: cd ${slugDir} && tsforeman start\n`);
     return { slugDir, cacheDir, defaultProcessTypes, wroteProcfile };
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await Promise.all([rm(work, { recursive: true, force: true }), oldSlugRemoved]);
   }
 }
 

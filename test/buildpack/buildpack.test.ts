@@ -470,6 +470,16 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(env.PATH?.split(':')).to.include(`${out}/.heroku/tsforeman/bin`);
       expect(env).to.include({ NODE_ENV: 'production', HOME: '/home/someone' });
       expect(Number(env.WEB_CONCURRENCY)).to.be.greaterThan(0);
+
+      // A rebuild replaces the slug: the old one, and one an interrupted build left aside, are gone.
+      await writeFile(path.join(out, 'stale.txt'), 'from the last build');
+      const leftover = path.join(path.dirname(out), '.plain-app-slug.tsforeman-old-1');
+      await mkdir(path.join(leftover, 'node_modules'), { recursive: true });
+      const again = await execa(process.execPath, [tsforeman, 'build', app, '--cache', smallCache], { env: nodeEnv(), extendEnv: false, reject: false });
+      expect(again.exitCode, String(again.stderr)).to.equal(0);
+      expect(existsSync(path.join(out, 'stale.txt'))).to.equal(false);
+      expect(existsSync(path.join(out, 'server.js'))).to.equal(true);
+      expect((await readdir(path.dirname(out))).filter((name) => name.includes('tsforeman-old'))).to.deep.equal([]);
     });
 
     it('works from an installed copy of the package (no package-lock.json, no sources)', async function () {
