@@ -171,7 +171,8 @@ package_manager_env() {
   export npm_config_cache="$cache_dir/npm"
   export npm_config_update_notifier=false
   export YARN_CACHE_FOLDER="$cache_dir/yarn"
-  export npm_config_store_dir="$cache_dir/pnpm-store"
+  # pnpm's store; npm warns of a setting it does not know (on every npm command) if it sees this.
+  if [[ $PACKAGE_MANAGER == pnpm ]]; then export npm_config_store_dir="$cache_dir/pnpm-store"; fi
   # Our own yarn or pnpm runs, not a corepack shim an image may carry.
   export COREPACK_ENABLE_STRICT=0
   export YARN_ENABLE_TELEMETRY=0

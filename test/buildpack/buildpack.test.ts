@@ -307,6 +307,7 @@ describe('buildpack (bin/detect, bin/compile, bin/release)', function () {
       expect(result.stdout).to.include(`engines.node "${NODE_MAJOR}.x" resolves to ${NODE_VERSION}`);
       expect(result.stdout).to.include('prebuild saw BUILD_GREETING=hello-from-env-dir');
       expect(result.stdout).to.include('cleanup ran');
+      expect(result.stdout + result.stderr).not.to.include('npm warn');
       expect(result.stdout).to.match(/^-----> Build succeeded in \d+\.\d\ds$/m);
       expect(result.stdout).to.match(/^       done in \d+\.\d\ds$/m);
       expect(existsSync(path.join(dir, '.heroku/node/bin/node'))).to.equal(true);
