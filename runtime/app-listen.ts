@@ -15,9 +15,10 @@
  */
 import cluster from 'node:cluster';
 import http from 'node:http';
-import https from 'node:https';
-import type net from 'node:net';
+import type https from 'node:https';
+import net from 'node:net';
 import { AppLoadError } from './errors.js';
+import { isHttpsServer } from './http/tls-modules.js';
 import { activeResourceKinds } from './node-internals.js';
 import type { BindAddress, Settings } from './settings.js';
 
@@ -58,7 +59,7 @@ export function listenWaitMs(settings: Pick<Settings, 'timeout'>): number {
 }
 
 type AppServer = http.Server | https.Server;
-type Listen = (this: AppServer, ...args: unknown[]) => AppServer;
+type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
 /** What a listen() call asked for, read as Node reads its arguments (net.Server#listen). */
 interface ListenRequest {
@@ -134,14 +135,14 @@ export class AppListens {
     void process.stdout;
     void process.stderr;
     this.baseline = activeResources();
-    for (const prototype of [http.Server.prototype, https.Server.prototype]) {
-      const inherited = Reflect.get(prototype, 'listen') as Listen;
-      const takeOver = (server: AppServer, args: unknown[]): boolean => this.listen(server, args);
-      const listen = function (this: AppServer, ...args: unknown[]): AppServer {
-        return takeOver(this, args) ? this : Reflect.apply(inherited, this, args);
-      };
-      Object.defineProperty(prototype, 'listen', { value: listen, writable: true, configurable: true });
-    }
+    // Both inherit listen() from net.Server; node:https is not loaded for it (an https server's code did).
+    const inherited = Reflect.get(net.Server.prototype, 'listen') as Listen;
+    const takeOver = (server: AppServer, args: unknown[]): boolean => this.listen(server, args);
+    const listen = function (this: net.Server, ...args: unknown[]): net.Server {
+      const appServer = this instanceof http.Server || isHttpsServer(this);
+      return appServer && takeOver(this as AppServer, args) ? this : Reflect.apply(inherited, this, args);
+    };
+    Object.defineProperty(net.Server.prototype, 'listen', { value: listen, writable: true, configurable: true });
     // A worker is a plain child process, so cluster.isPrimary is true in it: an app written for
     // node:cluster would fork (and bind) a pool of its own in every worker.
     cluster.fork = () => {

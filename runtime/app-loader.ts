@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import http, { type RequestListener } from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,7 @@ import { AppListens } from './app-listen.js';
 // Types only: the adapter is imported for a fetch handler alone (it reads the global Request and Response,
 // which makes Node load its fetch implementation, several MB of a worker's memory).
 import type { FetchAdapterOptions, FetchHandler } from './fetch-adapter.js';
+import { isHttpsServer } from './http/tls-modules.js';
 import { importModule } from './typescript-loader.js';
 
 export interface AppSpec {
@@ -96,7 +97,7 @@ function describeLoadError(error: unknown): string {
 }
 
 export function isServer(value: unknown): value is http.Server | https.Server {
-  return value instanceof http.Server || value instanceof https.Server;
+  return value instanceof http.Server || isHttpsServer(value);
 }
 
 /** Whether a value is one of the accepted app shapes. */

@@ -18,7 +18,6 @@
  * the client reads the response instead of a reset.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import {
   handleWriteQueueSize, httpParserOf, keepsAlive, onParserExecute, parserCurrentBuffer, parsesNatively,
   takeSocketInput, type NativeHttpParser,
@@ -28,6 +27,7 @@ import type { HeadLimits } from './limits.js';
 import { MessageFraming, type FramingSink } from './message-framing.js';
 import type { Expectation, GatedResponse, RequestPipeline, ResponseOwner } from './request-pipeline.js';
 import type { SlowClientTimeouts } from './slow-client.js';
+import { isTlsSocket } from './tls-modules.js';
 
 /** Reading and judging requests. */
 const OPEN = 0;
@@ -169,7 +169,7 @@ export class ConnectionGate implements ConnectionState, ResponseOwner, FramingSi
     this.stopReading(CLOSING);
     this.log(message);
     const socket = this.socket;
-    if (reset && !(socket instanceof TLSSocket) && typeof socket.resetAndDestroy === 'function') {
+    if (reset && !isTlsSocket(socket) && typeof socket.resetAndDestroy === 'function') {
       try {
         socket.resetAndDestroy();
         return;

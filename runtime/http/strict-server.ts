@@ -22,9 +22,8 @@
  * answers its errors. The server's events are intercepted once, in one `emit` of its own.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { Socket } from 'node:net';
-import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { checkNodeInternals, setParserOptions, setServerResponseClass, type ParserOptions } from '../node-internals.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -36,6 +35,7 @@ import {
   type GatedResponse,
 } from './request-pipeline.js';
 import { DEFAULT_SLOW_CLIENT_TIMEOUTS, type SlowClientTimeouts } from './slow-client.js';
+import { httpsModule, isTlsServer } from './tls-modules.js';
 
 export interface StrictServerOptions extends HttpLimits {
   onClientError?: (message: string) => void;  // for the error log (debug level)
@@ -84,7 +84,7 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
     server = adoptServer(options.server, serverOptions);
     if (listener) server.on('request', listener);
   } else if (options.tls) {
-    server = https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs });
+    server = httpsModule().createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: timeouts.headersTimeoutMs });
   } else {
     server = http.createServer(serverOptions);
   }
@@ -182,10 +182,6 @@ export function createStrictServer(listener: http.RequestListener | undefined, o
   });
 
   return server;
-}
-
-export function isTlsServer(server: http.Server | https.Server): server is https.Server {
-  return server instanceof tls.Server;
 }
 
 /** Gives a server the app built the options a server tsunicorn creates gets (its parser's and its response class, through node-internals). */
