@@ -237,18 +237,19 @@ _node_modules_key() {
 
 # The cached node_modules (CACHE_DIR/node_modules/node_modules, as the install left it) and the app's
 # share their files as hard links when both are on one file system: a warm build's restore then costs
-# next to nothing. The package managers' own records at the top of node_modules (npm's
-# .package-lock.json, yarn's .yarn-integrity, pnpm's .modules.yaml and .pnpm/lock.yaml), which they
-# rewrite in place, are the app's own copies. Any other file written in place (a build that generates
-# code into node_modules, or a slug run afterwards) would change the cache through its link: a file
-# newer than CACHE_DIR/node_modules/saved means that, and the cache is dropped and kept as a plain copy
-# from then on (CACHE_DIR/node_modules/copy).
+# next to nothing. The package managers' own records, which they rewrite in place, are the app's own
+# copies: every regular file at the top of node_modules and of node_modules/.pnpm (npm's
+# .package-lock.json, yarn's .yarn-integrity, pnpm's .modules.yaml, .pnpm-workspace-state-v1.json and
+# .pnpm/lock.yaml). Any other file written in place (a build that generates code into node_modules, or
+# a slug run afterwards) would change the cache through its link: a file newer than
+# CACHE_DIR/node_modules/saved means that, and the cache is dropped and kept as a plain copy from then
+# on (CACHE_DIR/node_modules/copy).
 
-# _unshare_records DIR: DIR/node_modules's package-manager records become files of their own.
+# _unshare_records DIR: DIR/node_modules's package-manager records become files of their own: the
+# regular files at its top and at the top of its .pnpm (package files live in folders below).
 _unshare_records() {
   local file
-  for file in "$1"/node_modules/.package-lock.json "$1"/node_modules/.yarn-integrity "$1"/node_modules/.yarn-state.yml \
-    "$1"/node_modules/.modules.yaml "$1"/node_modules/.pnpm/lock.yaml; do
+  for file in "$1"/node_modules/.[!.]* "$1"/node_modules/* "$1"/node_modules/.pnpm/.[!.]* "$1"/node_modules/.pnpm/*; do
     [[ -f $file && ! -L $file ]] || continue
     cp -p "$file" "$file.tsforeman-tmp" && mv -f "$file.tsforeman-tmp" "$file"
   done

@@ -16,6 +16,9 @@ TSFOREMAN_BIN=""
 
 _tsforeman_dist_complete() { [[ -f $1/dist/procfile/cli.js && -f $1/dist/runtime/cli.js ]]; }
 
+# npm for the buildpack's own copy: pnpm's store setting, which npm does not know, is not passed on.
+_tsforeman_npm() { env -u npm_config_store_dir npm "$@"; }
+
 _tsforeman_build_copy() {
   local bp_dir=$1 dest=$2
   mkdir -p "$dest/bin"
@@ -32,16 +35,16 @@ _tsforeman_build_copy() {
   local -a flags=(--ignore-scripts --prefer-offline --no-audit --no-fund --progress=false)
   if _tsforeman_dist_complete "$bp_dir"; then
     cp -R "$bp_dir/dist" "$dest/dist"
-    run_indented npm "$install" --omit=dev "${flags[@]}" || return 1
+    run_indented _tsforeman_npm "$install" --omit=dev "${flags[@]}" || return 1
   else
     info "The buildpack has no built dist/: compiling tsforeman from its sources"
     cp -R "$bp_dir/tsconfig.json" "$bp_dir/procfile" "$dest/"
     [[ -d $bp_dir/runtime ]] && cp -R "$bp_dir/runtime" "$dest/"
-    run_indented npm "$install" --include=dev "${flags[@]}" || return 1
+    run_indented _tsforeman_npm "$install" --include=dev "${flags[@]}" || return 1
     # tsc emits even when it reports type errors; the check of dist/ below decides.
     run_indented ./node_modules/.bin/tsc -p tsconfig.json || info "tsc reported errors (above); using what it emitted"
     rm -rf "$dest/procfile" "$dest/runtime" "$dest/tsconfig.json"
-    run_indented npm prune --omit=dev "${flags[@]}" || return 1
+    run_indented _tsforeman_npm prune --omit=dev "${flags[@]}" || return 1
   fi
   _tsforeman_dist_complete "$dest" || {
     info "The build of tsforeman lacks dist/procfile/cli.js or dist/runtime/cli.js"
