@@ -136,11 +136,14 @@ describe('tsunicorn serving apps that call listen() themselves', function () {
           await load.stop();
           agent.destroy();
         }
-        // After the master closed its socket a new connection is refused; nothing sent before failed. A
-        // connection whose handshake the kernel completed in the instant between the master's last empty
-        // accept and its close is reset before the client saw it connected (`connect ECONNRESET`, no byte
-        // of the request sent): docs/tsunicorn.md, TERM and the backlog.
-        expect(load.failures.filter((failure) => !/\bconnect (ECONNREFUSED|ECONNRESET)\b/.test(failure))).to.deep.equal([]);
+        // After the master closed its socket a new connection is refused; no keep-alive connection failed.
+        // A connection whose handshake the kernel completed between the master's last empty accept and
+        // its close (a window as long as the master is kept off the CPU there) is reset: `connect
+        // ECONNRESET`, or `read ECONNRESET` once its first request was written (docs/tsunicorn.md, TERM and
+        // the backlog). Each loop meets that at most once: its next connection is refused.
+        const resets = load.failures.filter((failure) => /^Error: read ECONNRESET$|\bconnect ECONNRESET\b/.test(failure));
+        expect(load.failures.filter((failure) => !/\bconnect ECONNREFUSED\b/.test(failure) && !resets.includes(failure))).to.deep.equal([]);
+        expect(resets.length).to.be.at.most(4);
         expect(load.answers.length).to.be.at.least(60);
         expect(server.lines.filter((line) => /\[(ERROR|CRITICAL)\]/.test(line))).to.deep.equal([]);
         expect(server.stderr.at(-1)).to.match(/\[INFO\] Shutting down: Master$/);

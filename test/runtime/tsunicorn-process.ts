@@ -240,7 +240,12 @@ export function request(base: string, pathname: string, options: RequestOptions 
       res.on('error', reject);
     });
     req.setTimeout(10000, () => req.destroy(new Error(`no answer from ${base}${pathname}`)));
-    req.on('error', reject);
+    req.on('error', (error) => {
+      // A failure on a keep-alive connection that served earlier requests says so (only a fresh one can
+      // meet the backlog's reset at TERM: docs/tsunicorn.md, TERM and the backlog).
+      if (req.reusedSocket) error.message += ' (on a reused keep-alive connection)';
+      reject(error);
+    });
     req.end(options.body);
   });
 }
