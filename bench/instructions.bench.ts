@@ -12,6 +12,10 @@
  * garbage collector runs fall differently), so each target is counted BENCH_ROUNDS times, interleaved, and
  * the median is reported.
  *
+ * With BENCH_CACHE_SIM=1 cachegrind also simulates the caches (about twice as slow) and the misses per
+ * request are printed beside the instructions: first-level data-cache misses (D1, reads and writes) and
+ * last-level misses (LL, instruction and data), the ones that cost time without costing instructions.
+ *
  *   npm run bench -- instructions      # needs valgrind; BENCH_REQUESTS=20000 BENCH_WARM_UP=10000 BENCH_CONNECTIONS=10 BENCH_ROUNDS=3
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -27,6 +31,7 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? '20000');
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? '10');
 const WARM_UP = Number(process.env.BENCH_WARM_UP ?? '10000');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
+const CACHE_SIM = process.env.BENCH_CACHE_SIM === '1';
 const BOOT_TIMEOUT_MS = 180_000;
 const LISTENING = /listening (\d+)|Listening at: http:\/\/127\.0\.0\.1:(\d+)/;
 
@@ -92,8 +97,10 @@ async function fixedCount(port: number, requests: number, connections: number): 
 
 interface Count {
   /** Instructions of every process of the server in the order they started, with the command line cachegrind recorded. */
-  byProcess: { command: string; instructions: number }[];
+  byProcess: { command: string; instructions: number; d1Misses: number; llMisses: number }[];
   total: number;
+  d1Misses: number;
+  llMisses: number;
 }
 
 /** Runs `target` under cachegrind: warm-up, then `requests`, then TERM; returns the counts at exit. */
@@ -102,7 +109,7 @@ async function count(target: Target, requests: number): Promise<Count> {
   let child: ChildProcess | undefined;
   try {
     child = spawn('valgrind', [
-      '--tool=cachegrind', '--cache-sim=no', '--smc-check=all-non-file', '--trace-children=yes', '-q',
+      '--tool=cachegrind', `--cache-sim=${CACHE_SIM ? 'yes' : 'no'}`, '--smc-check=all-non-file', '--trace-children=yes', '-q',
       `--cachegrind-out-file=${path.join(directory, 'cg.%p')}`, process.execPath, ...target.command,
     ], { cwd: ROOT, env: { ...process.env, ...target.env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const port = await new Promise<number>((resolve, reject) => {
@@ -130,12 +137,19 @@ async function count(target: Target, requests: number): Promise<Count> {
     const pid = (file: string): number => Number(file.slice('cg.'.length));
     const byProcess = readdirSync(directory).sort((a, b) => pid(a) - pid(b)).map((file) => {
       const text = readFileSync(path.join(directory, file), 'utf8');
+      // "events: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw" with the cache simulation, "events: Ir" without.
+      const names = (/^events: (.*)$/m.exec(text)?.[1] ?? 'Ir').trim().split(/\s+/);
+      const values = (/^summary: (.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/).map(Number);
+      const event = (name: string): number => (names.includes(name) ? values[names.indexOf(name)] ?? Number.NaN : 0);
       return {
         command: /^cmd: (.*)$/m.exec(text)?.[1] ?? file,
-        instructions: Number(/^summary: (\d+)/m.exec(text)?.[1] ?? Number.NaN),
+        instructions: names.includes('Ir') ? event('Ir') : Number.NaN,
+        d1Misses: event('D1mr') + event('D1mw'),
+        llMisses: event('ILmr') + event('DLmr') + event('DLmw'),
       };
     }).filter((entry, order) => !target.notServing?.(entry.command, order));
-    return { byProcess, total: byProcess.reduce((sum, entry) => sum + entry.instructions, 0) };
+    const sum = (key: 'instructions' | 'd1Misses' | 'llMisses'): number => byProcess.reduce((total, entry) => total + entry[key], 0);
+    return { byProcess, total: sum('instructions'), d1Misses: sum('d1Misses'), llMisses: sum('llMisses') };
   } finally {
     if (child?.pid && groupAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
     rmSync(directory, { recursive: true, force: true });
@@ -167,12 +181,15 @@ async function main(): Promise<void> {
   }
   console.log(`cachegrind, every process of each server: ${REQUESTS} keep-alive requests over ${CONNECTIONS} connections ` +
     `against none, after ${WARM_UP} requests of warm-up; Node ${process.version}`);
-  const rounds = new Map<string, { instructions: number; parts: string }[]>(TARGETS.map((target) => [target.name, []]));
+  const rounds = new Map<string, { instructions: number; d1: number; ll: number; parts: string }[]>(TARGETS.map((target) => [target.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const target of TARGETS) {
       const idle = await count(target, 0);
       const busy = await count(target, REQUESTS);
       const instructions = (busy.total - idle.total) / REQUESTS;
+      const d1 = (busy.d1Misses - idle.d1Misses) / REQUESTS;
+      const ll = (busy.llMisses - idle.llMisses) / REQUESTS;
+      const misses = CACHE_SIM ? `, D1 misses ${Math.round(d1)}, LL misses ${Math.round(ll)}` : '';
       // Both runs start the same processes in the same order.
       const parts = busy.byProcess.length > 1 && busy.byProcess.length === idle.byProcess.length
         ? '  (' + busy.byProcess.map((entry, order) => {
@@ -180,22 +197,32 @@ async function main(): Promise<void> {
             return `${order === 0 ? 'parent' : path.basename(entry.command.split(' ')[1] ?? entry.command)} ${Math.round(delta)}`;
           }).join(', ') + ')'
         : '';
-      rounds.get(target.name)!.push({ instructions, parts });
-      console.log(`  round ${round}: ${target.name} ${Math.round(instructions)}${parts}`);
+      rounds.get(target.name)!.push({ instructions, d1, ll, parts });
+      console.log(`  round ${round}: ${target.name} ${Math.round(instructions)}${misses}${parts}`);
     }
   }
   const perRequest = new Map<string, number>();
-  console.log(`\ntarget (median of ${ROUNDS} rounds)            instructions/request`);
+  const d1PerRequest = new Map<string, number>();
+  const llPerRequest = new Map<string, number>();
+  console.log(`\ntarget (median of ${ROUNDS} rounds)            instructions/request${CACHE_SIM ? '  D1 misses  LL misses' : ''}`);
+  const medianOf = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
   for (const target of TARGETS) {
     const sorted = [...rounds.get(target.name)!].sort((a, b) => a.instructions - b.instructions);
     const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
     perRequest.set(target.name, median.instructions);
     const range = `${Math.round(sorted[0]!.instructions)}-${Math.round(sorted.at(-1)!.instructions)}`;
-    console.log(`${target.name.padEnd(38)} ${Math.round(median.instructions).toString().padStart(8)}  (rounds ${range})${median.parts}`);
+    const d1 = medianOf(sorted.map((entry) => entry.d1));
+    const ll = medianOf(sorted.map((entry) => entry.ll));
+    d1PerRequest.set(target.name, d1);
+    llPerRequest.set(target.name, ll);
+    const misses = CACHE_SIM ? `  ${Math.round(d1).toString().padStart(9)}  ${Math.round(ll).toString().padStart(9)}` : '';
+    console.log(`${target.name.padEnd(38)} ${Math.round(median.instructions).toString().padStart(8)}${misses}  (rounds ${range})${median.parts}`);
   }
-  const ratio = (a: string, b: string): string => (perRequest.get(a)! / perRequest.get(b)!).toFixed(3);
-  console.log(`strict layer / plain: ${ratio(STRICT, PLAIN)}x (target for CPU time: <= 1.10x)`);
-  console.log(`tsunicorn -w 1 / node:cluster: ${ratio(TSUNICORN, CLUSTER)}x`);
+  const ratio = (figures: Map<string, number>, a: string, b: string): string => (figures.get(a)! / figures.get(b)!).toFixed(3);
+  const line = (a: string, b: string): string =>
+    `${ratio(perRequest, a, b)}x` + (CACHE_SIM ? ` (D1 misses ${ratio(d1PerRequest, a, b)}x, LL misses ${ratio(llPerRequest, a, b)}x)` : '');
+  console.log(`strict layer / plain: ${line(STRICT, PLAIN)} (target for CPU time: <= 1.10x)`);
+  console.log(`tsunicorn -w 1 / node:cluster: ${line(TSUNICORN, CLUSTER)}`);
 }
 
 await main();
