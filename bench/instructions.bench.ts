@@ -218,9 +218,11 @@ async function main(): Promise<void> {
     const misses = CACHE_SIM ? `  ${Math.round(d1).toString().padStart(9)}  ${Math.round(ll).toString().padStart(9)}` : '';
     console.log(`${target.name.padEnd(38)} ${Math.round(median.instructions).toString().padStart(8)}${misses}  (rounds ${range})${median.parts}`);
   }
-  const ratio = (figures: Map<string, number>, a: string, b: string): string => (figures.get(a)! / figures.get(b)!).toFixed(3);
+  // A ratio of counts under one per request (the last-level misses, when the working set fits) says nothing.
+  const ratio = (figures: Map<string, number>, a: string, b: string): string =>
+    figures.get(a)! >= 1 && figures.get(b)! >= 1 ? `${(figures.get(a)! / figures.get(b)!).toFixed(3)}x` : 'n/a (under 1 per request)';
   const line = (a: string, b: string): string =>
-    `${ratio(perRequest, a, b)}x` + (CACHE_SIM ? ` (D1 misses ${ratio(d1PerRequest, a, b)}x, LL misses ${ratio(llPerRequest, a, b)}x)` : '');
+    ratio(perRequest, a, b) + (CACHE_SIM ? ` (D1 misses ${ratio(d1PerRequest, a, b)}, LL misses ${ratio(llPerRequest, a, b)})` : '');
   console.log(`strict layer / plain: ${line(STRICT, PLAIN)} (target for CPU time: <= 1.10x)`);
   console.log(`tsunicorn -w 1 / node:cluster: ${line(TSUNICORN, CLUSTER)}`);
 }
