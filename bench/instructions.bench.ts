@@ -140,10 +140,11 @@ async function count(target: Target, requests: number): Promise<Count> {
       // "events: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw" with the cache simulation, "events: Ir" without.
       const names = (/^events: (.*)$/m.exec(text)?.[1] ?? 'Ir').trim().split(/\s+/);
       const values = (/^summary: (.*)$/m.exec(text)?.[1] ?? '').trim().split(/\s+/).map(Number);
-      const event = (name: string): number => (names.includes(name) ? values[names.indexOf(name)] ?? Number.NaN : 0);
+      // A miss count cachegrind did not record is 0 (no cache simulation); a missing instruction count is not.
+      const event = (name: string): number => (names.includes(name) ? values[names.indexOf(name)] ?? Number.NaN : name === 'Ir' ? Number.NaN : 0);
       return {
         command: /^cmd: (.*)$/m.exec(text)?.[1] ?? file,
-        instructions: names.includes('Ir') ? event('Ir') : Number.NaN,
+        instructions: event('Ir'),
         d1Misses: event('D1mr') + event('D1mw'),
         llMisses: event('ILmr') + event('DLmr') + event('DLmw'),
       };
@@ -201,28 +202,26 @@ async function main(): Promise<void> {
       console.log(`  round ${round}: ${target.name} ${Math.round(instructions)}${misses}${parts}`);
     }
   }
-  const perRequest = new Map<string, number>();
-  const d1PerRequest = new Map<string, number>();
-  const llPerRequest = new Map<string, number>();
+  type Figures = { instructions: number; d1: number; ll: number };
+  const medians = new Map<string, Figures>();
   console.log(`\ntarget (median of ${ROUNDS} rounds)            instructions/request${CACHE_SIM ? '  D1 misses  LL misses' : ''}`);
   const medianOf = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
   for (const target of TARGETS) {
-    const sorted = [...rounds.get(target.name)!].sort((a, b) => a.instructions - b.instructions);
-    const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    perRequest.set(target.name, median.instructions);
-    const range = `${Math.round(sorted[0]!.instructions)}-${Math.round(sorted.at(-1)!.instructions)}`;
-    const d1 = medianOf(sorted.map((entry) => entry.d1));
-    const ll = medianOf(sorted.map((entry) => entry.ll));
-    d1PerRequest.set(target.name, d1);
-    llPerRequest.set(target.name, ll);
-    const misses = CACHE_SIM ? `  ${Math.round(d1).toString().padStart(9)}  ${Math.round(ll).toString().padStart(9)}` : '';
-    console.log(`${target.name.padEnd(38)} ${Math.round(median.instructions).toString().padStart(8)}${misses}  (rounds ${range})${median.parts}`);
+    const all = rounds.get(target.name)!;
+    const figures = { instructions: medianOf(all.map((entry) => entry.instructions)), d1: medianOf(all.map((entry) => entry.d1)), ll: medianOf(all.map((entry) => entry.ll)) };
+    medians.set(target.name, figures);
+    const median = all.find((entry) => entry.instructions === figures.instructions)!;
+    const range = `${Math.round(Math.min(...all.map((entry) => entry.instructions)))}-${Math.round(Math.max(...all.map((entry) => entry.instructions)))}`;
+    const misses = CACHE_SIM ? `  ${Math.round(figures.d1).toString().padStart(9)}  ${Math.round(figures.ll).toString().padStart(9)}` : '';
+    console.log(`${target.name.padEnd(38)} ${Math.round(figures.instructions).toString().padStart(8)}${misses}  (rounds ${range})${median.parts}`);
   }
   // A ratio of counts under one per request (the last-level misses, when the working set fits) says nothing.
-  const ratio = (figures: Map<string, number>, a: string, b: string): string =>
-    figures.get(a)! >= 1 && figures.get(b)! >= 1 ? `${(figures.get(a)! / figures.get(b)!).toFixed(3)}x` : 'n/a (under 1 per request)';
+  const ratio = (key: keyof Figures, a: string, b: string): string => {
+    const [over, under] = [medians.get(a)![key], medians.get(b)![key]];
+    return over >= 1 && under >= 1 ? `${(over / under).toFixed(3)}x` : 'n/a (under 1 per request)';
+  };
   const line = (a: string, b: string): string =>
-    ratio(perRequest, a, b) + (CACHE_SIM ? ` (D1 misses ${ratio(d1PerRequest, a, b)}, LL misses ${ratio(llPerRequest, a, b)})` : '');
+    ratio('instructions', a, b) + (CACHE_SIM ? ` (D1 misses ${ratio('d1', a, b)}, LL misses ${ratio('ll', a, b)})` : '');
   console.log(`strict layer / plain: ${line(STRICT, PLAIN)} (target for CPU time: <= 1.10x)`);
   console.log(`tsunicorn -w 1 / node:cluster: ${line(TSUNICORN, CLUSTER)}`);
 }

@@ -25,7 +25,7 @@ import type { TcpAddress } from './settings.js';
  * the master 200 times a second while it has nothing else to do, and those wake-ups take the CPU from the
  * workers; at 100 ms an idle master wakes 26 times a second (both counted with `strace -c`).
  */
-export const MASTER_EVENT_LOOP_PRECISION_MS = 100;
+const MASTER_EVENT_LOOP_PRECISION_MS = 100;
 
 /** The registry of one master: tsunicorn's metrics from `stats`, and the master's process metrics. */
 export function metricsRegistry(stats: MasterStats): client.Registry {
